@@ -1,0 +1,1 @@
+"""Campaign definitions: SQL models, the definition schema, lifecycle, versions and live state."""

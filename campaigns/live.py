@@ -1,0 +1,97 @@
+"""A campaign's live state in Redis: loaded at publish, switched by the lifecycle, read for views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from engine import scripts as codes
+from engine.clock import to_ms
+from engine.errors import ConflictError
+from engine.keys import CampaignKeys, GlobalKeys
+from engine.scripts import Scripts
+from engine.snapshot import CampaignSnapshot
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    status: str | None
+    version: int | None
+    budget_fen: int | None
+    spent_fen: int
+    stock: dict[str, dict[str, int]]
+    held_orders: int
+    outbox_entries: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class LiveState:
+    def __init__(self, client: redis.Redis, *, scripts: Scripts, namespace: str) -> None:
+        self._client = client
+        self._scripts = scripts
+        self._namespace = namespace
+
+    def keys(self, campaign_id: int) -> CampaignKeys:
+        return CampaignKeys(self._namespace, campaign_id)
+
+    def load(self, snapshot: CampaignSnapshot, status: str) -> None:
+        """Make this version the live one (idempotent; stock already taken stays taken)."""
+        reply = self._scripts.load_state(
+            self.keys(snapshot.campaign_id),
+            version=snapshot.version,
+            status=status,
+            starts_ms=to_ms(snapshot.starts_at) if snapshot.starts_at else None,
+            ends_ms=to_ms(snapshot.ends_at) if snapshot.ends_at else None,
+            budget_fen=snapshot.budget_fen,
+            snapshot=snapshot.to_json(),
+            group=GlobalKeys(self._namespace).outbox_group,
+            stock=snapshot.plugin.stock(snapshot.config),
+        )
+        if reply.code not in (codes.OK, codes.STALE):
+            raise ConflictError(f"Could not load live state ({reply.code}).")
+        self._client.sadd(GlobalKeys(self._namespace).campaigns, snapshot.campaign_id)
+
+    def set_status(self, campaign_id: int, status: str) -> None:
+        reply = self._scripts.set_status(self.keys(campaign_id), status)
+        if reply.code == codes.MISSING:
+            raise ConflictError("The campaign was never published.")
+
+    def stats(self, campaign_id: int) -> LiveStats:
+        keys = self.keys(campaign_id)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.meta)
+            pipe.hgetall(keys.stock_total)
+            pipe.hgetall(keys.stock_taken)
+            pipe.zcard(keys.holds)
+            pipe.xlen(keys.outbox)
+            meta, total, taken, holds, outbox = pipe.execute()
+        stock = {
+            item: {"total": int(t), "taken": int(taken.get(item, 0)),
+                   "left": max(0, int(t) - int(taken.get(item, 0)))}
+            for item, t in total.items()
+        }
+        return LiveStats(
+            status=meta.get("status"),
+            version=int(meta["version"]) if meta.get("version") else None,
+            budget_fen=int(meta["budget_fen"]) if meta.get("budget_fen") else None,
+            spent_fen=int(meta.get("spent_fen") or 0),
+            stock=stock,
+            held_orders=holds,
+            outbox_entries=outbox,
+        )
+
+    def player_view(self, campaign_id: int, user_id: str) -> tuple[str | None, dict[str, int], dict[str, int]]:
+        """Status, stock left per item, and this player's counters, in one round trip."""
+        keys = self.keys(campaign_id)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.meta, "status")
+            pipe.hgetall(keys.stock_total)
+            pipe.hgetall(keys.stock_taken)
+            pipe.hgetall(keys.user(user_id))
+            status, total, taken, counters = pipe.execute()
+        left = {item: max(0, int(t) - int(taken.get(item, 0))) for item, t in total.items()}
+        return status, left, {k: int(v) for k, v in counters.items()}

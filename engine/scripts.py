@@ -1,0 +1,165 @@
+"""The Lua scripts, loaded once per Redis client and called by SHA, each behind a typed wrapper.
+
+Callers never see KEYS, ARGV or raw return codes: each wrapper takes named
+arguments and answers a ``ScriptReply`` whose code a caller matches against
+the constants here. The shared prelude in ``scripts/lib`` is prepended to the
+scripts that use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+
+from .keys import CampaignKeys
+
+
+def _source(name: str, *preludes: str) -> str:
+    folder = resources.files("engine") / "scripts"
+    parts = [(folder / "lib" / f"{p}.lua").read_text() for p in preludes]
+    parts.append((folder / f"{name}.lua").read_text())
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class ScriptReply:
+    code: str
+    body: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> ScriptReply:
+        code, body = raw
+        return cls(_text(code), _text(body))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(int(value))
+
+
+@dataclass(frozen=True)
+class ClaimItem:
+    item: str
+    quantity: int
+    per_user_limit: int | None
+
+
+class Scripts:
+    """All of Huodong's scripts registered on one client (redis-py's Script: EVALSHA, loading on NOSCRIPT)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._claim = client.register_script(_source("claim", "idempotency"))
+        self._release = client.register_script(_source("release", "idempotency"))
+        self._load_state = client.register_script(_source("load_state"))
+        self._set_status = client.register_script(_source("set_status"))
+
+    def preload(self) -> None:
+        """SCRIPT LOAD every script now, so the first play pays no NOSCRIPT round trip."""
+        for script in (self._claim, self._release, self._load_state, self._set_status):
+            script.sha = _text(self.client.script_load(script.script))
+
+    @property
+    def claim_sha(self) -> str:
+        return self._claim.sha
+
+    def claim(
+        self,
+        keys: CampaignKeys,
+        *,
+        user_id: str,
+        idempotency_key: str,
+        order_id: str,
+        fingerprint: str,
+        now_ms: int,
+        idempotency_ttl: int,
+        day: str,
+        per_user: int | None,
+        per_user_per_day: int | None,
+        units: int,
+        cost_fen: int,
+        answer: str,
+        event: str,
+        hold_deadline_ms: int,
+        state_ttl: int,
+        items: list[ClaimItem],
+    ) -> ScriptReply:
+        argv: list[Any] = [
+            fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
+            units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id, len(items),
+        ]
+        for item in items:
+            argv += [item.item, item.quantity, _opt(item.per_user_limit)]
+        script_keys = [
+            keys.meta, keys.stock_total, keys.stock_taken, keys.user(user_id),
+            keys.idempotency(user_id, idempotency_key), keys.outbox, keys.holds, keys.order(order_id),
+        ]
+        return ScriptReply.parse(self._claim(keys=script_keys, args=argv))
+
+    def release(
+        self,
+        keys: CampaignKeys,
+        *,
+        order_id: str,
+        owner_id: str,
+        reason: str,
+        now_ms: int,
+        idempotency_key: str = "",
+        fingerprint: str = "",
+        idempotency_ttl: int = 0,
+        answer: str = "",
+    ) -> ScriptReply:
+        """Cancel (reason 'cancelled', owner_id = the player asking) or expire (reason 'expired')."""
+        cancelling = reason == "cancelled"
+        script_keys = [
+            keys.order(order_id), keys.stock_taken, keys.user(owner_id), keys.meta, keys.holds, keys.outbox,
+            keys.idempotency(owner_id, idempotency_key or f"release:{order_id}"),
+        ]
+        argv = [reason, now_ms, order_id, owner_id if cancelling else "", fingerprint, idempotency_ttl, answer]
+        return ScriptReply.parse(self._release(keys=script_keys, args=argv))
+
+    def load_state(
+        self,
+        keys: CampaignKeys,
+        *,
+        version: int,
+        status: str,
+        starts_ms: int | None,
+        ends_ms: int | None,
+        budget_fen: int | None,
+        snapshot: str,
+        group: str,
+        stock: dict[str, int],
+    ) -> ScriptReply:
+        argv: list[Any] = [version, status, _opt(starts_ms), _opt(ends_ms), _opt(budget_fen), snapshot, group,
+                           len(stock)]
+        for item, total in stock.items():
+            argv += [item, total]
+        script_keys = [keys.meta, keys.stock_total, keys.definition, keys.outbox]
+        return ScriptReply.parse(self._load_state(keys=script_keys, args=argv))
+
+    def set_status(self, keys: CampaignKeys, status: str) -> ScriptReply:
+        return ScriptReply.parse(self._set_status(keys=[keys.meta], args=[status]))
+
+
+# Reply codes, named once for callers to match on.
+OK = "OK"
+REPLAY = "REPLAY"
+REUSED = "REUSED"
+NOT_LIVE = "NOT_LIVE"
+NOT_STARTED = "NOT_STARTED"
+ENDED = "ENDED"
+LIMIT = "LIMIT"
+SOLD_OUT = "SOLD_OUT"
+BUDGET = "BUDGET"
+NOT_FOUND = "NOT_FOUND"
+NOT_HELD = "NOT_HELD"
+NOT_DUE = "NOT_DUE"
+STALE = "STALE"
+MISSING = "MISSING"

@@ -1,0 +1,130 @@
+-- claim.lua: admit one claim atomically, or refuse it with nothing changed.
+--
+-- Checks, in order: the Idempotency-Key, the campaign's status and schedule,
+-- per-user limits, stock of every item, budget. If all pass it takes the
+-- stock, counts the player's units, spends the budget, records a held order
+-- when there is one, appends the claim to the outbox and stores the answer
+-- under the Idempotency-Key -- all in this one script, so a claim, its
+-- counters and its outbox entry survive or vanish together. Running it twice
+-- for one claim (redis-py retrying a lost reply) replays the stored answer.
+--
+-- KEYS[1]  meta hash: status, starts_ms, ends_ms, budget_fen, spent_fen
+-- KEYS[2]  stock total hash: item -> total units
+-- KEYS[3]  stock taken hash: item -> units taken
+-- KEYS[4]  the player's counters hash: all, d:<day>, i:<item>
+-- KEYS[5]  the Idempotency-Key record of this player and key
+-- KEYS[6]  outbox stream
+-- KEYS[7]  holds sorted set (order id by payment deadline)
+-- KEYS[8]  order hash of this claim (written only when the order is held)
+--
+-- ARGV[1]  request fingerprint (sha256 hex)
+-- ARGV[2]  now, ms since the epoch
+-- ARGV[3]  Idempotency-Key lifetime, seconds
+-- ARGV[4]  business day, YYYYMMDD in the campaign's zone
+-- ARGV[5]  campaign limit of units per player ('' = none)
+-- ARGV[6]  campaign limit of units per player per day ('' = none)
+-- ARGV[7]  units this claim counts against the player's limits
+-- ARGV[8]  cost in fen this claim spends from the budget
+-- ARGV[9]  the answer (JSON) to give and to store for the key
+-- ARGV[10] the outbox event (JSON)
+-- ARGV[11] hold deadline, ms ('0' = no hold: confirmed at once)
+-- ARGV[12] lifetime of the player's counters and order hash, seconds
+-- ARGV[13] order id (the claim id)
+-- ARGV[14] user id
+-- ARGV[15] n, the number of items; then n triples from ARGV[16]:
+--          item, quantity, limit of this item per player ('' = none)
+--
+-- Returns {code, body}:
+--   {'OK', answer}              admitted; answer = ARGV[9] .. '\n' .. state JSON
+--   {'REPLAY', answer}          this key and request were admitted before
+--   {'REUSED', ''}              this key was used with another request
+--   {'NOT_LIVE', status}        the campaign is paused, ended or a draft
+--   {'NOT_STARTED', ''}, {'ENDED', ''}
+--   {'LIMIT', scope}            scope: per_user | per_user_per_day | item:<item>
+--   {'SOLD_OUT', item}
+--   {'BUDGET', ''}
+
+local replay = idem_lookup(KEYS[5], ARGV[1])
+if replay then
+  return replay
+end
+
+local now = tonumber(ARGV[2])
+local meta = redis.call('HMGET', KEYS[1], 'status', 'starts_ms', 'ends_ms', 'budget_fen', 'spent_fen')
+if meta[1] ~= 'live' then
+  return {'NOT_LIVE', meta[1] or 'missing'}
+end
+if meta[2] and meta[2] ~= '' and now < tonumber(meta[2]) then
+  return {'NOT_STARTED', ''}
+end
+if meta[3] and meta[3] ~= '' and now >= tonumber(meta[3]) then
+  return {'ENDED', ''}
+end
+
+local units = tonumber(ARGV[7])
+local cost = tonumber(ARGV[8])
+local day_field = 'd:' .. ARGV[4]
+local counters = redis.call('HMGET', KEYS[4], 'all', day_field)
+local used_all = tonumber(counters[1] or '0')
+local used_day = tonumber(counters[2] or '0')
+if ARGV[5] ~= '' and used_all + units > tonumber(ARGV[5]) then
+  return {'LIMIT', 'per_user'}
+end
+if ARGV[6] ~= '' and used_day + units > tonumber(ARGV[6]) then
+  return {'LIMIT', 'per_user_per_day'}
+end
+
+local n = tonumber(ARGV[15])
+local items = {}
+for i = 0, n - 1 do
+  local item = ARGV[16 + 3 * i]
+  local quantity = tonumber(ARGV[17 + 3 * i])
+  local item_limit = ARGV[18 + 3 * i]
+  if item_limit ~= '' then
+    local used_item = tonumber(redis.call('HGET', KEYS[4], 'i:' .. item) or '0')
+    if used_item + quantity > tonumber(item_limit) then
+      return {'LIMIT', 'item:' .. item}
+    end
+  end
+  local total = tonumber(redis.call('HGET', KEYS[2], item) or '0')
+  local taken = tonumber(redis.call('HGET', KEYS[3], item) or '0')
+  if taken + quantity > total then
+    return {'SOLD_OUT', item}
+  end
+  items[#items + 1] = {item, quantity, total - taken - quantity}
+end
+
+if meta[4] and meta[4] ~= '' and tonumber(meta[5] or '0') + cost > tonumber(meta[4]) then
+  return {'BUDGET', ''}
+end
+
+-- Every check passed: apply the effects.
+local remaining = {}
+local held_items = {}
+for _, entry in ipairs(items) do
+  redis.call('HINCRBY', KEYS[3], entry[1], entry[2])
+  redis.call('HINCRBY', KEYS[4], 'i:' .. entry[1], entry[2])
+  remaining[entry[1]] = entry[3]
+  held_items[#held_items + 1] = {entry[1], entry[2]}
+end
+used_all = redis.call('HINCRBY', KEYS[4], 'all', units)
+used_day = redis.call('HINCRBY', KEYS[4], day_field, units)
+redis.call('EXPIRE', KEYS[4], ARGV[12])
+if cost > 0 then
+  redis.call('HINCRBY', KEYS[1], 'spent_fen', cost)
+end
+
+local deadline = tonumber(ARGV[11])
+if deadline > 0 then
+  redis.call('HSET', KEYS[8],
+    'user', ARGV[14], 'status', 'held', 'day', ARGV[4], 'units', units, 'cost_fen', cost,
+    'items', cjson.encode(held_items), 'deadline_ms', deadline, 'event', ARGV[10])
+  redis.call('EXPIRE', KEYS[8], ARGV[12])
+  redis.call('ZADD', KEYS[7], deadline, ARGV[13])
+end
+
+redis.call('XADD', KEYS[6], '*', 'e', ARGV[10])
+
+local answer = ARGV[9] .. '\n' .. cjson.encode({remaining = remaining, used = {all = used_all, today = used_day}})
+idem_store(KEYS[5], ARGV[1], answer, ARGV[3])
+return {'OK', answer}

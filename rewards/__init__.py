@@ -1,0 +1,3 @@
+"""Reward adapters and settlement: importing this package registers the built-in adapters."""
+
+from . import points  # noqa: F401  (registers itself)

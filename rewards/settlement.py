@@ -1,0 +1,204 @@
+"""Settlement: outbox entries become SQL rows, and every grant becomes one RQ issuance job.
+
+At-least-once by construction: entries are read through a consumer group,
+rows are written idempotently (primary keys and ON CONFLICT, never a check
+in Python), jobs are enqueued with the grant id as a unique job id, and only
+then is the entry acknowledged. An entry a dead consumer left pending is
+taken over with XAUTOCLAIM once idle for ``claim_idle_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.db import insert_for
+from campaigns.models import ClaimRecord, Grant, GrantStatus, Order, OrderStatus
+from engine.clock import Clock, from_ms
+from engine.keys import CampaignKeys, GlobalKeys
+
+from .tasks import issue_grant
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepReport:
+    entries: int = 0
+    grants_enqueued: list[str] = field(default_factory=list)
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settlement:
+    def __init__(
+        self,
+        *,
+        client: redis.Redis,
+        queue: Queue,
+        session_factory: sessionmaker,
+        namespace: str,
+        clock: Clock,
+        consumer: str | None = None,
+        claim_idle_ms: int = 30_000,
+        retry_intervals: Iterable[int] = (2, 10, 60, 300),
+        job_timeout: int = 120,
+        after_commit: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._queue = queue
+        self._sessions = session_factory
+        self._namespace = namespace
+        self._global = GlobalKeys(namespace)
+        self._clock = clock
+        self.consumer = consumer or default_consumer_name()
+        self._claim_idle_ms = claim_idle_ms
+        self._retry_intervals = [int(i) for i in retry_intervals]
+        self._job_timeout = job_timeout
+        # Observes the moment rows are committed and jobs not yet enqueued (crash tests use it).
+        self._after_commit = after_commit
+
+    def streams(self) -> list[str]:
+        ids = sorted(int(i) for i in self._client.smembers(self._global.campaigns))
+        return [CampaignKeys(self._namespace, i).outbox for i in ids]
+
+    def step(self, *, block_ms: int = 1000, count: int = 200) -> StepReport:
+        """Settle what is waiting: entries abandoned by dead consumers first, then new ones."""
+        streams = self.streams()
+        report = StepReport()
+        if not streams:
+            return report
+        group = self._global.outbox_group
+        batches: list[tuple[str, list[tuple[str, dict[str, str]]]]] = []
+        for stream in streams:
+            # Take over what dead consumers left, then read all of this consumer's pending entries
+            # (taken over just now, or left by an error in an earlier step).
+            self._client.xautoclaim(stream, group, self.consumer, self._claim_idle_ms, start_id="0-0",
+                                    count=count, justid=True)
+            own = self._client.xreadgroup(group, self.consumer, {stream: "0"}, count=count)
+            for _name, pending in own or []:
+                if pending:
+                    batches.append((stream, pending))
+        if not batches:
+            fresh = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, ">"),
+                                            count=count, block=block_ms)
+            batches = [(name, entries) for name, entries in fresh or [] if entries]
+        for stream, entries in batches:
+            self._settle(stream, entries, report)
+        return report
+
+    def _settle(self, stream: str, entries: list[tuple[str, dict[str, str]]], report: StepReport) -> None:
+        events = [json.loads(fields["e"]) for _id, fields in entries if fields]
+        with self._sessions() as session, session.begin():
+            grant_ids = self._write_rows(session, events)
+        if self._after_commit:
+            self._after_commit(grant_ids)
+        for grant_id in grant_ids:
+            if self.enqueue(grant_id):
+                report.grants_enqueued.append(grant_id)
+        self._client.xack(stream, self._global.outbox_group, *[entry_id for entry_id, _ in entries])
+        report.entries += len(entries)
+
+    def _write_rows(self, session: Session, events: list[dict[str, Any]]) -> list[str]:
+        grant_ids: list[str] = []
+        for event in events:
+            if event["type"] == "claim":
+                grant_ids += write_claim(session, event, self._clock.now())
+            elif event["type"] == "order.released":
+                write_release(session, event, self._clock.now())
+            else:
+                log.error("unknown outbox event type %r", event["type"])
+        return grant_ids
+
+    def enqueue(self, grant_id: str) -> bool:
+        """One RQ job per grant; False when its job already exists (a redelivered entry)."""
+        try:
+            self._queue.enqueue(
+                issue_grant, grant_id, job_id=grant_id, unique=True,
+                retry=Retry(max=len(self._retry_intervals), interval=self._retry_intervals),
+                job_timeout=self._job_timeout, result_ttl=86400, failure_ttl=30 * 86400,
+            )
+        except DuplicateJobError:
+            return False
+        return True
+
+    def requeue_stalled(self, older_than: timedelta) -> list[str]:
+        """Grants still pending long after they were written, with no job: enqueue them again."""
+        cutoff = self._clock.now() - older_than
+        with self._sessions() as session:
+            stalled = session.scalars(select(Grant.id).where(Grant.status == GrantStatus.PENDING,
+                                                             Grant.updated_at < cutoff).limit(1000)).all()
+        return [grant_id for grant_id in stalled if self.enqueue(grant_id)]
+
+    def trim(self) -> int:
+        """Drop entries every consumer has acknowledged; what is pending or unread stays."""
+        dropped = 0
+        group = self._global.outbox_group
+        for stream in self.streams():
+            groups = {g["name"]: g for g in self._client.xinfo_groups(stream)}
+            if group not in groups:
+                continue
+            keep_from = _next_id(groups[group]["last-delivered-id"])
+            pending = self._client.xpending(stream, group)
+            if pending["pending"]:
+                keep_from = min(keep_from, pending["min"], key=_id_tuple)
+            dropped += self._client.xtrim(stream, minid=keep_from)
+        return dropped
+
+
+def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[str]:
+    """The rows of one admitted claim; writing them twice changes nothing. Answers its grant ids."""
+    at = from_ms(event["at_ms"])
+    common = {"campaign_id": event["campaign_id"], "version": event["version"], "user_id": event["user_id"]}
+    session.execute(insert_for(session, ClaimRecord).values(
+        id=event["claim_id"], game=event["game"], action=event["action"], request=event["request"],
+        outcome=event["outcome"], created_at=at, **common,
+    ).on_conflict_do_nothing(index_elements=["id"]))
+    order = event.get("order")
+    if order:
+        session.execute(insert_for(session, Order).values(
+            id=order["id"], claim_id=event["claim_id"], status=order["status"], amount_fen=order["amount_fen"],
+            lines=order["lines"], deadline_at=from_ms(order["deadline_ms"]) if order.get("deadline_ms") else None,
+            created_at=at, updated_at=now, **common,
+        ).on_conflict_do_nothing(index_elements=["id"]))
+    grants = event.get("grants") or []
+    for grant in grants:
+        session.execute(insert_for(session, Grant).values(
+            id=grant["id"], claim_id=event["claim_id"], reward_type=grant["reward"]["type"], reward=grant["reward"],
+            cost_fen=grant["cost_fen"], status=GrantStatus.PENDING, attempts=0, created_at=at, updated_at=now,
+            **common,
+        ).on_conflict_do_nothing(index_elements=["id"]))
+    return [grant["id"] for grant in grants]
+
+
+def write_release(session: Session, event: dict[str, Any], now: datetime) -> None:
+    """A held order was cancelled or expired. Also correct if it arrives before its claim (a taken-over entry)."""
+    claim = json.loads(event["claim"]) if isinstance(event.get("claim"), str) else event.get("claim")
+    if claim:
+        write_claim(session, claim, now)
+    session.execute(update(Order).where(Order.id == event["order_id"], Order.status == OrderStatus.HELD)
+                    .values(status=event["reason"], updated_at=now))
+
+
+def _id_tuple(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _next_id(stream_id: str) -> str:
+    ms, seq = _id_tuple(stream_id)
+    return f"{ms}-{seq + 1}"

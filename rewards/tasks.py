@@ -1,0 +1,64 @@
+"""RQ jobs of settlement. Arguments are ids; collaborators come from the worker's context."""
+
+from __future__ import annotations
+
+import logging
+
+from rq import get_current_job
+from sqlalchemy import update
+
+from campaigns.models import Grant, GrantStatus
+from engine.reward_types import reward_types
+
+from .base import AdapterContext, PermanentIssueError
+from .context import worker_context
+
+log = logging.getLogger(__name__)
+
+
+def issue_grant(grant_id: str) -> str | None:
+    """Issue one grant through its adapter, exactly once; answers the provider's id.
+
+    Safe to run any number of times: an issued grant is left alone, and
+    adapters are idempotent by grant id, so a job killed after the provider
+    issued and before the row was marked simply finds the same external id.
+    """
+    context: AdapterContext = worker_context()
+    now = context.clock.now()
+    with context.session_factory() as session, session.begin():
+        grant = session.get(Grant, grant_id, with_for_update=True)
+        if grant is None:
+            log.warning("grant %s not found", grant_id)
+            return None
+        if grant.status == GrantStatus.ISSUED:
+            return grant.external_id
+        grant.attempts += 1
+        grant.updated_at = now
+        session.expunge(grant)
+    adapter = reward_types.get(grant.reward_type)(context)
+    try:
+        external_id = adapter.issue(grant)
+    except PermanentIssueError as exc:
+        _mark(grant_id, GrantStatus.DEAD, error=str(exc), context=context)
+        return None
+    except Exception as exc:  # RetryableIssueError and anything unexpected: RQ retries, then dead letter
+        job = get_current_job()
+        last_try = job is None or not job.retries_left
+        _mark(grant_id, GrantStatus.DEAD if last_try else GrantStatus.FAILED, error=repr(exc), context=context)
+        raise
+    _mark(grant_id, GrantStatus.ISSUED, external_id=external_id, context=context)
+    return external_id
+
+
+def _mark(grant_id: str, status: GrantStatus, *, context: AdapterContext, error: str | None = None,
+          external_id: str | None = None) -> None:
+    now = context.clock.now()
+    values: dict[str, object] = {"status": status, "updated_at": now}
+    if error is not None:
+        values["last_error"] = error[:2000]
+    if status == GrantStatus.ISSUED:
+        values.update(external_id=external_id, issued_at=now, last_error=None)
+    with context.session_factory() as session, session.begin():
+        # An issued grant never goes back to failed (a late duplicate run).
+        session.execute(update(Grant).where(Grant.id == grant_id, Grant.status != GrantStatus.ISSUED)
+                        .values(**values))

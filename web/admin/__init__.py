@@ -1,0 +1,7 @@
+"""The admin JSON API under /admin/api/v1: what the admin page and merchants' scripts call."""
+
+from flask_smorest import Blueprint
+
+blp = Blueprint("admin", __name__, url_prefix="/admin/api/v1", description="Campaign management.")
+
+from . import campaigns  # noqa: E402,F401  (routes register on blp)

@@ -1,0 +1,108 @@
+"""Campaign management: create, read, update, publish, pause, resume, end, versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+
+from campaigns.models import AdminRole, Campaign
+from campaigns.schemas import CampaignDefinitionSchema
+
+from ..api.schemas import ErrorSchema
+from ..auth import require_admin
+from ..jsonio import json_body
+from ..requestctx import container, db
+from . import blp
+from .schemas import CampaignAdminSchema, VersionSchema
+
+DEFINITION_BODY = {"required": True, "content": {"application/json": {"schema": CampaignDefinitionSchema}}}
+
+
+def _service():
+    return container().campaign_service(db())
+
+
+def _view(campaign: Campaign, *, with_live: bool = True) -> dict[str, Any]:
+    view = {column: getattr(campaign, column) for column in
+            ("id", "name", "game", "status", "live_version", "draft", "created_by", "created_at", "updated_at")}
+    view["live"] = _service().live_stats(campaign.id) if with_live else None
+    return view
+
+
+@blp.route("/campaigns", methods=["POST"])
+@require_admin(AdminRole.MARKETER)
+@blp.doc(requestBody=DEFINITION_BODY)
+@blp.response(201, CampaignAdminSchema)
+@blp.alt_response(422, schema=ErrorSchema)
+def create_campaign() -> dict[str, Any]:
+    """Create a draft from a campaign definition."""
+    return _view(_service().create(json_body(), actor=g.actor), with_live=False)
+
+
+@blp.route("/campaigns", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, CampaignAdminSchema(many=True))
+def list_campaigns() -> list[dict[str, Any]]:
+    """Every campaign (without live stats; read one for those)."""
+    return [_view(c, with_live=False) for c in _service().list()]
+
+
+@blp.route("/campaigns/<int:campaign_id>", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, CampaignAdminSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def get_campaign(campaign_id: int) -> dict[str, Any]:
+    """One campaign, its draft, and live stock, budget used and status."""
+    return _view(_service().get(campaign_id))
+
+
+@blp.route("/campaigns/<int:campaign_id>", methods=["PUT"])
+@require_admin(AdminRole.MARKETER)
+@blp.doc(requestBody=DEFINITION_BODY)
+@blp.response(200, CampaignAdminSchema)
+@blp.alt_response(422, schema=ErrorSchema)
+def update_campaign(campaign_id: int) -> dict[str, Any]:
+    """Replace the draft. A live campaign plays its published version until the draft is published."""
+    return _view(_service().update(campaign_id, json_body(), actor=g.actor))
+
+
+@blp.route("/campaigns/<int:campaign_id>/publish", methods=["POST"])
+@require_admin(AdminRole.MARKETER)
+@blp.response(200, VersionSchema)
+@blp.alt_response(409, schema=ErrorSchema)
+@blp.alt_response(422, schema=ErrorSchema)
+def publish_campaign(campaign_id: int) -> dict[str, Any]:
+    """Validate the draft, write an immutable version and load its live state. Same content, same version."""
+    version = _service().publish(campaign_id, actor=g.actor)
+    return {**_version_fields(version), "diff": []}
+
+
+def _lifecycle(action: str, summary: str):  # noqa: ANN202  (a route factory)
+    @require_admin(AdminRole.MARKETER)
+    @blp.response(200, CampaignAdminSchema)
+    @blp.alt_response(409, schema=ErrorSchema)
+    def view(campaign_id: int) -> dict[str, Any]:
+        return _view(_service().transition(campaign_id, action, actor=g.actor))
+
+    view.__name__ = f"{action}_campaign"
+    view.__doc__ = summary
+    blp.route(f"/campaigns/<int:campaign_id>/{action}", methods=["POST"])(view)
+
+
+_lifecycle("pause", "Pause a live campaign: plays are refused with CAMPAIGN_NOT_LIVE at once.")
+_lifecycle("resume", "Resume a paused campaign.")
+_lifecycle("end", "End a campaign for good.")
+
+
+@blp.route("/campaigns/<int:campaign_id>/versions", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, VersionSchema(many=True))
+def list_versions(campaign_id: int) -> list[dict[str, Any]]:
+    """Every published version with its diff (RFC 6902) from the one before."""
+    return [{**_version_fields(v.version), "diff": v.diff} for v in _service().versions(campaign_id)]
+
+
+def _version_fields(version: Any) -> dict[str, Any]:
+    return {column: getattr(version, column) for column in
+            ("version", "content_hash", "published_by", "published_at", "definition")}

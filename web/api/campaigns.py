@@ -1,0 +1,67 @@
+"""Campaigns as players see them, and the play endpoint (the hot path)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify, request
+
+from campaigns.public import campaign_view, live_campaigns
+from engine.runtime import PlayRequest
+
+from ..auth import require_player
+from ..jsonio import json_body
+from ..requestctx import container, db
+from . import blp
+from .schemas import CampaignSummarySchema, CampaignViewSchema, ErrorSchema, PlayResponse
+
+PLAY_ERRORS = {
+    400: "IDEMPOTENCY_KEY_REQUIRED or MALFORMED_REQUEST",
+    401: "UNAUTHORIZED or TOKEN_EXPIRED",
+    404: "NOT_FOUND (campaign or order) or UNKNOWN_ACTION",
+    409: "SOLD_OUT, LIMIT_REACHED, BUDGET_EXHAUSTED, CAMPAIGN_NOT_LIVE, ORDER_NOT_HELD",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR, UNKNOWN_SKU or IDEMPOTENCY_KEY_REUSED",
+}
+
+
+@blp.route("/campaigns", methods=["GET"])
+@require_player
+@blp.response(200, CampaignSummarySchema(many=True))
+def list_campaigns() -> list[dict[str, Any]]:
+    """Live campaigns."""
+    return live_campaigns(db(), container().snapshots)
+
+
+@blp.route("/campaigns/<int:campaign_id>", methods=["GET"])
+@require_player
+@blp.response(200, CampaignViewSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def get_campaign(campaign_id: int) -> dict[str, Any]:
+    """The public rules of a live campaign and this player's state in it."""
+    c = container()
+    return campaign_view(c.snapshots, c.live_state, campaign_id, g.user_id)
+
+
+@blp.route("/campaigns/<int:campaign_id>/actions/<action>", methods=["POST"])
+@require_player
+@blp.doc(
+    parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"},
+                 "description": "A fresh key per intended action; a retry sends the same key and body."}],
+    requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}},
+                 "description": "The action's body, per the game: flash_sale buy {sku, quantity}, "
+                                "cancel {order_id}."},
+    responses={str(status): {"description": codes, "content": {"application/json": {"schema": "ErrorSchema"}}}
+               for status, codes in PLAY_ERRORS.items()},
+)
+@blp.response(200, PlayResponse)
+def play(campaign_id: int, action: str) -> Any:
+    """Play: buy, cancel, draw... Answers the outcome, the grants won (pending settlement) and state."""
+    result = container().play_service.play(PlayRequest(
+        campaign_id=campaign_id, user_id=g.user_id, action=action, payload=json_body(),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    ))
+    response = jsonify(result.to_dict())
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

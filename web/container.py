@@ -1,0 +1,104 @@
+"""Builds every long-lived collaborator of a process from its settings, once.
+
+Web processes, the settlement loop and the benchmark build their services
+here, so they are wired the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.db import make_engine, make_session_factory
+from campaigns.live import LiveState
+from campaigns.services import CampaignService
+from engine.clock import Clock, SystemClock
+from engine.config import Settings
+from engine.connections import connect
+from engine.holds import HoldSweeper
+from engine.keys import GlobalKeys
+from engine.plugins import load_plugins
+from engine.runtime import PlayService
+from engine.scripts import Scripts
+from engine.snapshot import SnapshotCache
+from rewards.base import AdapterContext
+from rewards.settlement import Settlement
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Container:
+        load_plugins(settings)
+        return cls(settings=settings, clock=clock or SystemClock())
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return connect(self.settings)
+
+    @cached_property
+    def rq_redis(self) -> redis.Redis:
+        return connect(self.settings, decode_responses=False)
+
+    @cached_property
+    def scripts(self) -> Scripts:
+        return Scripts(self.redis)
+
+    @cached_property
+    def sql_engine(self) -> Engine:
+        return make_engine(self.settings.resolved_database_url())
+
+    @cached_property
+    def session_factory(self) -> sessionmaker:
+        return make_session_factory(self.sql_engine)
+
+    @cached_property
+    def snapshots(self) -> SnapshotCache:
+        return SnapshotCache(self.redis, namespace=self.settings.redis_namespace,
+                             ttl_seconds=self.settings.snapshot_cache_seconds)
+
+    @cached_property
+    def play_service(self) -> PlayService:
+        return PlayService(scripts=self.scripts, snapshots=self.snapshots, clock=self.clock,
+                           namespace=self.settings.redis_namespace,
+                           idempotency_ttl=self.settings.idempotency_ttl_seconds)
+
+    @cached_property
+    def live_state(self) -> LiveState:
+        return LiveState(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace)
+
+    def campaign_service(self, session: Session) -> CampaignService:
+        return CampaignService(session, live=self.live_state, clock=self.clock)
+
+    @cached_property
+    def settle_queue(self) -> Queue:
+        name = GlobalKeys(self.settings.redis_namespace).queue(self.settings.settle_queue)
+        return Queue(name, connection=self.rq_redis, serializer=JSONSerializer)
+
+    @cached_property
+    def adapter_context(self) -> AdapterContext:
+        return AdapterContext(settings=self.settings, session_factory=self.session_factory, clock=self.clock)
+
+    def settlement(self, **overrides: object) -> Settlement:
+        options: dict[str, object] = dict(
+            client=self.redis, queue=self.settle_queue, session_factory=self.session_factory,
+            namespace=self.settings.redis_namespace, clock=self.clock,
+            claim_idle_ms=self.settings.outbox_claim_idle_ms,
+            retry_intervals=[int(i) for i in self.settings.job_retry_intervals],
+            job_timeout=self.settings.job_timeout_seconds,
+        )
+        options.update(overrides)
+        return Settlement(**options)  # type: ignore[arg-type]
+
+    @cached_property
+    def hold_sweeper(self) -> HoldSweeper:
+        return HoldSweeper(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace)
