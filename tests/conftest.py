@@ -1,0 +1,125 @@
+"""Fixtures: real Redis, real SQL, the app, a real RQ worker, and factories for campaigns and players."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from engine.config import Settings, load_settings
+from rewards.context import set_worker_context
+from web import create_app
+from web.container import Container
+
+from .support.factories import Factory
+from .support.services import database, new_run_id, purge_redis, redis_server, truncate_tables
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return new_run_id()
+
+
+@pytest.fixture(scope="session")
+def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_url(services_dir: Path) -> Iterator[str]:
+    with redis_server(services_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(services_dir: Path, run_id: str) -> Iterator[str]:
+    with database(services_dir, run_id) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(services_dir: Path, redis_url: str, database_url: str, run_id: str) -> Settings:
+    """Settings for the whole run, never read from this machine's environment."""
+    return load_settings({
+        "instance_path": str(services_dir / "instance"),
+        "redis_url": redis_url,
+        "database_url": database_url,
+        "redis_namespace": f"hdt{run_id}",
+        "secret_key": "test-secret",
+        "dev_login": True,
+        "log_format": "console",
+        "log_level": "WARNING",
+        "job_retry_intervals": "0,0,0",
+        "outbox_claim_idle_ms": 30000,
+    }, environ={})
+
+
+@pytest.fixture(scope="session")
+def session_container(settings: Settings) -> Container:
+    return Container.build(settings)
+
+
+@pytest.fixture(autouse=True)
+def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
+    """Every test starts and ends with this run's keys and rows gone."""
+    queue = session_container.settle_queue.name
+    purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
+    truncate_tables(session_container.sql_engine)
+    session_container.snapshots._entries.clear()
+    yield
+    purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
+
+
+@pytest.fixture
+def container(session_container: Container) -> Container:
+    return session_container
+
+
+@pytest.fixture
+def app(settings: Settings, session_container: Container) -> Any:
+    app = create_app(settings)
+    app.extensions["huodong.container"] = session_container
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def redis(container: Container) -> Any:
+    return container.redis
+
+
+@pytest.fixture
+def db_session(container: Container) -> Iterator[Any]:
+    with container.session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def factory(container: Container, client: Any) -> Factory:
+    return Factory(container, client)
+
+
+@pytest.fixture
+def settle(container: Container) -> Any:
+    """Settle everything waiting: outbox -> rows -> jobs, then a real RQ worker in burst mode."""
+    set_worker_context(container.adapter_context)
+
+    def run(*, worker: bool = True) -> None:
+        settlement = container.settlement(consumer="test-settlement")
+        while settlement.step(block_ms=10).entries:
+            pass
+        if worker:
+            SimpleWorker([container.settle_queue], connection=container.rq_redis, serializer=JSONSerializer,
+                         name=f"{container.settings.redis_namespace}-{uuid.uuid4().hex[:8]}").work(burst=True)
+
+    return run

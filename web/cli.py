@@ -1,0 +1,224 @@
+"""The ``huodong`` command: migrate, seed, web, worker, settle, admin tokens, and the all-in-one demo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import click
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from campaigns.migrate import upgrade
+from engine.config import Settings, environment_for_children, load_settings
+from engine.connections import embedded_redis_url
+from rewards.context import set_worker_context
+
+from .container import Container
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Huodong: marketing campaigns and games for Alipay mini-programs."""
+    ctx.obj = load_settings()
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring the database schema up to date."""
+    settings = _settings(ctx)
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url())
+    click.echo("database migrated")
+
+
+@main.command()
+@click.pass_context
+def seed(ctx: click.Context) -> None:
+    """Create and publish the demo campaigns (skipped when campaigns exist)."""
+    from .demo import demo_definitions
+
+    container = Container.build(_settings(ctx))
+    with container.session_factory() as session:
+        service = container.campaign_service(session)
+        if service.list():
+            click.echo("campaigns exist; nothing seeded")
+            return
+        for definition in demo_definitions(container.clock.now()):
+            campaign = service.create(definition, actor="seed")
+            version = service.publish(campaign.id, actor="seed")
+            click.echo(f"campaign {campaign.id} ({campaign.name}) live at version {version.version}")
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=3, show_default=True, help="gunicorn worker processes")
+@click.pass_context
+def web(ctx: click.Context, bind: str, workers: int) -> None:
+    """Serve the web app under gunicorn."""
+    settings = _with_redis(_settings(ctx))
+    os.execvpe(sys.executable, _gunicorn_argv(bind, workers), {**os.environ, **_child_env(settings)})
+
+
+@main.command()
+@click.option("--name", default=None, help="worker name (default: host and pid)")
+@click.option("--burst", is_flag=True, help="stop when the queue is empty")
+@click.pass_context
+def worker(ctx: click.Context, name: str | None, burst: bool) -> None:
+    """Run an RQ worker that issues grants (one queue per worker process)."""
+    container = Container.build(_settings(ctx))
+    set_worker_context(container.adapter_context)
+    rq_worker = Worker([container.settle_queue], connection=container.rq_redis, serializer=JSONSerializer,
+                       name=name)
+    rq_worker.work(burst=burst, logging_level=container.settings.log_level.upper())
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="one step, then stop")
+@click.pass_context
+def settle(ctx: click.Context, once: bool) -> None:
+    """Run the settlement loop: outbox -> rows -> jobs, expire held orders, end finished campaigns."""
+    container = Container.build(_settings(ctx))
+    container.scripts.preload()
+    run_settlement(container, once=once)
+
+
+def run_settlement(container: Container, *, once: bool = False) -> None:
+    settlement = container.settlement()
+    stop = _stop_flag()
+    housekeeping_at = 0.0
+    while not stop["now"]:
+        settlement.step(block_ms=500)
+        if time.monotonic() >= housekeeping_at:
+            container.hold_sweeper.sweep(container.clock.now())
+            settlement.requeue_stalled(timedelta(minutes=5))
+            settlement.trim()
+            with container.session_factory() as session:
+                container.campaign_service(session).end_finished()
+            housekeeping_at = time.monotonic() + 1.0
+        if once:
+            break
+
+
+@main.group()
+def admin() -> None:
+    """Admin tokens."""
+
+
+@admin.command("create-token")
+@click.option("--role", type=click.Choice(["viewer", "marketer", "admin"]), required=True)
+@click.option("--name", default="cli", show_default=True)
+@click.pass_context
+def create_token(ctx: click.Context, role: str, name: str) -> None:
+    """Print a new admin API token (shown once; only its hash is kept)."""
+    from .auth import create_admin_token
+
+    container = Container.build(ctx.find_root().obj)
+    with container.session_factory() as session:
+        click.echo(create_admin_token(session, role=role, name=name, now=container.clock.now()))
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, port: int) -> None:
+    """Everything on one machine: embedded Redis, SQLite, migrate, seed, web, worker, settlement."""
+    settings = _with_redis(_settings(ctx).replace(dev_login=True))
+    env = {**os.environ, **_child_env(settings)}
+    huodong = [sys.executable, "-m", "web.cli"]
+    subprocess.run([*huodong, "migrate"], env=env, check=True)
+    subprocess.run([*huodong, "seed"], env=env, check=True)
+    token = subprocess.run([*huodong, "admin", "create-token", "--role", "admin", "--name", "demo"], env=env,
+                           check=True, capture_output=True, text=True).stdout.strip()
+    children = [
+        subprocess.Popen(_gunicorn_argv(f"127.0.0.1:{port}", 3), env=env),
+        subprocess.Popen([*huodong, "worker"], env=env),
+        subprocess.Popen([*huodong, "settle"], env=env),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    click.echo(DEMO_BANNER.format(base=base, token=token, redis=settings.redis_url,
+                                  db=settings.resolved_database_url()))
+    stop = _stop_flag()
+    try:
+        while not stop["now"] and all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        click.echo("demo stopped")
+
+
+DEMO_BANNER = """
+Huodong demo is running (Ctrl-C stops everything).
+
+  API docs      {base}/api/docs      (OpenAPI: {base}/api/v1/openapi.json)
+  health        {base}/healthz
+  metrics       {base}/metrics
+  Redis         {redis}
+  database      {db}
+  admin token   {token}
+
+Play a coupon grab:
+
+  TOKEN=$(curl -s -X POST {base}/api/v1/auth/dev -H 'Content-Type: application/json' \\
+          -d '{{"user_id": "alice"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s -X POST {base}/api/v1/campaigns/1/actions/buy -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' -H "Idempotency-Key: $(python3 -c 'import uuid; print(uuid.uuid4())')" \\
+       -d '{{"sku": "P100", "quantity": 1}}'
+  curl -s {base}/api/v1/me/points -H "Authorization: Bearer $TOKEN"
+"""
+
+
+def _with_redis(settings: Settings) -> Settings:
+    """Settings with a concrete Redis URL: the configured one, or the embedded server started now."""
+    if settings.redis_url:
+        return settings
+    return settings.replace(redis_url=embedded_redis_url(settings))
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = environment_for_children(settings)
+    metrics_dir = settings.metrics_dir or str(settings.instance_dir.resolve() / "prometheus")
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+    env["HUODONG_METRICS_DIR"] = metrics_dir
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    env["HUODONG_INSTANCE_PATH"] = str(settings.instance_dir.resolve())
+    return env
+
+
+def _gunicorn_argv(bind: str, workers: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
+            "--config", "python:web.gunicorn_conf", "web.wsgi:app"]
+
+
+def _stop_flag() -> dict[str, bool]:
+    flag = {"now": False}
+
+    def handler(_signum: int, _frame: object) -> None:
+        flag["now"] = True
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return flag
+
+
+if __name__ == "__main__":
+    main()
