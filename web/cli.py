@@ -81,7 +81,8 @@ def worker(ctx: click.Context, name: str | None, burst: bool) -> None:
     set_worker_context(container.adapter_context)
     rq_worker = Worker([container.settle_queue], connection=container.rq_redis, serializer=JSONSerializer,
                        name=name)
-    rq_worker.work(burst=burst, logging_level=container.settings.log_level.upper())
+    # The scheduler runs retries that have a delay (Retry intervals) when they fall due.
+    rq_worker.work(burst=burst, with_scheduler=True, logging_level=container.settings.log_level.upper())
 
 
 @main.command()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from campaigns.db import Base
 from campaigns.migrate import upgrade
+from engine.connections import stop_embedded_redis
 
 TEST_REDIS_URL = os.environ.get("HUODONG_TEST_REDIS_URL", "")
 TEST_DATABASE_URL = os.environ.get("HUODONG_TEST_DATABASE_URL", "")
@@ -37,7 +38,7 @@ def redis_server(tmp: Path) -> Iterator[str]:
     try:
         yield f"unix://{server.socket_file}"
     finally:
-        server.shutdown(nosave=True)
+        stop_embedded_redis(server)
 
 
 @contextmanager
