@@ -37,11 +37,14 @@ class Base(DeclarativeBase):
     pass
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, for_writes: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``. On SQLite, a writing engine takes the write lock when a transaction begins,
+    so a read-then-write transaction waits its turn instead of failing; a reading engine never blocks writers.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin_immediate if for_writes else _sqlite_begin_deferred)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -61,6 +64,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

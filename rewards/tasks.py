@@ -34,7 +34,8 @@ def issue_grant(grant_id: str) -> str | None:
             return grant.external_id
         grant.attempts += 1
         grant.updated_at = now
-        session.expunge(grant)
+        session.flush()
+        session.expunge(grant)  # the adapter reads it after this transaction commits
     adapter = reward_types.get(grant.reward_type)(context)
     try:
         external_id = adapter.issue(grant)

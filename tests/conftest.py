@@ -100,7 +100,7 @@ def redis(container: Container) -> Any:
 
 @pytest.fixture
 def db_session(container: Container) -> Iterator[Any]:
-    with container.session_factory() as session:
+    with container.read_session_factory() as session:
         yield session
 
 

@@ -62,6 +62,13 @@ class Container:
         return make_session_factory(self.sql_engine)
 
     @cached_property
+    def read_session_factory(self) -> sessionmaker:
+        """Sessions that only read (history pages, tests): on SQLite they never hold the write lock."""
+        if self.sql_engine.dialect.name != "sqlite":
+            return self.session_factory
+        return make_session_factory(make_engine(self.settings.resolved_database_url(), for_writes=False))
+
+    @cached_property
     def snapshots(self) -> SnapshotCache:
         return SnapshotCache(self.redis, namespace=self.settings.redis_namespace,
                              ttl_seconds=self.settings.snapshot_cache_seconds)
