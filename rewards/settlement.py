@@ -156,7 +156,7 @@ class Settlement:
             pending = self._client.xpending(stream, group)
             if pending["pending"]:
                 keep_from = min(keep_from, pending["min"], key=_id_tuple)
-            dropped += self._client.xtrim(stream, minid=keep_from)
+            dropped += self._client.xtrim(stream, minid=keep_from, approximate=False)
         return dropped
 
 
