@@ -30,7 +30,8 @@ def _settings(ctx: click.Context) -> Settings:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Huodong: marketing campaigns and games for Alipay mini-programs."""
-    ctx.obj = load_settings()
+    if ctx.obj is None:  # tests hand in their own Settings
+        ctx.obj = load_settings()
 
 
 @main.command()

@@ -1,0 +1,46 @@
+"""/healthz checks Redis and SQL for real; /metrics exposes plays, claim latency and outbox lag."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from web import create_app
+
+
+def _samples(client) -> dict[tuple[str, tuple], float]:
+    text = client.get("/metrics").data.decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_healthz_is_ok_when_redis_and_sql_answer(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "checks": {"redis": "ok", "sql": "ok"}}
+
+
+def test_healthz_is_503_when_redis_is_unreachable(settings, tmp_path):
+    broken = create_app(settings.replace(redis_url=f"unix://{tmp_path}/nothing.sock"))
+    response = broken.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["checks"]["redis"].startswith("error")
+    assert response.json["checks"]["sql"] == "ok"
+
+
+def test_metrics_count_plays_by_outcome_and_report_the_outbox(client, factory):
+    campaign_id = factory.campaign(stock=1)
+    before = _samples(client)
+    factory.play(campaign_id, "m1")
+    try:
+        factory.play(campaign_id, "m2")
+    except Exception:  # noqa: BLE001  (SOLD_OUT is the point)
+        pass
+    after = _samples(client)
+    ok = ("huodong_plays_total", (("action", "buy"), ("game", "flash_sale"), ("outcome", "ok")))
+    sold_out = ("huodong_plays_total", (("action", "buy"), ("game", "flash_sale"), ("outcome", "SOLD_OUT")))
+    assert after[ok] - before.get(ok, 0) == 1
+    assert after[sold_out] - before.get(sold_out, 0) == 1
+    assert after[("huodong_outbox_entries", (("campaign", str(campaign_id)),))] == 1
+    assert after[("huodong_outbox_lag_seconds", (("campaign", str(campaign_id)),))] >= 0
+    latency = ("huodong_claim_seconds_count", (("game", "flash_sale"),))
+    assert after[latency] - before.get(latency, 0) == 2
