@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.clock import Clock
+from engine.clock import Clock, parse_instant
 from engine.errors import NotFoundError, ValidationError
 from engine.snapshot import CampaignSnapshot
 
@@ -149,18 +149,20 @@ class CampaignService:
         return campaign
 
     def end_finished(self, *, actor: str = "scheduler") -> list[int]:
-        """Mark ended every live or paused campaign whose end time has passed."""
+        """Mark ended every live or paused campaign whose live version's end time has passed."""
         now = self._clock.now()
-        ended = []
-        for campaign in self.list():
-            if campaign.status in (CampaignStatus.LIVE, CampaignStatus.PAUSED) and campaign.live_version:
-                ends_at = CampaignSnapshot.from_definition(
-                    campaign.id, campaign.live_version, self.version(campaign.id, campaign.live_version).definition
-                ).ends_at
-                if ends_at and ends_at <= now:
-                    self.transition(campaign.id, "end", actor=actor)
-                    ended.append(campaign.id)
-        return ended
+        running = self._session.execute(
+            select(Campaign.id, CampaignVersion.definition)
+            .join(CampaignVersion, (CampaignVersion.campaign_id == Campaign.id)
+                  & (CampaignVersion.version == Campaign.live_version))
+            .where(Campaign.status.in_([CampaignStatus.LIVE, CampaignStatus.PAUSED]))
+        ).all()
+        self._session.rollback()  # end the read before each transition takes its lock
+        finished = [campaign_id for campaign_id, definition in running
+                    if definition.get("ends_at") and parse_instant(definition["ends_at"]) <= now]
+        for campaign_id in finished:
+            self.transition(campaign_id, "end", actor=actor)
+        return finished
 
     def version(self, campaign_id: int, number: int) -> CampaignVersion:
         row = self._session.scalar(select(CampaignVersion).where(

@@ -51,3 +51,8 @@ def iso(at: datetime | None) -> str | None:
     if at is None:
         return None
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant as written on the wire (``...Z`` or an offset) to an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -103,17 +103,17 @@ class PlayService:
         plan = game.plan(snapshot.config, request.action, payload, ctx)
         keys = CampaignKeys(self._namespace, snapshot.campaign_id)
         # The validated body (defaults filled in), so equivalent requests share a fingerprint.
-        print_ = fingerprint(request.action, payload)
+        request_print = fingerprint(request.action, payload)
         started = time.perf_counter()
         if isinstance(plan, Release):
-            reply = self._release(keys, plan, request, idempotency_key, print_, now_ms)
+            reply = self._release(keys, plan, request, idempotency_key, request_print, now_ms)
         else:
-            reply = self._claim(keys, plan, request, idempotency_key, print_, snapshot, ctx)
+            reply = self._claim(keys, plan, request, idempotency_key, request_print, snapshot, ctx)
         CLAIM_LATENCY.labels(snapshot.game).observe(time.perf_counter() - started)
         return self._answer(reply, snapshot)
 
     def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
-               print_: str, snapshot: CampaignSnapshot, ctx: PlayContext) -> codes.ScriptReply:
+               request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext) -> codes.ScriptReply:
         now_ms = to_ms(ctx.now)
         grants = [
             {"id": grant_id(ctx.claim_id, i), "reward": dict(g.reward), "cost_fen": g.cost_fen}
@@ -153,7 +153,7 @@ class PlayService:
             user_id=request.user_id,
             idempotency_key=idempotency_key,
             order_id=order_id(ctx.claim_id),
-            fingerprint=print_,
+            fingerprint=request_print,
             now_ms=now_ms,
             idempotency_ttl=self._idempotency_ttl,
             day=ctx.day.strftime("%Y%m%d"),
@@ -169,12 +169,12 @@ class PlayService:
         )
 
     def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,
-                 print_: str, now_ms: int) -> codes.ScriptReply:
+                 request_print: str, now_ms: int) -> codes.ScriptReply:
         answer = {"outcome": {**release.outcome, "order": {"id": release.order_id, "status": "cancelled"}},
                   "grants": []}
         return self._scripts.release(
             keys, order_id=release.order_id, owner_id=request.user_id, reason="cancelled", now_ms=now_ms,
-            idempotency_key=idempotency_key, fingerprint=print_, idempotency_ttl=self._idempotency_ttl,
+            idempotency_key=idempotency_key, fingerprint=request_print, idempotency_ttl=self._idempotency_ttl,
             answer=_json(answer),
         )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 
+from .clock import parse_instant
 from .errors import NotFoundError
 from .game import Game, games
 from .keys import CampaignKeys
@@ -65,9 +66,7 @@ class CampaignSnapshot:
 
 
 def _instant(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parse_instant(value) if value else None
 
 
 class SnapshotCache:
