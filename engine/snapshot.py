@@ -91,10 +91,8 @@ class SnapshotCache:
         text = self._client.get(CampaignKeys(self._namespace, campaign_id).definition)
         if text is None:
             raise NotFoundError("No such campaign.", campaign_id=campaign_id)
-        if entry and entry[1] == text:
-            snapshot = entry[2]
-        else:
-            snapshot = CampaignSnapshot.from_json(text)
+        # Unchanged text: keep the parsed snapshot (parsing validates the whole config again).
+        snapshot = entry[2] if entry and entry[1] == text else CampaignSnapshot.from_json(text)
         with self._lock:
             self._entries[campaign_id] = (now, text, snapshot)
         return snapshot

@@ -42,7 +42,7 @@ def test_the_registry_refuses_duplicates_and_names_what_is_known():
     with pytest.raises(UnknownGameError) as unknown:
         registry.get("b")
     assert unknown.value.details == {"name": "b", "known": ["a"]}
-    assert "flash_sale" in games.keys()
+    assert "flash_sale" in games
 
 
 def test_every_key_of_a_campaign_carries_its_hash_tag():

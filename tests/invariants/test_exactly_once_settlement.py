@@ -41,7 +41,8 @@ def _env(settings) -> dict[str, str]:
 def _run_worker(settings, timeout: float = 60) -> int:
     """A real forking RQ worker (``huodong worker --burst``) in its own process group."""
     process = subprocess.run(
-        [sys.executable, "-m", "web.cli", "worker", "--burst", "--name", f"{settings.redis_namespace}-{uuid.uuid4().hex}"],
+        [sys.executable, "-m", "web.cli", "worker", "--burst",
+         "--name", f"{settings.redis_namespace}-{uuid.uuid4().hex}"],
         cwd=ROOT, env=_env(settings), timeout=timeout, start_new_session=True, capture_output=True)
     return process.returncode
 
