@@ -46,7 +46,8 @@ class CampaignDefinitionSchema(Schema):
                              metadata={"description": "IANA zone of the campaign's business days."})
     starts_at = fields.AwareDateTime(allow_none=True, load_default=None, format="iso")
     ends_at = fields.AwareDateTime(allow_none=True, load_default=None, format="iso")
-    budget_fen = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0),
+    # Lua counts in doubles: amounts stay far below 2**53 to stay exact.
+    budget_fen = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10**15),
                                 metadata={"description": "Cost ceiling of everything granted; null = none."})
     audience = fields.String(allow_none=True, load_default=None,
                              metadata={"description": "Audience rule. Not supported yet: must be null."})

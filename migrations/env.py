@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import pool
 
-from campaigns.db import Base, make_engine
 from campaigns import models  # noqa: F401  (the tables Base knows)
+from campaigns.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

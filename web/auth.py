@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.models import AdminRole, AdminToken
+from engine.errors import ForbiddenError, UnauthorizedError
 
 from .requestctx import db
-from engine.errors import ForbiddenError, UnauthorizedError
 
 ROLE_RANK = {AdminRole.VIEWER: 0, AdminRole.MARKETER: 1, AdminRole.ADMIN: 2}
 

@@ -1,4 +1,10 @@
-"""JSON in and out: request bodies are refused, not crashed on, when malformed or too deeply nested."""
+"""JSON in and out: request bodies are refused, not crashed on, when malformed or too deeply nested.
+
+Valid JSON is refused too where storing or echoing it would fail further in:
+NaN and Infinity (not JSON, and no column takes them), NUL characters
+(PostgreSQL text cannot hold them) and lone surrogates (not encodable as
+UTF-8, so neither storable nor printable in an answer).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,22 @@ from typing import Any
 
 from flask import Request, request
 from flask.json.provider import DefaultJSONProvider
+from webargs import core
+from webargs.flaskparser import FlaskParser
 
-from engine.errors import MalformedRequestError
+from engine.errors import HuodongError, MalformedRequestError
 
 MAX_DEPTH = 32
+
+
+class UnsupportedMediaTypeError(HuodongError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+    default_message = "Send the body as JSON (Content-Type: application/json)."
+
+
+class UnsafeJSONError(ValueError):
+    """Well-formed JSON that is refused all the same; its message says why."""
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -18,41 +36,79 @@ class StrictJSONProvider(DefaultJSONProvider):
     ensure_ascii = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("parse_constant", _refuse_constant)
         try:
             value = json.loads(s, **kwargs)
         except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
-        if _depth_exceeds(value, MAX_DEPTH):
-            raise ValueError("JSON nested too deeply")
+            raise UnsafeJSONError("The JSON is nested too deeply.") from None
+        _refuse_unsafe(value, MAX_DEPTH)
         return value
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
+def _refuse_constant(name: str) -> Any:
+    raise UnsafeJSONError(f"{name} is not a JSON number.")
+
+
+def _refuse_unsafe(value: Any, limit: int) -> None:
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            _refuse_unsafe_text(item)
+            continue
         if isinstance(item, dict):
+            for key in item:
+                _refuse_unsafe_text(key)
             children = item.values()
         elif isinstance(item, list):
             children = item
         else:
             continue
         if depth > limit:
-            return True
+            raise UnsafeJSONError("The JSON is nested too deeply.")
         stack.extend((child, depth + 1) for child in children)
-    return False
+
+
+def _refuse_unsafe_text(text: str) -> None:
+    if "\x00" in text:
+        raise UnsafeJSONError("JSON strings may not contain NUL characters.")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise UnsafeJSONError("JSON strings may not contain lone surrogates.") from None
 
 
 def json_body(req: Request | None = None, *, required_object: bool = True) -> dict[str, Any]:
-    """The request's JSON object; an empty body counts as {}. Anything else is a 400 MALFORMED_REQUEST."""
+    """The request's JSON object; an empty body counts as {}.
+
+    A body sent as anything but JSON is a 415 UNSUPPORTED_MEDIA_TYPE; one that
+    is not valid JSON (or not an object) a 400 MALFORMED_REQUEST.
+    """
     req = req or request
     raw = req.get_data(cache=True)
     if not raw.strip():
         return {}
+    if not req.is_json:
+        raise UnsupportedMediaTypeError(content_type=req.mimetype)
     try:
         value = req.json_module.loads(raw)
+    except UnsafeJSONError as exc:
+        raise MalformedRequestError(str(exc)) from None
     except (ValueError, UnicodeDecodeError):
         raise MalformedRequestError() from None
     if required_object and not isinstance(value, dict):
         raise MalformedRequestError("The request body must be a JSON object.")
     return value
+
+
+class ArgumentsParser(FlaskParser):
+    """webargs' parser for flask-smorest's ``@blp.arguments``, reading bodies with ``json_body``.
+
+    So a body parsed by webargs is checked like every other one (depth, media
+    type, NUL), instead of webargs' own plain ``json.loads``.
+    """
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not req.get_data(cache=True).strip():
+            return core.missing
+        return json_body(req, required_object=False)

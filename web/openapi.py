@@ -25,11 +25,15 @@ SECURITY_SCHEMES = {
 }
 
 
+class HuodongApi(Api):
+    # The error responses flask-smorest documents (default, 422 of @arguments...) are the envelope
+    # web/errors.py answers, not flask-smorest's own error body.
+    ERROR_SCHEMA = ErrorSchema
+
+
 def make_api(app: Flask) -> Api:
     app.config.update({k: v for k, v in OPENAPI_CONFIG.items() if k not in app.config})
-    api = Api(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
-    api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
-    return api
+    return HuodongApi(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
 
 
 def add_security(paths: dict[str, Any]) -> None:

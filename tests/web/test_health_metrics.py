@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine.errors import SoldOutError
 from web import create_app
 
 
@@ -31,10 +33,8 @@ def test_metrics_count_plays_by_outcome_and_report_the_outbox(client, factory):
     campaign_id = factory.campaign(stock=1)
     before = _samples(client)
     factory.play(campaign_id, "m1")
-    try:
+    with pytest.raises(SoldOutError):
         factory.play(campaign_id, "m2")
-    except Exception:  # noqa: BLE001  (SOLD_OUT is the point)
-        pass
     after = _samples(client)
     ok = ("huodong_plays_total", (("action", "buy"), ("game", "flash_sale"), ("outcome", "ok")))
     sold_out = ("huodong_plays_total", (("action", "buy"), ("game", "flash_sale"), ("outcome", "SOLD_OUT")))

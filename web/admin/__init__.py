@@ -2,6 +2,9 @@
 
 from flask_smorest import Blueprint
 
+from ..jsonio import ArgumentsParser
+
 blp = Blueprint("admin", __name__, url_prefix="/admin/api/v1", description="Campaign management.")
+blp.ARGUMENTS_PARSER = ArgumentsParser()
 
 from . import campaigns  # noqa: E402,F401  (routes register on blp)

@@ -9,6 +9,7 @@ from flask import g
 from campaigns.models import AdminRole, Campaign
 from campaigns.schemas import CampaignDefinitionSchema
 
+from ..api import CAMPAIGN_ID
 from ..api.schemas import ErrorSchema
 from ..auth import require_admin
 from ..jsonio import json_body
@@ -48,7 +49,7 @@ def list_campaigns() -> list[dict[str, Any]]:
     return [_view(c, with_live=False) for c in _service().list()]
 
 
-@blp.route("/campaigns/<int:campaign_id>", methods=["GET"])
+@blp.route(f"/campaigns/{CAMPAIGN_ID}", methods=["GET"])
 @require_admin(AdminRole.VIEWER)
 @blp.response(200, CampaignAdminSchema)
 @blp.alt_response(404, schema=ErrorSchema)
@@ -57,7 +58,7 @@ def get_campaign(campaign_id: int) -> dict[str, Any]:
     return _view(_service().get(campaign_id))
 
 
-@blp.route("/campaigns/<int:campaign_id>", methods=["PUT"])
+@blp.route(f"/campaigns/{CAMPAIGN_ID}", methods=["PUT"])
 @require_admin(AdminRole.MARKETER)
 @blp.doc(requestBody=DEFINITION_BODY)
 @blp.response(200, CampaignAdminSchema)
@@ -67,7 +68,7 @@ def update_campaign(campaign_id: int) -> dict[str, Any]:
     return _view(_service().update(campaign_id, json_body(), actor=g.actor))
 
 
-@blp.route("/campaigns/<int:campaign_id>/publish", methods=["POST"])
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/publish", methods=["POST"])
 @require_admin(AdminRole.MARKETER)
 @blp.response(200, VersionSchema)
 @blp.alt_response(409, schema=ErrorSchema)
@@ -87,7 +88,7 @@ def _lifecycle(action: str, summary: str):  # noqa: ANN202  (a route factory)
 
     view.__name__ = f"{action}_campaign"
     view.__doc__ = summary
-    blp.route(f"/campaigns/<int:campaign_id>/{action}", methods=["POST"])(view)
+    blp.route(f"/campaigns/{CAMPAIGN_ID}/{action}", methods=["POST"])(view)
 
 
 _lifecycle("pause", "Pause a live campaign: plays are refused with CAMPAIGN_NOT_LIVE at once.")
@@ -95,7 +96,7 @@ _lifecycle("resume", "Resume a paused campaign.")
 _lifecycle("end", "End a campaign for good.")
 
 
-@blp.route("/campaigns/<int:campaign_id>/versions", methods=["GET"])
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/versions", methods=["GET"])
 @require_admin(AdminRole.VIEWER)
 @blp.response(200, VersionSchema(many=True))
 def list_versions(campaign_id: int) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from engine.runtime import PlayRequest
 from ..auth import require_player
 from ..jsonio import json_body
 from ..requestctx import container, db
-from . import blp
+from . import CAMPAIGN_ID, blp
 from .schemas import CampaignSummarySchema, CampaignViewSchema, ErrorSchema, PlayResponse
 
 PLAY_ERRORS = {
@@ -21,6 +21,7 @@ PLAY_ERRORS = {
     404: "NOT_FOUND (campaign or order) or UNKNOWN_ACTION",
     409: "SOLD_OUT, LIMIT_REACHED, BUDGET_EXHAUSTED, CAMPAIGN_NOT_LIVE, ORDER_NOT_HELD",
     413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE (a body that is not application/json)",
     422: "VALIDATION_ERROR, UNKNOWN_SKU or IDEMPOTENCY_KEY_REUSED",
 }
 
@@ -33,7 +34,7 @@ def list_campaigns() -> list[dict[str, Any]]:
     return live_campaigns(db(), container().snapshots)
 
 
-@blp.route("/campaigns/<int:campaign_id>", methods=["GET"])
+@blp.route(f"/campaigns/{CAMPAIGN_ID}", methods=["GET"])
 @require_player
 @blp.response(200, CampaignViewSchema)
 @blp.alt_response(404, schema=ErrorSchema)
@@ -43,7 +44,7 @@ def get_campaign(campaign_id: int) -> dict[str, Any]:
     return campaign_view(c.snapshots, c.live_state, campaign_id, g.user_id)
 
 
-@blp.route("/campaigns/<int:campaign_id>/actions/<action>", methods=["POST"])
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/actions/<action>", methods=["POST"])
 @require_player
 @blp.doc(
     parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"},
@@ -51,7 +52,7 @@ def get_campaign(campaign_id: int) -> dict[str, Any]:
     requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}},
                  "description": "The action's body, per the game: flash_sale buy {sku, quantity}, "
                                 "cancel {order_id}."},
-    responses={str(status): {"description": codes, "content": {"application/json": {"schema": "ErrorSchema"}}}
+    responses={str(status): {"description": codes, "content": {"application/json": {"schema": ErrorSchema}}}
                for status, codes in PLAY_ERRORS.items()},
 )
 @blp.response(200, PlayResponse)
