@@ -94,12 +94,8 @@ def purge_redis(client: redis.Redis, namespace: str, queue: str) -> int:
 
 
 def truncate_tables(engine: sa.Engine) -> None:
+    """Empty every table (DELETE, children first: on tables this small it beats TRUNCATE by far)."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(sa.text(f"DELETE FROM {table}"))
-            if connection.execute(sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
-                connection.execute(sa.text("DELETE FROM sqlite_sequence"))
+        for table in tables:
+            connection.execute(sa.text(f"DELETE FROM {table}"))
