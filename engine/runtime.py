@@ -64,6 +64,14 @@ class PlayService:
         self._clock = clock
         self._namespace = namespace
         self._idempotency_ttl = idempotency_ttl
+        self._schemas: dict[type[marshmallow.Schema], marshmallow.Schema] = {}
+
+    def _schema(self, schema_class: type[marshmallow.Schema]) -> marshmallow.Schema:
+        """One instance per request schema: building a marshmallow schema costs more than loading with it."""
+        schema = self._schemas.get(schema_class)
+        if schema is None:
+            schema = self._schemas[schema_class] = schema_class()
+        return schema
 
     def play(self, request: PlayRequest) -> PlayResult:
         idempotency_key = require_key(request.idempotency_key)
@@ -78,7 +86,9 @@ class PlayService:
             outcome = exc.code
             raise
         finally:
-            PLAYS.labels(snapshot.game, request.action, outcome).inc()
+            # Only known action names become labels: a client cannot grow the metric without bound.
+            action = request.action if request.action in game.actions else "unknown"
+            PLAYS.labels(snapshot.game, action, outcome).inc()
 
     def _play(self, request: PlayRequest, idempotency_key: str, snapshot: CampaignSnapshot, game: Game
               ) -> PlayResult:
@@ -87,7 +97,7 @@ class PlayService:
             raise errors.UnknownActionError(f"The {snapshot.game} game has no action {request.action!r}.",
                                             action=request.action, actions=sorted(game.actions))
         try:
-            payload = schema().load(request.payload)
+            payload = self._schema(schema).load(request.payload)
         except marshmallow.ValidationError as exc:
             raise errors.ValidationError(fields=exc.normalized_messages()) from None
 
