@@ -72,3 +72,11 @@ def test_a_priced_sku_is_held_until_paid_and_the_player_can_cancel_it(client, fa
     settle()
     orders = client.get("/api/v1/me/orders", headers=factory.headers("dave")).json
     assert [o["status"] for o in orders] == ["cancelled"]
+
+
+def test_dev_login_does_not_exist_unless_switched_on(settings):
+    from web import create_app
+
+    closed = create_app(settings.replace(dev_login=False)).test_client()
+    response = closed.post("/api/v1/auth/dev", json={"user_id": "mallory"})
+    assert response.status_code == 404 and response.json["error"]["code"] == "NOT_FOUND"
