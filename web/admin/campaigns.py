@@ -8,6 +8,7 @@ from flask import g
 
 from campaigns.models import AdminRole, Campaign
 from campaigns.schemas import CampaignDefinitionSchema
+from campaigns.services import CampaignService
 
 from ..api import CAMPAIGN_ID
 from ..api.schemas import ErrorSchema
@@ -20,7 +21,7 @@ from .schemas import CampaignAdminSchema, VersionSchema
 DEFINITION_BODY = {"required": True, "content": {"application/json": {"schema": CampaignDefinitionSchema}}}
 
 
-def _service():
+def _service() -> CampaignService:
     return container().campaign_service(db())
 
 
@@ -79,7 +80,8 @@ def publish_campaign(campaign_id: int) -> dict[str, Any]:
     return {**_version_fields(version), "diff": []}
 
 
-def _lifecycle(action: str, summary: str):  # noqa: ANN202  (a route factory)
+def _lifecycle(action: str, summary: str) -> None:
+    """Register POST /campaigns/<id>/<action> for one lifecycle transition."""
     @require_admin(AdminRole.MARKETER)
     @blp.response(200, CampaignAdminSchema)
     @blp.alt_response(409, schema=ErrorSchema)
