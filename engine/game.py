@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import marshmallow
@@ -30,7 +31,13 @@ class PlayContext:
     claim_id: str
     now: datetime
     day: date
-    rng: np.random.Generator
+    # Seeds the play's randomness; recorded with the claim (its id), so every draw can be re-derived.
+    seed: int
+
+    @cached_property
+    def rng(self) -> np.random.Generator:
+        """Built on first use: a Generator costs more than a whole flash-sale plan, which never draws."""
+        return np.random.default_rng(self.seed)
 
 
 class Game(ABC):

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 import marshmallow
-import numpy as np
 
 from . import errors
 from . import scripts as codes
@@ -108,7 +107,7 @@ class PlayService:
         ctx = PlayContext(
             campaign_id=snapshot.campaign_id, version=snapshot.version, user_id=request.user_id,
             claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone),
-            rng=np.random.default_rng(int(claim_id, 16)),
+            seed=int(claim_id, 16),
         )
         plan = game.plan(snapshot.config, request.action, payload, ctx)
         keys = CampaignKeys(self._namespace, snapshot.campaign_id)

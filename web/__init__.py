@@ -17,6 +17,7 @@ from .jsonio import StrictJSONProvider
 from .logs import configure_logging
 from .openapi import add_security, make_api
 from .requestctx import close_db
+from .sessions import PageOnlySessionInterface
 
 
 def create_app(config: Mapping[str, Any] | Settings | None = None, *, clock: Clock | None = None) -> Flask:
@@ -27,6 +28,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None, *, clock: Clo
     app.json_provider_class = StrictJSONProvider
     app.json = StrictJSONProvider(app)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_content_length)
+    app.session_interface = PageOnlySessionInterface()
 
     container = Container.build(settings, clock)
     app.extensions["huodong.container"] = container

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,23 +37,39 @@ class PlayerToken:
 
 
 class PlayerTokens:
-    def __init__(self, secret: str, ttl_seconds: int) -> None:
+    """Signed (HMAC), expiring player tokens. A verified token is remembered, so a player's next
+    request skips the signature check (the hot path); its expiry is still checked every time."""
+
+    CACHE_SIZE = 50_000
+
+    def __init__(self, secret: str, ttl_seconds: int, *, seconds: Callable[[], float] = time.time) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt="huodong.player")
         self.ttl_seconds = ttl_seconds
+        self._seconds = seconds  # itsdangerous signs with time.time(); tests move it
+        self._verified: dict[str, tuple[str, float]] = {}
 
     def issue(self, user_id: str, now: datetime) -> PlayerToken:
         return PlayerToken(self._serializer.dumps({"u": user_id}), user_id,
                            now + timedelta(seconds=self.ttl_seconds))
 
     def verify(self, token: str) -> str:
+        known = self._verified.get(token)
+        if known is not None:
+            user_id, signed_at = known
+            if self._seconds() - signed_at > self.ttl_seconds:
+                raise TokenExpiredError()
+            return user_id
         try:
-            data = self._serializer.loads(token, max_age=self.ttl_seconds)
+            data, signed_at = self._serializer.loads(token, max_age=self.ttl_seconds, return_timestamp=True)
         except SignatureExpired:
             raise TokenExpiredError() from None
         except BadSignature:
             raise UnauthorizedError("The token is not valid.") from None
         if not isinstance(data, dict) or not isinstance(data.get("u"), str):
             raise UnauthorizedError("The token is not valid.")
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (data["u"], signed_at.timestamp())
         return data["u"]
 
 

@@ -15,6 +15,7 @@ def test_a_coupon_grab_ends_as_points_in_the_players_ledger(client, factory, set
                            headers=headers)
 
     assert response.status_code == 200, response.json
+    assert "Set-Cookie" not in response.headers  # bearer tokens, no cookie session
     body = response.json
     assert body["outcome"]["order"]["status"] == "confirmed"
     assert [g["status"] for g in body["grants"]] == ["pending"]
