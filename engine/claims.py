@@ -6,8 +6,10 @@ makes it happen atomically (claim.lua / release.lua).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -85,13 +87,37 @@ class GrantView:
 
 @dataclass(frozen=True)
 class PlayResult:
-    """The answer to a play, exactly as stored under its Idempotency-Key."""
+    """The answer to a play, exactly as stored under its Idempotency-Key.
 
-    outcome: Mapping[str, Any]
-    grants: tuple[Mapping[str, Any], ...]
-    state: Mapping[str, Any]
+    Kept as the JSON text the claim script stored and returned (``answer_json``
+    with ``outcome`` and ``grants``; ``state_json``), so the web layer answers
+    it without decoding and encoding it again; in-process callers read the
+    parsed fields.
+    """
+
+    answer_json: str
+    state_json: str = "{}"
     replayed: bool = False
-    version: int = 0
+
+    @cached_property
+    def _answer(self) -> dict[str, Any]:
+        return json.loads(self.answer_json)
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        return self._answer["outcome"]
+
+    @property
+    def grants(self) -> list[dict[str, Any]]:
+        return self._answer["grants"]
+
+    @cached_property
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.state_json)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": dict(self.outcome), "grants": [dict(g) for g in self.grants], "state": dict(self.state)}
+        return {"outcome": self.outcome, "grants": self.grants, "state": self.state}
+
+    def to_json(self) -> str:
+        """``{"outcome", "grants", "state"}`` spliced from the stored texts (the answer is a JSON object)."""
+        return f'{self.answer_json[:-1]},"state":{self.state_json}}}'

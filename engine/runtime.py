@@ -25,7 +25,7 @@ from .eligibility import check_schedule
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
 from .keys import CampaignKeys
-from .metrics import CLAIM_LATENCY, PLAYS
+from .metrics import claim_latency, plays_counter
 from .scripts import ClaimItem, Scripts
 from .snapshot import CampaignSnapshot, SnapshotCache
 
@@ -87,7 +87,7 @@ class PlayService:
         finally:
             # Only known action names become labels: a client cannot grow the metric without bound.
             action = request.action if request.action in game.actions else "unknown"
-            PLAYS.labels(snapshot.game, action, outcome).inc()
+            plays_counter(snapshot.game, action, outcome).inc()
 
     def _play(self, request: PlayRequest, idempotency_key: str, snapshot: CampaignSnapshot, game: Game
               ) -> PlayResult:
@@ -118,8 +118,8 @@ class PlayService:
             reply = self._release(keys, plan, request, idempotency_key, request_print, now_ms)
         else:
             reply = self._claim(keys, plan, request, idempotency_key, request_print, snapshot, ctx)
-        CLAIM_LATENCY.labels(snapshot.game).observe(time.perf_counter() - started)
-        return self._answer(reply, snapshot)
+        claim_latency(snapshot.game).observe(time.perf_counter() - started)
+        return self._answer(reply)
 
     def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
                request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext) -> codes.ScriptReply:
@@ -187,13 +187,10 @@ class PlayService:
             answer=_json(answer),
         )
 
-    def _answer(self, reply: codes.ScriptReply, snapshot: CampaignSnapshot) -> PlayResult:
+    def _answer(self, reply: codes.ScriptReply) -> PlayResult:
         if reply.code in (codes.OK, codes.REPLAY):
-            body, _, state = reply.body.partition("\n")
-            data = json.loads(body)
-            return PlayResult(outcome=data["outcome"], grants=tuple(data["grants"]),
-                              state=json.loads(state) if state else {}, replayed=reply.code == codes.REPLAY,
-                              version=data["outcome"].get("version", snapshot.version))
+            answer, _, state = reply.body.partition("\n")
+            return PlayResult(answer_json=answer, state_json=state or "{}", replayed=reply.code == codes.REPLAY)
         raise refusal(reply)
 
 

@@ -41,7 +41,9 @@ class StrictJSONProvider(DefaultJSONProvider):
             value = json.loads(s, **kwargs)
         except RecursionError:
             raise UnsafeJSONError("The JSON is nested too deeply.") from None
-        _refuse_unsafe(value, MAX_DEPTH)
+        # NUL and lone surrogates can only arrive as \u escapes (json.loads refuses raw control characters).
+        escaped = "\\u" in s if isinstance(s, str) else b"\\u" in s
+        _refuse_unsafe(value, MAX_DEPTH, check_text=escaped)
         return value
 
 
@@ -49,16 +51,18 @@ def _refuse_constant(name: str) -> Any:
     raise UnsafeJSONError(f"{name} is not a JSON number.")
 
 
-def _refuse_unsafe(value: Any, limit: int) -> None:
+def _refuse_unsafe(value: Any, limit: int, *, check_text: bool = True) -> None:
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            _refuse_unsafe_text(item)
+            if check_text:
+                _refuse_unsafe_text(item)
             continue
         if isinstance(item, dict):
-            for key in item:
-                _refuse_unsafe_text(key)
+            if check_text:
+                for key in item:
+                    _refuse_unsafe_text(key)
             children = item.values()
         elif isinstance(item, list):
             children = item

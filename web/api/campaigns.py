@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import current_app, g, request
 
 from campaigns.public import campaign_view, live_campaigns
 from engine.runtime import PlayRequest
@@ -62,7 +62,7 @@ def play(campaign_id: int, action: str) -> Any:
         campaign_id=campaign_id, user_id=g.user_id, action=action, payload=json_body(),
         idempotency_key=request.headers.get("Idempotency-Key"),
     ))
-    response = jsonify(result.to_dict())
+    response = current_app.response_class(result.to_json(), mimetype="application/json")
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
