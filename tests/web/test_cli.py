@@ -1,0 +1,60 @@
+"""The huodong command: seed, and the settlement loop as the process operators run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from campaigns.models import Campaign, Grant, Order
+from engine.clock import FrozenClock, SystemClock
+from engine.config import environment_for_children
+from engine.runtime import PlayRequest, PlayService
+from web.cli import main
+
+from ..support.factories import flash_sale_definition
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_seed_publishes_the_demo_campaigns_once(app, db_session):
+    runner = app.test_cli_runner()
+    settings = app.extensions["huodong.container"].settings
+    first = runner.invoke(main, ["seed"], obj=settings)
+    second = runner.invoke(main, ["seed"], obj=settings)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert "nothing seeded" in second.output
+    assert [c.status for c in db_session.scalars(select(Campaign))] == ["live", "live"]
+
+
+def test_the_settle_command_expires_due_holds_and_settles_the_outbox(factory, container, settings, db_session):
+    started_long_ago = SystemClock().now() - timedelta(minutes=10)
+    campaign_id = factory.campaign(flash_sale_definition(stock=3, price_fen=500, window=60, now=started_long_ago))
+    factory.play(campaign_id, "free-rider")  # a held order, due in a minute
+    past = FrozenClock(SystemClock().now() - timedelta(minutes=5))
+    long_ago = PlayService(scripts=container.scripts, snapshots=container.snapshots, clock=past,
+                           namespace=settings.redis_namespace, idempotency_ttl=60)
+    coupon_id = factory.campaign(stock=3)
+    due = long_ago.play(PlayRequest(campaign_id, "late-payer", "buy", {"sku": "C50"}, "k")).outcome["order"]["id"]
+    factory.play(coupon_id, "grabber")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUODONG_")}
+    env.update(environment_for_children(settings))
+    done = subprocess.run([sys.executable, "-m", "web.cli", "settle", "--once"], cwd=ROOT, env=env, timeout=60,
+                          capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    done = subprocess.run([sys.executable, "-m", "web.cli", "settle", "--once"], cwd=ROOT, env=env, timeout=60,
+                          capture_output=True)  # the release event the first run appended
+    assert done.returncode == 0
+
+    stats = container.live_state.stats(campaign_id)
+    assert stats.stock["sku:C50"]["taken"] == 1 and stats.held_orders == 1
+    statuses = {o.user_id: o.status for o in db_session.scalars(select(Order))}
+    assert statuses == {"free-rider": "held", "late-payer": "expired", "grabber": "confirmed"}
+    assert db_session.get(Order, due).status == "expired"
+    assert [g.status for g in db_session.scalars(select(Grant))] == ["pending"]  # enqueued for a worker
+    assert container.settle_queue.count == 1
