@@ -102,7 +102,13 @@ class Settlement:
         return report
 
     def _settle(self, stream: str, entries: list[tuple[str, dict[str, str]]], report: StepReport) -> None:
-        events = [json.loads(fields["e"]) for _id, fields in entries if fields]
+        events = []
+        for entry_id, fields in entries:
+            try:
+                events.append(json.loads(fields["e"]))
+            except (KeyError, TypeError, ValueError):
+                # Only claim.lua and release.lua write here; anything else would block the stream forever.
+                log.error("dropping unreadable outbox entry %s of %s: %r", entry_id, stream, fields)
         with self._sessions() as session, session.begin():
             grant_ids = self._write_rows(session, events)
         if self._after_commit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -11,8 +12,10 @@ import time
 from datetime import timedelta
 
 import click
+import redis
 from rq import Worker
 from rq.serializers import JSONSerializer
+from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.migrate import upgrade
 from engine.config import Settings, environment_for_children, load_settings
@@ -20,6 +23,8 @@ from engine.connections import embedded_redis_url
 from rewards.context import set_worker_context
 
 from .container import Container
+
+log = logging.getLogger(__name__)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -101,14 +106,19 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
     stop = _stop_flag()
     housekeeping_at = 0.0
     while not stop["now"]:
-        settlement.step(block_ms=500)
-        if time.monotonic() >= housekeeping_at:
-            container.hold_sweeper.sweep(container.clock.now())
-            settlement.requeue_stalled(timedelta(minutes=5))
-            settlement.trim()
-            with container.session_factory() as session:
-                container.campaign_service(session).end_finished()
-            housekeeping_at = time.monotonic() + 1.0
+        try:
+            settlement.step(block_ms=500)
+            if time.monotonic() >= housekeeping_at:
+                container.hold_sweeper.sweep(container.clock.now())
+                settlement.requeue_stalled(timedelta(minutes=5))
+                settlement.trim()
+                with container.session_factory() as session:
+                    container.campaign_service(session).end_finished()
+                housekeeping_at = time.monotonic() + 1.0
+        except (redis.RedisError, SQLAlchemyError):
+            # Redis or the database is away: nothing was acknowledged, so nothing is lost; try again.
+            log.exception("settlement step failed; retrying in a second")
+            time.sleep(1.0)
         if once:
             break
 

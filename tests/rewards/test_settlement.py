@@ -66,3 +66,16 @@ def test_expired_points_leave_the_balance(factory, container, settle, db_session
     now = SystemClock().now()
     assert balance(db_session, "eve", now) == 50
     assert balance(db_session, "eve", now + timedelta(days=31)) == 0
+
+
+def test_an_unreadable_outbox_entry_is_dropped_and_does_not_block_the_stream(factory, container, redis, db_session):
+    campaign_id = factory.campaign(stock=10)
+    outbox = container.live_state.keys(campaign_id).outbox
+    redis.xadd(outbox, {"e": "{not json"})
+    redis.xadd(outbox, {"other": "field"})
+    factory.play(campaign_id, "after-the-junk")
+    settlement = container.settlement(consumer="t")
+    while settlement.step(block_ms=10).entries:
+        pass
+    assert db_session.scalar(select(func.count()).select_from(Grant)) == 1
+    assert redis.xpending(outbox, f"{container.settings.redis_namespace}:settlement")["pending"] == 0
