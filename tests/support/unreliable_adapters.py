@@ -1,0 +1,24 @@
+"""Reward adapters whose provider never says yes: one is always down, one refuses for good."""
+
+from __future__ import annotations
+
+from campaigns.models import Grant
+from engine.reward_types import reward_types
+from rewards.base import PermanentIssueError, RetryableIssueError
+from rewards.points import PointsAdapter
+
+
+@reward_types.register("points_down")
+class ProviderDownAdapter(PointsAdapter):
+    type_name = "points_down"
+
+    def issue(self, grant: Grant) -> str:
+        raise RetryableIssueError("provider timed out")
+
+
+@reward_types.register("points_refused")
+class ProviderRefusesAdapter(PointsAdapter):
+    type_name = "points_refused"
+
+    def issue(self, grant: Grant) -> str:
+        raise PermanentIssueError("payee not found")
