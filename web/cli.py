@@ -72,9 +72,15 @@ def seed(ctx: click.Context) -> None:
 @click.option("--workers", default=3, show_default=True, help="gunicorn worker processes")
 @click.pass_context
 def web(ctx: click.Context, bind: str, workers: int) -> None:
-    """Serve the web app under gunicorn."""
+    """Serve the web app under gunicorn (with the embedded Redis kept up while it runs, if that is in use)."""
     settings = _with_redis(_settings(ctx))
-    os.execvpe(sys.executable, _gunicorn_argv(bind, workers), {**os.environ, **_child_env(settings)})
+    gunicorn = subprocess.Popen(_gunicorn_argv(bind, workers), env={**os.environ, **_child_env(settings)})
+    stop = _stop_flag()
+    while gunicorn.poll() is None and not stop["now"]:
+        time.sleep(0.5)
+    if gunicorn.poll() is None:
+        gunicorn.send_signal(signal.SIGTERM)
+    ctx.exit(gunicorn.wait())
 
 
 @main.command()

@@ -76,7 +76,7 @@ def purge_redis(client: redis.Redis, namespace: str, queue: str) -> int:
         name = key.decode() if isinstance(key, bytes) else key
         if queue in name or namespace in name:
             doomed.append(key)
-        elif name.startswith(("rq:job:", "rq:results:", "rq:executions:")):
+        elif name.startswith(("rq:job:", "rq:results:", "rq:executions:", "rq:execution:")):
             job_id = name.split(":")[2]
             origin = client.hget(f"rq:job:{job_id}", "origin")
             if origin is not None and (origin.decode() if isinstance(origin, bytes) else origin) == queue:
