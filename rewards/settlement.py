@@ -20,18 +20,27 @@ from typing import Any
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.db import insert_for
 from campaigns.models import ClaimRecord, Grant, GrantStatus, Order, OrderStatus
 from engine.clock import Clock, from_ms
+from engine.errors import ConflictError
 from engine.keys import CampaignKeys, GlobalKeys
 
 from .tasks import issue_grant
 
 log = logging.getLogger(__name__)
+
+ENDED_JOB_STATUSES = {JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+class GrantBusyError(ConflictError):
+    code = "GRANT_BUSY"
+    default_message = "The grant is being issued right now."
 
 
 @dataclass
@@ -141,6 +150,23 @@ class Settlement:
         except DuplicateJobError:
             return False
         return True
+
+    def retry(self, grant_id: str) -> None:
+        """A person's retry of a grant that was not issued: a fresh job with every retry again.
+
+        Its old job, if it ended (failed, or finished after a permanent refusal),
+        is dropped first; one still queued, scheduled or running is left alone.
+        """
+        try:
+            job = Job.fetch(grant_id, connection=self._queue.connection, serializer=self._queue.serializer)
+        except NoSuchJobError:
+            job = None
+        if job is not None:
+            if job.get_status() not in ENDED_JOB_STATUSES:
+                raise GrantBusyError("The grant's job is still queued or running.", job_status=job.get_status())
+            job.delete()
+        if not self.enqueue(grant_id):
+            raise GrantBusyError("The grant's job was enqueued by someone else just now.")
 
     def requeue_stalled(self, older_than: timedelta) -> list[str]:
         """Grants still pending long after they were written, with no job: enqueue them again."""

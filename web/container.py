@@ -28,6 +28,7 @@ from engine.runtime import PlayService
 from engine.scripts import Scripts
 from engine.snapshot import SnapshotCache
 from rewards.base import AdapterContext
+from rewards.services import GrantService
 from rewards.settlement import Settlement
 
 
@@ -85,6 +86,9 @@ class Container:
 
     def campaign_service(self, session: Session) -> CampaignService:
         return CampaignService(session, live=self.live_state, clock=self.clock)
+
+    def grant_service(self, session: Session) -> GrantService:
+        return GrantService(session, settlement=self.settlement(), clock=self.clock)
 
     @cached_property
     def settle_queue(self) -> Queue:

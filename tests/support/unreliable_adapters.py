@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from campaigns.models import Grant
 from engine.reward_types import reward_types
 from rewards.base import PermanentIssueError, RetryableIssueError
@@ -22,3 +24,15 @@ class ProviderRefusesAdapter(PointsAdapter):
 
     def issue(self, grant: Grant) -> str:
         raise PermanentIssueError("payee not found")
+
+
+@reward_types.register("points_outage")
+class ProviderOutageAdapter(PointsAdapter):
+    """Down while the file ``<instance>/outage`` exists, then an ordinary points ledger."""
+
+    type_name = "points_outage"
+
+    def issue(self, grant: Grant) -> str:
+        if (Path(self.context.settings.instance_path) / "outage").exists():
+            raise RetryableIssueError("provider unavailable")
+        return super().issue(grant)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields, validate
+
+from campaigns.models import GrantStatus
 
 
 class LiveStatsSchema(Schema):
@@ -35,3 +37,30 @@ class VersionSchema(Schema):
     published_at = fields.AwareDateTime(required=True)
     definition = fields.Dict(required=True)
     diff = fields.List(fields.Dict(), required=True, metadata={"description": "RFC 6902 patch from the previous."})
+
+
+class AdminGrantSchema(Schema):
+    id = fields.String(required=True)
+    campaign_id = fields.Integer(required=True)
+    version = fields.Integer(required=True)
+    claim_id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    reward_type = fields.String(required=True)
+    reward = fields.Dict(required=True)
+    cost_fen = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": "pending, issued, failed (will retry) or dead"})
+    attempts = fields.Integer(required=True)
+    external_id = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+    issued_at = fields.AwareDateTime(allow_none=True)
+
+
+class GrantQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(validate=validate.OneOf([s.value for s in GrantStatus]))
+    campaign_id = fields.Integer(validate=validate.Range(min=0, max=2**31 - 1))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
