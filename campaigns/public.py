@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine.clock import iso
-from engine.errors import NotFoundError
+from engine.eligibility import check_rollout, check_schedule, in_rollout
+from engine.errors import HuodongError, NotFoundError
 from engine.snapshot import CampaignSnapshot, SnapshotCache
 
 from .history import live_campaign_ids
@@ -19,17 +21,31 @@ def summary(snapshot: CampaignSnapshot) -> dict[str, Any]:
             "version": snapshot.version, "starts_at": iso(snapshot.starts_at), "ends_at": iso(snapshot.ends_at)}
 
 
-def live_campaigns(session: Session, snapshots: SnapshotCache) -> list[dict[str, Any]]:
+def live_campaigns(session: Session, snapshots: SnapshotCache, user_id: str) -> list[dict[str, Any]]:
+    """Live campaigns this player may see: a gray release shows only to the players let in."""
     views = []
     for campaign_id in live_campaign_ids(session):
         try:
-            views.append(summary(snapshots.get(campaign_id)))
+            snapshot = snapshots.get(campaign_id)
         except NotFoundError:  # published in SQL but its live state is not loaded (yet)
             continue
+        if in_rollout(snapshot, user_id):
+            views.append(summary(snapshot))
     return views
 
 
-def campaign_view(snapshots: SnapshotCache, live: LiveState, campaign_id: int, user_id: str) -> dict[str, Any]:
+def eligibility(snapshot: CampaignSnapshot, user_id: str, now: datetime) -> dict[str, Any]:
+    """Whether this player may play now, and if not the reason code a play would be refused with."""
+    try:
+        check_schedule(snapshot, now)
+        check_rollout(snapshot, user_id)
+    except HuodongError as refused:
+        return {"eligible": False, "code": refused.code, "reason": refused.details.get("reason")}
+    return {"eligible": True, "code": None, "reason": None}
+
+
+def campaign_view(snapshots: SnapshotCache, live: LiveState, campaign_id: int, user_id: str, now: datetime
+                  ) -> dict[str, Any]:
     snapshot = snapshots.get(campaign_id)
     status, stock_left, counters = live.player_view(campaign_id, user_id)
     game = snapshot.plugin
@@ -38,6 +54,7 @@ def campaign_view(snapshots: SnapshotCache, live: LiveState, campaign_id: int, u
         "status": status,
         "timezone": snapshot.timezone,
         "limits": {"per_user": snapshot.per_user, "per_user_per_day": snapshot.per_user_per_day},
+        "eligibility": eligibility(snapshot, user_id, now),
         "rules": game.public_view(snapshot.config),
         "me": game.player_state(snapshot.config, stock_left, counters),
     }

@@ -51,8 +51,10 @@ class CampaignDefinitionSchema(Schema):
                                 metadata={"description": "Cost ceiling of everything granted; null = none."})
     audience = fields.String(allow_none=True, load_default=None,
                              metadata={"description": "Audience rule. Not supported yet: must be null."})
-    rollout_percent = fields.Integer(load_default=100, validate=validate.Range(min=100, max=100),
-                                     metadata={"description": "Gray release. Only 100 is supported so far."})
+    rollout_percent = fields.Integer(load_default=100, validate=validate.Range(min=0, max=100),
+                                     metadata={"description": "Gray release: the share of players let in, by a "
+                                                              "stable bucket per player; raising it keeps "
+                                                              "everyone already in."})
     limits = fields.Nested(LimitsSchema, load_default=dict)
     fraud = fields.Nested(FraudSchema, load_default=lambda: {"policy": "default"})
     config = fields.Dict(required=True, metadata={"description": "The game's own config (see its schema)."})

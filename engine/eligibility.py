@@ -1,10 +1,11 @@
-"""May this player play this campaign now? Schedule here; status is re-checked atomically in claim.lua."""
+"""May this player play this campaign now? Schedule and rollout here; status is re-checked atomically in claim.lua."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
-from .errors import CampaignNotLiveError
+from .errors import CampaignNotLiveError, NotEligibleError
 from .snapshot import CampaignSnapshot
 
 
@@ -14,3 +15,22 @@ def check_schedule(snapshot: CampaignSnapshot, now: datetime) -> None:
                                    starts_at=snapshot.starts_at.isoformat())
     if snapshot.ends_at and now >= snapshot.ends_at:
         raise CampaignNotLiveError("The campaign has ended.", reason="ended")
+
+
+BUCKETS = 10_000
+
+
+def rollout_bucket(campaign_id: int, user_id: str) -> int:
+    """A player's fixed place (0..9999) in a campaign's gray release, the same in every process and version."""
+    digest = hashlib.sha256(f"{campaign_id}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def in_rollout(snapshot: CampaignSnapshot, user_id: str) -> bool:
+    """In when the bucket is below the percentage, so raising the percentage keeps everyone already in."""
+    return rollout_bucket(snapshot.campaign_id, user_id) < snapshot.rollout_percent * BUCKETS // 100
+
+
+def check_rollout(snapshot: CampaignSnapshot, user_id: str) -> None:
+    if not in_rollout(snapshot, user_id):
+        raise NotEligibleError("This campaign is not open to this player yet.", reason="rollout")

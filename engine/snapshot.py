@@ -30,6 +30,7 @@ class CampaignSnapshot:
     budget_fen: int | None
     per_user: int | None
     per_user_per_day: int | None
+    rollout_percent: int
     config: Mapping[str, Any]
     definition: Mapping[str, Any]
     plugin: Game = field(compare=False, repr=False)
@@ -54,6 +55,7 @@ class CampaignSnapshot:
             budget_fen=definition.get("budget_fen"),
             per_user=limits.get("per_user"),
             per_user_per_day=limits.get("per_user_per_day"),
+            rollout_percent=definition.get("rollout_percent", 100),
             config=game.config_schema().load(definition["config"]),
             definition=definition,
             plugin=game(),

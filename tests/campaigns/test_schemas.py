@@ -46,7 +46,7 @@ def test_a_valid_definition_is_normalised_with_defaults_filled_in():
     (lambda d: d.update(starts_at="2026-11-11T00:00:00"), "starts_at"),  # no zone
     (lambda d: d.update(budget_fen=-1), "budget_fen"),
     (lambda d: d.update(audience="user.tier == 'gold'"), "audience"),
-    (lambda d: d.update(rollout_percent=50), "rollout_percent"),
+    (lambda d: d.update(rollout_percent=101), "rollout_percent"),
     (lambda d: d.update(owner="me"), "owner"),
     (lambda d: d["limits"].update(per_user=0), "limits"),
     (lambda d: d["config"]["skus"][0].update(stock=-5), "config"),

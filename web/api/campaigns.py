@@ -31,7 +31,7 @@ PLAY_ERRORS = {
 @blp.response(200, CampaignSummarySchema(many=True))
 def list_campaigns() -> list[dict[str, Any]]:
     """Live campaigns."""
-    return live_campaigns(db(), container().snapshots)
+    return live_campaigns(db(), container().snapshots, g.user_id)
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}", methods=["GET"])
@@ -41,7 +41,7 @@ def list_campaigns() -> list[dict[str, Any]]:
 def get_campaign(campaign_id: int) -> dict[str, Any]:
     """The public rules of a live campaign and this player's state in it."""
     c = container()
-    return campaign_view(c.snapshots, c.live_state, campaign_id, g.user_id)
+    return campaign_view(c.snapshots, c.live_state, campaign_id, g.user_id, c.clock.now())
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/actions/<action>", methods=["POST"])

@@ -94,5 +94,8 @@ class CampaignViewSchema(CampaignSummarySchema):
     status = fields.String(allow_none=True)
     timezone = fields.String(required=True)
     limits = fields.Dict(required=True)
+    eligibility = fields.Dict(required=True, metadata={
+        "description": "{eligible, code, reason}: whether a play would be let in now, and if not why "
+                       "(CAMPAIGN_NOT_LIVE not_started/ended, NOT_ELIGIBLE rollout)."})
     rules = fields.Dict(required=True, metadata={"description": "The game's public config (SKUs, prizes...)."})
     me = fields.Dict(required=True, metadata={"description": "This player's state in the campaign."})
