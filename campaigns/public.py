@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.clock import iso
-from engine.eligibility import check_rollout, check_schedule, in_rollout
+from engine.eligibility import check_eligible, in_rollout
 from engine.errors import HuodongError, NotFoundError
 from engine.snapshot import CampaignSnapshot, SnapshotCache
 
@@ -37,8 +37,7 @@ def live_campaigns(session: Session, snapshots: SnapshotCache, user_id: str) -> 
 def eligibility(snapshot: CampaignSnapshot, user_id: str, now: datetime) -> dict[str, Any]:
     """Whether this player may play now, and if not the reason code a play would be refused with."""
     try:
-        check_schedule(snapshot, now)
-        check_rollout(snapshot, user_id)
+        check_eligible(snapshot, user_id, now)
     except HuodongError as refused:
         return {"eligible": False, "code": refused.code, "reason": refused.details.get("reason")}
     return {"eligible": True, "code": None, "reason": None}

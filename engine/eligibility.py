@@ -34,3 +34,9 @@ def in_rollout(snapshot: CampaignSnapshot, user_id: str) -> bool:
 def check_rollout(snapshot: CampaignSnapshot, user_id: str) -> None:
     if not in_rollout(snapshot, user_id):
         raise NotEligibleError("This campaign is not open to this player yet.", reason="rollout")
+
+
+def check_eligible(snapshot: CampaignSnapshot, user_id: str, now: datetime) -> None:
+    """Every check a play passes before its claim; raises the refusal a play would get."""
+    check_schedule(snapshot, now)
+    check_rollout(snapshot, user_id)

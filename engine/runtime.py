@@ -21,7 +21,7 @@ from . import errors
 from . import scripts as codes
 from .claims import Claim, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
-from .eligibility import check_rollout, check_schedule
+from .eligibility import check_eligible
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
 from .keys import CampaignKeys
@@ -101,8 +101,7 @@ class PlayService:
             raise errors.ValidationError(fields=exc.normalized_messages()) from None
 
         now = self._clock.now()
-        check_schedule(snapshot, now)
-        check_rollout(snapshot, request.user_id)
+        check_eligible(snapshot, request.user_id, now)
         now_ms = to_ms(now)
         claim_id = new_claim_id(now_ms)
         ctx = PlayContext(

@@ -82,8 +82,7 @@ class Settlement:
         self._after_commit = after_commit
 
     def streams(self) -> list[str]:
-        ids = sorted(int(i) for i in self._client.smembers(self._global.campaigns))
-        return [CampaignKeys(self._namespace, i).outbox for i in ids]
+        return [stream for _campaign_id, stream in outbox_streams(self._client, self._namespace)]
 
     def step(self, *, block_ms: int = 1000, count: int = 200) -> StepReport:
         """Settle what is waiting: entries abandoned by dead consumers first, then new ones."""
@@ -92,16 +91,15 @@ class Settlement:
         if not streams:
             return report
         group = self._global.outbox_group
-        batches: list[tuple[str, list[tuple[str, dict[str, str]]]]] = []
-        for stream in streams:
-            # Take over what dead consumers left, then read all of this consumer's pending entries
-            # (taken over just now, or left by an error in an earlier step).
-            self._client.xautoclaim(stream, group, self.consumer, self._claim_idle_ms, start_id="0-0",
-                                    count=count, justid=True)
-            own = self._client.xreadgroup(group, self.consumer, {stream: "0"}, count=count)
-            for _name, pending in own or []:
-                if pending:
-                    batches.append((stream, pending))
+        # Take over what dead consumers left (one pipelined round trip for every stream), then read all of
+        # this consumer's pending entries (taken over just now, or left by an error in an earlier step).
+        with self._client.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xautoclaim(stream, group, self.consumer, self._claim_idle_ms, start_id="0-0", count=count,
+                                justid=True)
+            pipe.execute()
+        own = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, "0"), count=count)
+        batches = [(name, entries) for name, entries in own or [] if entries]
         if not batches:
             fresh = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, ">"),
                                             count=count, block=block_ms)
@@ -179,17 +177,30 @@ class Settlement:
     def trim(self) -> int:
         """Drop entries every consumer has acknowledged; what is pending or unread stays."""
         dropped = 0
-        group = self._global.outbox_group
         for stream in self.streams():
-            groups = {g["name"]: g for g in self._client.xinfo_groups(stream)}
-            if group not in groups:
-                continue
-            keep_from = _next_id(groups[group]["last-delivered-id"])
-            pending = self._client.xpending(stream, group)
-            if pending["pending"]:
-                keep_from = min(keep_from, pending["min"], key=_id_tuple)
-            dropped += self._client.xtrim(stream, minid=keep_from, approximate=False)
+            keep_from = first_unsettled_id(self._client, stream, self._global.outbox_group)
+            if keep_from is not None:
+                dropped += self._client.xtrim(stream, minid=keep_from, approximate=False)
         return dropped
+
+
+def outbox_streams(client: redis.Redis, namespace: str) -> list[tuple[int, str]]:
+    """(campaign id, outbox stream) of every campaign with live state, in campaign order."""
+    ids = sorted(int(i) for i in client.smembers(GlobalKeys(namespace).campaigns))
+    return [(i, CampaignKeys(namespace, i).outbox) for i in ids]
+
+
+def first_unsettled_id(client: redis.Redis, stream: str, group: str) -> str | None:
+    """The smallest id settlement has not acknowledged: the oldest pending entry, else the one after the last
+    delivered. Everything before it is settled. None when the group does not exist."""
+    groups = {g["name"]: g for g in client.xinfo_groups(stream)}
+    if group not in groups:
+        return None
+    first = _next_id(groups[group]["last-delivered-id"])
+    pending = client.xpending(stream, group)
+    if pending["pending"]:
+        first = min(first, pending["min"], key=_id_tuple)
+    return first
 
 
 def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[str]:

@@ -75,12 +75,8 @@ def web(ctx: click.Context, bind: str, workers: int) -> None:
     """Serve the web app under gunicorn (with the embedded Redis kept up while it runs, if that is in use)."""
     settings = _with_redis(_settings(ctx))
     gunicorn = subprocess.Popen(_gunicorn_argv(bind, workers), env={**os.environ, **_child_env(settings)})
-    stop = _stop_flag()
-    while gunicorn.poll() is None and not stop["now"]:
-        time.sleep(0.5)
-    if gunicorn.poll() is None:
-        gunicorn.send_signal(signal.SIGTERM)
-    ctx.exit(gunicorn.wait())
+    _supervise([gunicorn])
+    ctx.exit(gunicorn.returncode)
 
 
 @main.command()
@@ -167,20 +163,8 @@ def demo(ctx: click.Context, port: int) -> None:
     base = f"http://127.0.0.1:{port}"
     click.echo(DEMO_BANNER.format(base=base, token=token, redis=settings.redis_url,
                                   db=settings.resolved_database_url()))
-    stop = _stop_flag()
-    try:
-        while not stop["now"] and all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        click.echo("demo stopped")
+    _supervise(children)
+    click.echo("demo stopped")
 
 
 DEMO_BANNER = """
@@ -225,6 +209,24 @@ def _child_env(settings: Settings) -> dict[str, str]:
 def _gunicorn_argv(bind: str, workers: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
             "--config", "python:web.gunicorn_conf", "web.wsgi:app"]
+
+
+def _supervise(children: list[subprocess.Popen]) -> None:
+    """Wait until Ctrl-C/SIGTERM or until any child exits, then stop them all (SIGTERM, SIGKILL after 15 s)."""
+    stop = _stop_flag()
+    try:
+        while not stop["now"] and all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def _stop_flag() -> dict[str, bool]:

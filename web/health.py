@@ -11,7 +11,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 
-from engine.keys import CampaignKeys, GlobalKeys
+from engine.keys import GlobalKeys
+from rewards.settlement import first_unsettled_id, outbox_streams
 
 from .requestctx import container
 
@@ -52,21 +53,17 @@ class OutboxCollector:
                                 labels=["campaign"])
         group = GlobalKeys(self._namespace).outbox_group
         now_ms = time.time() * 1000
-        for campaign_id in sorted(self._client.smembers(GlobalKeys(self._namespace).campaigns)):
-            stream = CampaignKeys(self._namespace, int(campaign_id)).outbox
-            entries.add_metric([campaign_id], self._client.xlen(stream))
-            lag.add_metric([campaign_id], max(0.0, (now_ms - self._oldest_unsettled_ms(stream, group, now_ms)) / 1000))
+        for campaign_id, stream in outbox_streams(self._client, self._namespace):
+            entries.add_metric([str(campaign_id)], self._client.xlen(stream))
+            oldest_ms = self._oldest_unsettled_ms(stream, group, now_ms)
+            lag.add_metric([str(campaign_id)], max(0.0, (now_ms - oldest_ms) / 1000))
         yield entries
         yield lag
 
     def _oldest_unsettled_ms(self, stream: str, group: str, now_ms: float) -> float:
-        pending = self._client.xpending(stream, group)
-        if pending["pending"]:
-            return float(pending["min"].split("-")[0])
-        groups = {g["name"]: g for g in self._client.xinfo_groups(stream)}
-        last = groups.get(group, {}).get("last-delivered-id", "0-0")
-        unread = self._client.xrange(stream, min=f"({last}", count=1)
-        return float(unread[0][0].split("-")[0]) if unread else now_ms
+        first = first_unsettled_id(self._client, stream, group)
+        oldest = self._client.xrange(stream, min=first, count=1) if first else []
+        return float(oldest[0][0].split("-")[0]) if oldest else now_ms
 
 
 @bp.get("/metrics")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,10 +15,10 @@ from sqlalchemy import func, select
 
 from campaigns.models import Grant, GrantStatus, PointsEntry
 from engine.clock import SystemClock
-from engine.config import environment_for_children
 
 from ..support import crash_adapter  # noqa: F401  (registers points_crash here too)
 from ..support.factories import flash_sale_definition
+from ..support.services import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,10 +31,7 @@ def _crash_campaign(factory, crash: str, victim: str, stock: int = 5) -> int:
 
 
 def _env(settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUODONG_")}
-    env.update(environment_for_children(settings))
-    env["HUODONG_PLUGINS"] = "tests.support.crash_adapter"
-    return env
+    return child_env(settings, HUODONG_PLUGINS="tests.support.crash_adapter")
 
 
 def _run_worker(settings, timeout: float = 60) -> int:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from campaigns.db import Base
 from campaigns.migrate import upgrade
+from engine.config import Settings, environment_for_children
 from engine.connections import stop_embedded_redis
 
 TEST_REDIS_URL = os.environ.get("HUODONG_TEST_REDIS_URL", "")
@@ -61,6 +62,14 @@ def database(tmp: Path, run_id: str) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def child_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """This machine's environment without its HUODONG_* variables, plus the test settings as HUODONG_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUODONG_")}
+    env.update(environment_for_children(settings))
+    env.update(extra)
+    return env
 
 
 def new_run_id() -> str:

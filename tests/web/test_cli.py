@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -12,11 +11,11 @@ from sqlalchemy import select
 
 from campaigns.models import Campaign, Grant, Order
 from engine.clock import FrozenClock, SystemClock
-from engine.config import environment_for_children
 from engine.runtime import PlayRequest, PlayService
 from web.cli import main
 
 from ..support.factories import flash_sale_definition
+from ..support.services import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,8 +41,7 @@ def test_the_settle_command_expires_due_holds_and_settles_the_outbox(factory, co
     due = long_ago.play(PlayRequest(campaign_id, "late-payer", "buy", {"sku": "C50"}, "k")).outcome["order"]["id"]
     factory.play(coupon_id, "grabber")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUODONG_")}
-    env.update(environment_for_children(settings))
+    env = child_env(settings)
     done = subprocess.run([sys.executable, "-m", "web.cli", "settle", "--once"], cwd=ROOT, env=env, timeout=60,
                           capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]

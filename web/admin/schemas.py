@@ -6,6 +6,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from campaigns.models import GrantStatus
 
+from ..api.schemas import GrantSchema
+
 
 class LiveStatsSchema(Schema):
     status = fields.String(allow_none=True)
@@ -39,22 +41,18 @@ class VersionSchema(Schema):
     diff = fields.List(fields.Dict(), required=True, metadata={"description": "RFC 6902 patch from the previous."})
 
 
-class AdminGrantSchema(Schema):
-    id = fields.String(required=True)
-    campaign_id = fields.Integer(required=True)
+class AdminGrantSchema(GrantSchema):
+    """The player's view of a grant plus what settlement knows of it."""
+
     version = fields.Integer(required=True)
     claim_id = fields.String(required=True)
     user_id = fields.String(required=True)
     reward_type = fields.String(required=True)
-    reward = fields.Dict(required=True)
     cost_fen = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"description": "pending, issued, failed (will retry) or dead"})
     attempts = fields.Integer(required=True)
-    external_id = fields.String(allow_none=True)
     last_error = fields.String(allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
-    issued_at = fields.AwareDateTime(allow_none=True)
 
 
 class GrantQuery(Schema):
