@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from engine.errors import ConflictError
 from engine.keys import CampaignKeys, GlobalKeys
 from engine.scripts import Scripts
 from engine.snapshot import CampaignSnapshot
+from engine.state import GameState, Read, read_state
 
 
 @dataclass(frozen=True)
@@ -84,14 +86,7 @@ class LiveState:
             outbox_entries=outbox,
         )
 
-    def player_view(self, campaign_id: int, user_id: str) -> tuple[str | None, dict[str, int], dict[str, int]]:
-        """Status, stock left per item, and this player's counters, in one round trip."""
-        keys = self.keys(campaign_id)
-        with self._client.pipeline(transaction=False) as pipe:
-            pipe.hget(keys.meta, "status")
-            pipe.hgetall(keys.stock_total)
-            pipe.hgetall(keys.stock_taken)
-            pipe.hgetall(keys.user(user_id))
-            status, total, taken, counters = pipe.execute()
-        left = {item: max(0, int(t) - int(taken.get(item, 0))) for item, t in total.items()}
-        return status, left, {k: int(v) for k, v in counters.items()}
+    def player_view(self, campaign_id: int, user_id: str, reads: Sequence[Read] = ()) -> tuple[str | None, GameState]:
+        """Status, stock left, this player's hash and the game's reads, in one round trip."""
+        read = read_state(self._client, self.keys(campaign_id), user_id, reads)
+        return read.status, read.state

@@ -66,6 +66,9 @@ class CampaignVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     published_by: Mapped[str] = mapped_column(String(100))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Seeds every draw of this version; only its sha256 ``commitment`` is shown until the campaign ends.
+    secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Player(Base):
@@ -73,6 +76,18 @@ class Player(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     alipay_user_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Imported attributes audience rules read (the hot path reads their Redis copy).
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
+
+
+class AttributeDefinition(Base):
+    """An imported player attribute and its type: audience rules may name it."""
+
+    __tablename__ = "attribute_definitions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -91,6 +106,9 @@ class ClaimRecord(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     outcome: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    variant: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # A stateful play's sequence number, business day and the state its plan read: re-derivable with the secret.
+    draw: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
 
 
 class Order(Base):

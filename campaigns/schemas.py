@@ -7,13 +7,16 @@ everywhere, so nothing can be smuggled in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate, validates, validates_schema
 
+from engine.audience import BUILTIN_ATTRIBUTES, problems
 from engine.clock import iso
 from engine.game import games
+from engine.variants import merged_config
 
 NAME_LENGTH = validate.Length(min=1, max=200)
 
@@ -35,10 +38,27 @@ class FraudSchema(Schema):
     policy = fields.String(validate=validate.OneOf(["default"]), load_default="default")
 
 
+class VariantSchema(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,40}$",
+                                                                 error="1 to 40 letters, digits, _ or -."))
+    weight = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
+    config = fields.Dict(load_default=dict, metadata={"description": "Overrides of the game's config; objects "
+                                                                     "merge key by key, lists are replaced."})
+
+
 class CampaignDefinitionSchema(Schema):
     class Meta:
         unknown = RAISE
         ordered = True
+
+    def __init__(self, *, attribute_types: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # What audience rules may name: the built-ins and every imported attribute.
+        self.attribute_types = dict(attribute_types or BUILTIN_ATTRIBUTES)
 
     name = fields.String(required=True, validate=NAME_LENGTH)
     game = fields.String(required=True, metadata={"description": "A registered game type, e.g. flash_sale."})
@@ -50,7 +70,9 @@ class CampaignDefinitionSchema(Schema):
     budget_fen = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10**15),
                                 metadata={"description": "Cost ceiling of everything granted; null = none."})
     audience = fields.String(allow_none=True, load_default=None,
-                             metadata={"description": "Audience rule. Not supported yet: must be null."})
+                             metadata={"description": "Audience rule in CEL over user.<attribute>, e.g. "
+                                                      "\"user.tier in ['gold'] && user.orders_30d >= 2\"; "
+                                                      "null = everyone."})
     rollout_percent = fields.Integer(load_default=100, validate=validate.Range(min=0, max=100),
                                      metadata={"description": "Gray release: the share of players let in, by a "
                                                               "stable bucket per player; raising it keeps "
@@ -58,6 +80,8 @@ class CampaignDefinitionSchema(Schema):
     limits = fields.Nested(LimitsSchema, load_default=dict)
     fraud = fields.Nested(FraudSchema, load_default=lambda: {"policy": "default"})
     config = fields.Dict(required=True, metadata={"description": "The game's own config (see its schema)."})
+    variants = fields.List(fields.Nested(VariantSchema), load_default=list, validate=validate.Length(max=10),
+                           metadata={"description": "A/B variants: a player keeps the one they first got."})
 
     @validates("game")
     def _known_game(self, value: str, **_: Any) -> None:
@@ -72,9 +96,19 @@ class CampaignDefinitionSchema(Schema):
             raise ValidationError("Unknown time zone.") from None
 
     @validates("audience")
-    def _no_audience_yet(self, value: str | None, **_: Any) -> None:
+    def _valid_rule(self, value: str | None, **_: Any) -> None:
         if value:
-            raise ValidationError("Audience rules are not supported yet; leave audience null.")
+            found = problems(value, self.attribute_types)
+            if found:
+                raise ValidationError([str(p) for p in found])
+
+    @validates("variants")
+    def _distinct_variants(self, value: list[dict[str, Any]], **_: Any) -> None:
+        names = [v.get("name") for v in value]
+        if len(names) != len(set(names)):
+            raise ValidationError("Variant names must be unique.")
+        if len(names) == 1:
+            raise ValidationError("A/B variants need at least two variants (or none).")
 
     @validates_schema(skip_on_field_errors=False)
     def _schedule_and_config(self, data: dict[str, Any], **_: Any) -> None:
@@ -83,10 +117,20 @@ class CampaignDefinitionSchema(Schema):
             raise ValidationError("ends_at must be after starts_at.", "ends_at")
         game = data.get("game")
         if game in games and isinstance(data.get("config"), dict):
+            schema = games.get(game).config_schema()
+            base = data["config"]
             try:
-                data["config"] = games.get(game).config_schema().load(data["config"])
+                data["config"] = schema.load(base)
             except ValidationError as exc:
                 raise ValidationError({"config": exc.normalized_messages()}) from None
+            broken = {}
+            for index, variant in enumerate(data.get("variants") or ()):
+                try:
+                    schema.load(merged_config(base, variant["config"]))
+                except ValidationError as exc:
+                    broken[index] = {"config": exc.normalized_messages()}
+            if broken:
+                raise ValidationError({"variants": broken})
 
     @post_dump
     def _dump_config(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -95,11 +139,11 @@ class CampaignDefinitionSchema(Schema):
         return data
 
 
-def normalize_definition(document: Any) -> dict[str, Any]:
+def normalize_definition(document: Any, attribute_types: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Validate a definition and answer its canonical JSON form (what is stored, hashed and diffed)."""
     if not isinstance(document, dict):
         raise ValidationError({"_schema": ["A campaign definition is a JSON object."]})
-    schema = CampaignDefinitionSchema()
+    schema = CampaignDefinitionSchema(attribute_types=attribute_types)
     loaded = schema.load(document)
     dumped = schema.dump(loaded)
     for instant in ("starts_at", "ends_at"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,11 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock, parse_instant
 from engine.errors import NotFoundError, ValidationError
+from engine.fairness import commitment, new_secret
 from engine.snapshot import CampaignSnapshot
 
 from . import audit
+from .attributes import attribute_types
 from .errors import InvalidTransitionError, PublishRaceError
 from .live import LiveState
 from .models import Campaign, CampaignStatus, CampaignVersion
@@ -47,9 +50,9 @@ def content_hash(definition: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def validated(document: Any) -> dict[str, Any]:
+def validated(document: Any, attribute_types: Mapping[str, str] | None = None) -> dict[str, Any]:
     try:
-        return normalize_definition(document)
+        return normalize_definition(document, attribute_types)
     except marshmallow.ValidationError as exc:
         raise ValidationError("The campaign definition is not valid.", fields=exc.normalized_messages()) from None
 
@@ -73,7 +76,7 @@ class CampaignService:
         return list(self._session.scalars(query))
 
     def create(self, document: Any, *, actor: str) -> Campaign:
-        definition = validated(document)
+        definition = validated(document, attribute_types(self._session))
         now = self._clock.now()
         campaign = Campaign(name=definition["name"], game=definition["game"], status=CampaignStatus.DRAFT,
                             draft=definition, created_by=actor, created_at=now, updated_at=now)
@@ -89,7 +92,7 @@ class CampaignService:
         campaign = self._locked(campaign_id)
         if campaign.status == CampaignStatus.ENDED:
             raise InvalidTransitionError("An ended campaign cannot be edited.")
-        definition = validated(document)
+        definition = validated(document, attribute_types(self._session))
         if campaign.live_version is not None and definition["game"] != campaign.game:
             raise ValidationError("A published campaign cannot change its game.",
                                   fields={"game": ["Cannot change after publishing."]})
@@ -106,16 +109,18 @@ class CampaignService:
         campaign = self._locked(campaign_id)
         if campaign.status == CampaignStatus.ENDED:
             raise InvalidTransitionError("An ended campaign cannot be published.")
-        definition = validated(campaign.draft)
+        definition = validated(campaign.draft, attribute_types(self._session))
         digest = content_hash(definition)
         latest = self._latest_version(campaign.id)
         now = self._clock.now()
         if latest is not None and latest.content_hash == digest:
             version = latest
         else:
+            secret = new_secret()
             version = CampaignVersion(
                 campaign_id=campaign.id, version=(latest.version + 1) if latest else 1, definition=definition,
-                content_hash=digest, published_by=actor, published_at=now)
+                content_hash=digest, published_by=actor, published_at=now, secret=secret,
+                commitment=commitment(secret))
             self._session.add(version)
         if campaign.status == CampaignStatus.DRAFT:
             campaign.status = CampaignStatus.LIVE
@@ -128,7 +133,8 @@ class CampaignService:
         except IntegrityError:
             self._session.rollback()
             raise PublishRaceError() from None
-        snapshot = CampaignSnapshot.from_definition(campaign.id, version.version, version.definition)
+        snapshot = CampaignSnapshot.from_definition(campaign.id, version.version, version.definition,
+                                                    secret=version.secret or "")
         self._live.load(snapshot, campaign.status)
         return version
 

@@ -54,14 +54,83 @@ class OrderSpec:
 
 
 @dataclass(frozen=True)
+class Op:
+    """One guarded change to game state in the campaign's slot, checked and applied by claim.lua.
+
+    ``key`` is a logical key: ``user:<id>`` is that player's hash (the one the
+    engine keeps their counters in), anything else a game hash or bitmap of
+    the campaign. Every guard of a claim is checked before any op is applied,
+    in order, seeing the ops before it; a guard that fails refuses the whole
+    claim with its ``refuse`` label, which the claim's ``refusals`` maps to the
+    error the player gets. The label ``STALE`` means "the state the plan read
+    has changed": the engine reads again and plans again.
+
+    kinds:
+    - ``incr``: add ``value`` to an integer field; refused if the result leaves [low, high].
+    - ``put``: set a field to ``value``.
+    - ``expect``: refused unless the field equals ``value``; ``absent``: refused if the field exists.
+    - ``delete``: remove a field.
+    - ``setbit``: set bit ``value`` of a bitmap; refused if it was set already.
+    """
+
+    kind: str
+    key: str
+    field: str = ""
+    value: int | str | None = 0
+    low: int | None = None
+    high: int | None = None
+    refuse: str = "STALE"
+
+    @classmethod
+    def incr(cls, key: str, field: str, by: int, *, low: int | None = None, high: int | None = None,
+             refuse: str = "STALE") -> Op:
+        return cls("incr", key, field, by, low, high, refuse)
+
+    @classmethod
+    def put(cls, key: str, field: str, value: int | str) -> Op:
+        return cls("put", key, field, value)
+
+    @classmethod
+    def expect(cls, key: str, field: str, value: int | str | None, *, refuse: str = "STALE") -> Op:
+        """``value`` None expects the field to be absent."""
+        if value is None:
+            return cls("absent", key, field, None, refuse=refuse)
+        return cls("expect", key, field, value, refuse=refuse)
+
+    @classmethod
+    def delete(cls, key: str, field: str) -> Op:
+        return cls("delete", key, field, None)
+
+    @classmethod
+    def setbit(cls, key: str, bit: int, *, refuse: str = "STALE") -> Op:
+        return cls("setbit", key, "", bit, refuse=refuse)
+
+    def to_wire(self, key_index: int) -> list[Any]:
+        """The op as claim.lua reads it, its key replaced by that key's index in KEYS."""
+        value = "" if self.value is None else str(self.value)
+        return [self.kind, key_index, self.field, value, _opt(self.low), _opt(self.high), self.refuse]
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(int(value))
+
+
+@dataclass(frozen=True)
 class Claim:
-    """Everything one play takes and wins; admitted whole or not at all."""
+    """Everything one play takes and wins; admitted whole or not at all.
+
+    ``ops`` change game state (chances, streaks, cards, packets) with their
+    guards; ``refusals`` maps each op's refuse label to the error raised when
+    that guard fails. ``units`` count against the campaign's per-user limits.
+    """
 
     takes: tuple[Take, ...]
     units: int
     grants: tuple[GrantSpec, ...] = ()
     order: OrderSpec | None = None
     outcome: Mapping[str, Any] = field(default_factory=dict)
+    ops: tuple[Op, ...] = ()
+    refusals: Mapping[str, Exception] = field(default_factory=dict)
 
     @property
     def cost_fen(self) -> int:

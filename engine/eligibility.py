@@ -1,10 +1,11 @@
-"""May this player play this campaign now? Schedule and rollout here; status is re-checked atomically in claim.lua."""
+"""May this player play this campaign now? Schedule, audience and rollout; status is re-checked in claim.lua."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
 
+from .attributes import AttributeStore
 from .errors import CampaignNotLiveError, NotEligibleError
 from .snapshot import CampaignSnapshot
 
@@ -36,7 +37,17 @@ def check_rollout(snapshot: CampaignSnapshot, user_id: str) -> None:
         raise NotEligibleError("This campaign is not open to this player yet.", reason="rollout")
 
 
-def check_eligible(snapshot: CampaignSnapshot, user_id: str, now: datetime) -> None:
+def check_audience(snapshot: CampaignSnapshot, user_id: str, attributes: AttributeStore | None) -> None:
+    if snapshot.audience is None:
+        return
+    admitted = attributes is not None and snapshot.audience.admits(attributes.of(user_id), attributes.types())
+    if not admitted:
+        raise NotEligibleError("This campaign is for another audience.", reason="audience")
+
+
+def check_eligible(snapshot: CampaignSnapshot, user_id: str, now: datetime,
+                   attributes: AttributeStore | None = None) -> None:
     """Every check a play passes before its claim; raises the refusal a play would get."""
     check_schedule(snapshot, now)
+    check_audience(snapshot, user_id, attributes)
     check_rollout(snapshot, user_id)

@@ -9,7 +9,7 @@ SQL, no clock reads, no global randomness (use ``ctx.rng``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -21,6 +21,7 @@ import numpy as np
 from .claims import Claim, Release
 from .errors import UnknownGameError
 from .registry import Registry
+from .state import GameState, Read
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,12 @@ class PlayContext:
     claim_id: str
     now: datetime
     day: date
-    # Seeds the play's randomness; recorded with the claim (its id), so every draw can be re-derived.
+    # Seeds the play's randomness: HMAC(version secret, player, seq) for a stateful game, so every draw
+    # can be re-derived from the revealed secret and the recorded sequence number.
     seed: int
+    # What a stateful game plans from (see ``Game.reads``); empty for a stateless one.
+    state: GameState | None = None
+    variant: str | None = None
 
     @cached_property
     def rng(self) -> np.random.Generator:
@@ -48,11 +53,23 @@ class Game(ABC):
     - ``actions``: action name -> marshmallow schema of that action's JSON body.
     - ``stock(config)``: item -> total units, loaded into Redis at publish.
     - ``public_view(config)``: what players may see of the config.
+    - ``stateful``: plans from state read before the plan (``reads``); its plays are numbered per
+      player (``seq``) and a claim whose state changed meanwhile is planned again.
     """
 
     name: ClassVar[str]
     config_schema: ClassVar[type[marshmallow.Schema]]
     actions: ClassVar[Mapping[str, type[marshmallow.Schema]]]
+    stateful: ClassVar[bool] = False
+
+    def reads(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext
+              ) -> Sequence[Read]:
+        """Keys besides the player's own hash and the stock that ``plan`` needs for this action."""
+        return ()
+
+    def view_reads(self, config: Mapping[str, Any], ctx: ViewContext) -> Sequence[Read]:
+        """Keys besides the player's own hash and the stock that ``player_state`` needs."""
+        return ()
 
     @abstractmethod
     def plan(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext
@@ -70,10 +87,22 @@ class Game(ABC):
     def public_view(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return dict(config)
 
-    def player_state(self, config: Mapping[str, Any], stock_left: Mapping[str, int],
-                     counters: Mapping[str, int]) -> dict[str, Any]:
-        """This player's state for the campaign view, from live stock and their counters."""
-        return {"stock_left": dict(stock_left), "counters": dict(counters)}
+    def player_state(self, config: Mapping[str, Any], state: GameState, ctx: ViewContext) -> dict[str, Any]:
+        """What this player needs to render the game, from the state read with ``view_reads``."""
+        return {"stock_left": dict(state.stock_left)}
+
+    def demo_definitions(self, starts_at: str, ends_at: str) -> list[dict[str, Any]]:
+        """Campaign definitions ``huodong seed`` publishes for the demo."""
+        return []
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    campaign_id: int
+    user_id: str
+    now: datetime
+    day: date
+    variant: str | None = None
 
 
 games: Registry[type[Game]] = Registry("game", UnknownGameError)

@@ -51,7 +51,8 @@ class CampaignKeys:
         return f"{self._base}:outbox"
 
     def user(self, user_id: str) -> str:
-        """Hash: one player's counters (all, d:<day>, i:<item>)."""
+        """Hash: one player's state: the engine's counters (all, d:<day>, i:<item>, seq, variant) and
+        the game's own fields."""
         return f"{self._base}:u:{user_id}"
 
     def order(self, order_id: str) -> str:
@@ -62,6 +63,14 @@ class CampaignKeys:
         """String: the stored answer to one player's Idempotency-Key (hashed, so any key is safe)."""
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
         return f"{self._base}:idem:{user_id}:{digest}"
+
+    def game(self, name: str) -> str:
+        """A game's state key by its logical name: ``user:<id>`` is that player's hash, anything else
+        a hash or bitmap of the game (``packet:<id>``, ``cal:<user>:<yyyymm>``, ...)."""
+        kind, _, rest = name.partition(":")
+        if kind == "user" and rest:
+            return self.user(rest)
+        return f"{self._base}:g:{name}"
 
     def all_keys_pattern(self) -> str:
         return f"{self._base}:*"

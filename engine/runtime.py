@@ -2,7 +2,10 @@
 
 The steps of DESIGN.md's "How a play flows": snapshot, eligibility, (fraud
 gate: not built yet), the game's pure plan, then ONE Redis round trip that
-checks and applies everything and appends the claim to the outbox.
+checks and applies everything and appends the claim to the outbox. A
+stateful game (or a campaign with A/B variants) first reads the player's
+state in one pipelined round trip; if that state changes before the claim,
+the claim answers STALE and the play is planned again on fresh state.
 """
 
 from __future__ import annotations
@@ -11,25 +14,32 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow
 
 from . import errors
 from . import scripts as codes
+from .attributes import AttributeStore
 from .claims import Claim, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
+from .fairness import draw_seed
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
 from .keys import CampaignKeys
 from .metrics import claim_latency, plays_counter
 from .scripts import ClaimItem, Scripts
 from .snapshot import CampaignSnapshot, SnapshotCache
+from .state import read_state
+from .variants import player_variant
 
 STATE_RETENTION = timedelta(days=30)
+# A stateful play is planned again when the player's state changed under it; this many times at most.
+MAX_PLANS = 5
+STALE = "STALE"
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,8 @@ def order_id(claim_id: str) -> str:
 
 class PlayService:
     def __init__(self, *, scripts: Scripts, snapshots: SnapshotCache, clock: Clock, namespace: str,
-                 idempotency_ttl: int) -> None:
+                 idempotency_ttl: int, attributes: AttributeStore | None = None) -> None:
+        self._attributes = attributes
         self._scripts = scripts
         self._snapshots = snapshots
         self._clock = clock
@@ -101,24 +112,53 @@ class PlayService:
             raise errors.ValidationError(fields=exc.normalized_messages()) from None
 
         now = self._clock.now()
-        check_eligible(snapshot, request.user_id, now)
+        check_eligible(snapshot, request.user_id, now, self._attributes)
+        keys = CampaignKeys(self._namespace, snapshot.campaign_id)
+        # The validated body (defaults filled in), so equivalent requests share a fingerprint.
+        request_print = fingerprint(request.action, payload)
+        for _ in range(MAX_PLANS):
+            result = self._plan_and_apply(keys, request, payload, idempotency_key, request_print, snapshot, game, now)
+            if result is not None:
+                return result
+        raise errors.ConflictError("This player's state kept changing during the play; try again.",
+                                   reason="busy")
+
+    def _plan_and_apply(self, keys: CampaignKeys, request: PlayRequest, payload: Mapping[str, Any],
+                        idempotency_key: str, request_print: str, snapshot: CampaignSnapshot, game: Game,
+                        now: datetime) -> PlayResult | None:
+        """One attempt: read (stateful games), plan, claim. None when the state changed under the plan."""
         now_ms = to_ms(now)
         claim_id = new_claim_id(now_ms)
         ctx = PlayContext(
             campaign_id=snapshot.campaign_id, version=snapshot.version, user_id=request.user_id,
-            claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone),
-            seed=int(claim_id, 16),
+            claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone), seed=int(claim_id, 16),
         )
-        plan = game.plan(snapshot.config, request.action, payload, ctx)
-        keys = CampaignKeys(self._namespace, snapshot.campaign_id)
-        # The validated body (defaults filled in), so equivalent requests share a fingerprint.
-        request_print = fingerprint(request.action, payload)
+        config = snapshot.config
+        if snapshot.needs_state:
+            read = read_state(self._scripts.client, keys, request.user_id,
+                              game.reads(snapshot.config, request.action, payload, ctx), idempotency_key)
+            if read.stored_answer is not None:
+                return self._answer(stored_reply(read.stored_answer, request_print))
+            variant = player_variant(snapshot.campaign_id, request.user_id, snapshot.variants,
+                                     read.state.player.get("variant"))
+            config = snapshot.config_for(variant)
+            seed = draw_seed(snapshot.secret, request.user_id, read.state.seq) if snapshot.secret else ctx.seed
+            ctx = replace(ctx, state=read.state, variant=variant, seed=seed)
+        plan = game.plan(config, request.action, payload, ctx)
         started = time.perf_counter()
         if isinstance(plan, Release):
             reply = self._release(keys, plan, request, idempotency_key, request_print, now_ms)
         else:
             reply = self._claim(keys, plan, request, idempotency_key, request_print, snapshot, ctx)
         claim_latency(snapshot.game).observe(time.perf_counter() - started)
+        if isinstance(plan, Release):
+            return self._answer(reply)
+        if reply.code == codes.STALE or (reply.code == codes.REFUSED and reply.body == STALE):
+            return None
+        if reply.code == codes.REFUSED:
+            refused = plan.refusals.get(reply.body)
+            raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
+                f"Refused ({reply.body}).", reason=reply.body)
         return self._answer(reply)
 
     def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
@@ -143,6 +183,8 @@ class PlayService:
                                        for g in claim.order.rewards_on_payment],
             }
         outcome = {**claim.outcome, "claim_id": ctx.claim_id, "version": ctx.version}
+        if ctx.variant is not None:
+            outcome["variant"] = ctx.variant
         if order is not None:
             outcome["order"] = {k: order[k] for k in ("id", "status", "amount_fen")}
             if hold_deadline_ms:
@@ -155,7 +197,12 @@ class PlayService:
             "type": "claim", "claim_id": ctx.claim_id, "campaign_id": ctx.campaign_id, "version": ctx.version,
             "game": snapshot.game, "action": request.action, "user_id": request.user_id, "at_ms": now_ms,
             "request": dict(request.payload), "outcome": outcome, "order": order, "grants": grants,
+            "variant": ctx.variant,
         }
+        stateful = snapshot.plugin.stateful and ctx.state is not None
+        if stateful:
+            # What the plan saw: with the revealed secret, ``huodong verify`` re-derives the outcome from it.
+            event["draw"] = {"seq": ctx.state.seq, "day": ctx.day.isoformat(), "state": ctx.state.to_dict()}
         state_ttl = _state_ttl(snapshot, ctx)
         return self._scripts.claim(
             keys,
@@ -175,6 +222,9 @@ class PlayService:
             hold_deadline_ms=hold_deadline_ms,
             state_ttl=state_ttl,
             items=[ClaimItem(t.item, t.quantity, t.per_user_limit) for t in claim.takes],
+            seq=ctx.state.seq if stateful else None,
+            variant=ctx.variant,
+            ops=claim.ops,
         )
 
     def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,
@@ -192,6 +242,14 @@ class PlayService:
             answer, _, state = reply.body.partition("\n")
             return PlayResult(answer_json=answer, state_json=state or "{}", replayed=reply.code == codes.REPLAY)
         raise refusal(reply)
+
+
+def stored_reply(record: str, request_print: str) -> codes.ScriptReply:
+    """The reply claim.lua would give for an Idempotency-Key record read before the plan."""
+    stored_print, _, answer = record.partition("\n")
+    if stored_print != request_print:
+        return codes.ScriptReply(codes.REUSED, "")
+    return codes.ScriptReply(codes.REPLAY, answer)
 
 
 def refusal(reply: codes.ScriptReply) -> errors.HuodongError:

@@ -8,12 +8,15 @@ scripts that use it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import redis
 
+from .claims import Op
 from .keys import CampaignKeys
 
 
@@ -89,17 +92,29 @@ class Scripts:
         hold_deadline_ms: int,
         state_ttl: int,
         items: list[ClaimItem],
+        seq: int | None = None,
+        variant: str | None = None,
+        ops: Sequence[Op] = (),
     ) -> ScriptReply:
-        argv: list[Any] = [
-            fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
-            units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id, len(items),
-        ]
-        for item in items:
-            argv += [item.item, item.quantity, _opt(item.per_user_limit)]
         script_keys = [
             keys.meta, keys.stock_total, keys.stock_taken, keys.user(user_id),
             keys.idempotency(user_id, idempotency_key), keys.outbox, keys.holds, keys.order(order_id),
         ]
+        index = {keys.user(user_id): 4}
+        wire_ops = []
+        for op in ops:
+            real = keys.game(op.key)
+            if real not in index:
+                script_keys.append(real)
+                index[real] = len(script_keys)
+            wire_ops.append(op.to_wire(index[real]))
+        argv: list[Any] = [
+            fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
+            units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,
+            _opt(seq), variant or "", json.dumps(wire_ops, separators=(",", ":")) if wire_ops else "[]", len(items),
+        ]
+        for item in items:
+            argv += [item.item, item.quantity, _opt(item.per_user_limit)]
         return ScriptReply.parse(self._claim(keys=script_keys, args=argv))
 
     def release(
@@ -163,3 +178,4 @@ NOT_HELD = "NOT_HELD"
 NOT_DUE = "NOT_DUE"
 STALE = "STALE"
 MISSING = "MISSING"
+REFUSED = "REFUSED"

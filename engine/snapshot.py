@@ -12,10 +12,12 @@ from typing import Any
 
 import redis
 
+from .audience import Audience
 from .clock import parse_instant
 from .errors import NotFoundError
 from .game import Game, games
 from .keys import CampaignKeys
+from .variants import Variant, merged_config
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,37 @@ class CampaignSnapshot:
     config: Mapping[str, Any]
     definition: Mapping[str, Any]
     plugin: Game = field(compare=False, repr=False)
+    # The version's fairness secret: seeds every draw; revealed only once the campaign has ended.
+    secret: str = field(default="", repr=False)
+    variants: tuple[Variant, ...] = ()
+    audience: Audience | None = field(default=None, compare=False)
+
+    @property
+    def needs_state(self) -> bool:
+        """Plays read state before planning: the game is stateful, or a variant must be kept sticky."""
+        return self.plugin.stateful or bool(self.variants)
+
+    def config_for(self, variant: str | None) -> Mapping[str, Any]:
+        for candidate in self.variants:
+            if candidate.name == variant:
+                return candidate.config
+        return self.config
 
     def to_json(self) -> str:
-        return json.dumps({"campaign_id": self.campaign_id, "version": self.version,
+        return json.dumps({"campaign_id": self.campaign_id, "version": self.version, "secret": self.secret,
                            "definition": self.definition}, sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_definition(cls, campaign_id: int, version: int, definition: Mapping[str, Any]) -> CampaignSnapshot:
+    def from_definition(cls, campaign_id: int, version: int, definition: Mapping[str, Any], *, secret: str = ""
+                        ) -> CampaignSnapshot:
         """Build from a definition already validated at publish (the game re-loads its config)."""
         game = games.get(definition["game"])
         limits = definition.get("limits") or {}
+        schema = game.config_schema()
+        variants = tuple(
+            Variant(v["name"], v["weight"], schema.load(merged_config(definition["config"], v.get("config") or {})))
+            for v in definition.get("variants") or ()
+        )
         return cls(
             campaign_id=campaign_id,
             version=version,
@@ -56,15 +79,19 @@ class CampaignSnapshot:
             per_user=limits.get("per_user"),
             per_user_per_day=limits.get("per_user_per_day"),
             rollout_percent=definition.get("rollout_percent", 100),
-            config=game.config_schema().load(definition["config"]),
+            config=schema.load(definition["config"]),
             definition=definition,
             plugin=game(),
+            secret=secret,
+            variants=variants,
+            audience=Audience(definition["audience"]) if definition.get("audience") else None,
         )
 
     @classmethod
     def from_json(cls, text: str) -> CampaignSnapshot:
         data = json.loads(text)
-        return cls.from_definition(data["campaign_id"], data["version"], data["definition"])
+        return cls.from_definition(data["campaign_id"], data["version"], data["definition"],
+                                   secret=data.get("secret", ""))
 
 
 def _instant(value: str | None) -> datetime | None:

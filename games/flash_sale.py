@@ -14,8 +14,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from engine.claims import Claim, GrantSpec, OrderLine, OrderSpec, Release, Take
 from engine.errors import ValidationError as HuodongValidationError
-from engine.game import Game, PlayContext, games
+from engine.game import Game, PlayContext, ViewContext, games
 from engine.reward_types import RewardField
+from engine.state import GameState
 
 SKU_CODE = validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$", error="1 to 32 letters, digits, _ or -.")
 MAX_QUANTITY = 99
@@ -127,13 +128,12 @@ class FlashSale(Game):
             ],
         }
 
-    def player_state(self, config: Mapping[str, Any], stock_left: Mapping[str, int],
-                     counters: Mapping[str, int]) -> dict[str, Any]:
+    def player_state(self, config: Mapping[str, Any], state: GameState, ctx: ViewContext) -> dict[str, Any]:
         return {
-            "bought": counters.get("all", 0),
+            "bought": state.mine("all"),
             "skus": {
-                s["sku"]: {"stock_left": stock_left.get(item_key(s["sku"]), 0),
-                           "bought": counters.get("i:" + item_key(s["sku"]), 0)}
+                s["sku"]: {"stock_left": state.stock_left.get(item_key(s["sku"]), 0),
+                           "bought": state.mine("i:" + item_key(s["sku"]))}
                 for s in config["skus"]
             },
         }

@@ -209,7 +209,7 @@ def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[
     common = {"campaign_id": event["campaign_id"], "version": event["version"], "user_id": event["user_id"]}
     session.execute(insert_for(session, ClaimRecord).values(
         id=event["claim_id"], game=event["game"], action=event["action"], request=event["request"],
-        outcome=event["outcome"], created_at=at, **common,
+        outcome=event["outcome"], created_at=at, variant=event.get("variant"), draw=event.get("draw"), **common,
     ).on_conflict_do_nothing(index_elements=["id"]))
     order = event.get("order")
     if order:

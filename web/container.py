@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from campaigns.db import make_engine, make_session_factory
 from campaigns.live import LiveState
 from campaigns.services import CampaignService
+from engine.attributes import AttributeStore
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.connections import connect
@@ -75,8 +76,13 @@ class Container:
                              ttl_seconds=self.settings.snapshot_cache_seconds)
 
     @cached_property
+    def attributes(self) -> AttributeStore:
+        return AttributeStore(self.redis, namespace=self.settings.redis_namespace)
+
+    @cached_property
     def play_service(self) -> PlayService:
         return PlayService(scripts=self.scripts, snapshots=self.snapshots, clock=self.clock,
+                           attributes=self.attributes,
                            namespace=self.settings.redis_namespace,
                            idempotency_ttl=self.settings.idempotency_ttl_seconds)
 

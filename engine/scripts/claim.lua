@@ -16,6 +16,7 @@
 -- KEYS[6]  outbox stream
 -- KEYS[7]  holds sorted set (order id by payment deadline)
 -- KEYS[8]  order hash of this claim (written only when the order is held)
+-- KEYS[9..] the keys the game's ops touch (hashes and bitmaps of this campaign), by index
 --
 -- ARGV[1]  request fingerprint (sha256 hex)
 -- ARGV[2]  now, ms since the epoch
@@ -31,7 +32,12 @@
 -- ARGV[12] lifetime of the player's counters and order hash, seconds
 -- ARGV[13] order id (the claim id)
 -- ARGV[14] user id
--- ARGV[15] n, the number of items; then n triples from ARGV[16]:
+-- ARGV[15] the player's action sequence number the plan was drawn for ('' = not tracked);
+--          the claim is STALE unless the player's 'seq' field still holds it, and advances it
+-- ARGV[16] the player's A/B variant to record on their first play ('' = none)
+-- ARGV[17] the game's ops, JSON: [[kind, key index, field, value, low, high, refuse label], ...]
+--          kinds: incr (bounded by low/high), put, expect, absent, delete, setbit
+-- ARGV[18] n, the number of items; then n triples from ARGV[19]:
 --          item, quantity, limit of this item per player ('' = none)
 --
 -- Returns {code, body}:
@@ -43,6 +49,8 @@
 --   {'LIMIT', scope}            scope: per_user | per_user_per_day | item:<item>
 --   {'SOLD_OUT', item}
 --   {'BUDGET', ''}
+--   {'STALE', ''}               the player played since the plan read their state: read and plan again
+--   {'REFUSED', label}          an op's guard failed; label names the game's refusal (or STALE)
 
 local replay = idem_lookup(KEYS[5], ARGV[1])
 if replay then
@@ -61,6 +69,10 @@ if meta[3] and meta[3] ~= '' and now >= tonumber(meta[3]) then
   return {'ENDED', ''}
 end
 
+if ARGV[15] ~= '' and (redis.call('HGET', KEYS[4], 'seq') or '0') ~= ARGV[15] then
+  return {'STALE', ''}
+end
+
 local units = tonumber(ARGV[7])
 local cost = tonumber(ARGV[8])
 local day_field = 'd:' .. ARGV[4]
@@ -74,12 +86,12 @@ if ARGV[6] ~= '' and used_day + units > tonumber(ARGV[6]) then
   return {'LIMIT', 'per_user_per_day'}
 end
 
-local n = tonumber(ARGV[15])
+local n = tonumber(ARGV[18])
 local items = {}
 for i = 0, n - 1 do
-  local item = ARGV[16 + 3 * i]
-  local quantity = tonumber(ARGV[17 + 3 * i])
-  local item_limit = ARGV[18 + 3 * i]
+  local item = ARGV[19 + 3 * i]
+  local quantity = tonumber(ARGV[20 + 3 * i])
+  local item_limit = ARGV[21 + 3 * i]
   if item_limit ~= '' then
     local used_item = tonumber(redis.call('HGET', KEYS[4], 'i:' .. item) or '0')
     if used_item + quantity > tonumber(item_limit) then
@@ -98,7 +110,81 @@ if meta[4] and meta[4] ~= '' and tonumber(meta[5] or '0') + cost > tonumber(meta
   return {'BUDGET', ''}
 end
 
+-- The game's ops: every guard is checked against the state as the ops before it leave it;
+-- nothing is written until all of them (and every check above) have passed.
+local ops = cjson.decode(ARGV[17])
+local pending, original, touched, bits = {}, {}, {}, {}
+local function current(k, f)
+  local id = k .. '\0' .. f
+  if original[id] == nil then
+    local stored = redis.call('HGET', KEYS[k], f)
+    original[id] = stored or false
+    pending[id] = original[id]
+    touched[#touched + 1] = {k, f, id}
+  end
+  return pending[id], id
+end
+for _, op in ipairs(ops) do
+  local kind, k, f, value, low, high = op[1], tonumber(op[2]), op[3], op[4], op[5], op[6]
+  local refused = {'REFUSED', op[7]}
+  if kind == 'setbit' then
+    local bit_id = k .. ':' .. value
+    if bits[bit_id] or redis.call('GETBIT', KEYS[k], tonumber(value)) == 1 then
+      return refused
+    end
+    bits[bit_id] = {k, tonumber(value)}
+  else
+    local v, id = current(k, f)
+    if kind == 'incr' then
+      local result = tonumber(v or '0') + tonumber(value)
+      if (low ~= '' and result < tonumber(low)) or (high ~= '' and result > tonumber(high)) then
+        return refused
+      end
+      pending[id] = string.format('%d', result)
+    elseif kind == 'put' then
+      pending[id] = value
+    elseif kind == 'delete' then
+      pending[id] = false
+    elseif kind == 'expect' then
+      if v ~= value then
+        return refused
+      end
+    elseif kind == 'absent' then
+      if v then
+        return refused
+      end
+    else
+      return redis.error_reply('unknown op ' .. tostring(kind))
+    end
+  end
+end
+
 -- Every check passed: apply the effects.
+local expire_keys = {}
+for _, t in ipairs(touched) do
+  local k, f, id = t[1], t[2], t[3]
+  if pending[id] ~= original[id] then
+    if pending[id] then
+      redis.call('HSET', KEYS[k], f, pending[id])
+    else
+      redis.call('HDEL', KEYS[k], f)
+    end
+    expire_keys[k] = true
+  end
+end
+for _, b in pairs(bits) do
+  redis.call('SETBIT', KEYS[b[1]], b[2], 1)
+  expire_keys[b[1]] = true
+end
+for k in pairs(expire_keys) do
+  redis.call('EXPIRE', KEYS[k], ARGV[12])
+end
+if ARGV[15] ~= '' then
+  redis.call('HINCRBY', KEYS[4], 'seq', 1)
+end
+if ARGV[16] ~= '' then
+  redis.call('HSETNX', KEYS[4], 'variant', ARGV[16])
+end
 local remaining = {}
 local held_items = {}
 for _, entry in ipairs(items) do

@@ -45,7 +45,10 @@ def test_a_valid_definition_is_normalised_with_defaults_filled_in():
     (lambda d: d.update(ends_at="2020-01-01T00:00:00Z"), "ends_at"),
     (lambda d: d.update(starts_at="2026-11-11T00:00:00"), "starts_at"),  # no zone
     (lambda d: d.update(budget_fen=-1), "budget_fen"),
-    (lambda d: d.update(audience="user.tier == 'gold'"), "audience"),
+    (lambda d: d.update(audience="user.tier == "), "audience"),
+    (lambda d: d.update(audience="user.nope == 'gold'"), "audience"),
+    (lambda d: d.update(variants=[{"name": "A", "weight": 1}]), "variants"),
+    (lambda d: d.update(variants=[{"name": "A", "weight": 1}, {"name": "B", "weight": 1, "config": {"skus": []}}]), "variants"),
     (lambda d: d.update(rollout_percent=101), "rollout_percent"),
     (lambda d: d.update(owner="me"), "owner"),
     (lambda d: d["limits"].update(per_user=0), "limits"),

@@ -41,7 +41,7 @@ def list_campaigns() -> list[dict[str, Any]]:
 def get_campaign(campaign_id: int) -> dict[str, Any]:
     """The public rules of a live campaign and this player's state in it."""
     c = container()
-    return campaign_view(c.snapshots, c.live_state, campaign_id, g.user_id, c.clock.now())
+    return campaign_view(c.snapshots, c.live_state, campaign_id, g.user_id, c.clock.now(), c.attributes)
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/actions/<action>", methods=["POST"])
