@@ -139,11 +139,14 @@ class PlayService:
                               game.reads(snapshot.config, request.action, payload, ctx), idempotency_key)
             if read.stored_answer is not None:
                 return self._answer(stored_reply(read.stored_answer, request_print))
+            state = read.state
+            if self._attributes is not None and game.stateful:
+                state = replace(state, attributes=self._attributes.of(request.user_id))
             variant = player_variant(snapshot.campaign_id, request.user_id, snapshot.variants,
-                                     read.state.player.get("variant"))
+                                     state.player.get("variant"))
             config = snapshot.config_for(variant)
-            seed = draw_seed(snapshot.secret, request.user_id, read.state.seq) if snapshot.secret else ctx.seed
-            ctx = replace(ctx, state=read.state, variant=variant, seed=seed)
+            seed = draw_seed(snapshot.secret, request.user_id, state.seq) if snapshot.secret else ctx.seed
+            ctx = replace(ctx, state=state, variant=variant, seed=seed)
         plan = game.plan(config, request.action, payload, ctx)
         started = time.perf_counter()
         if isinstance(plan, Release):

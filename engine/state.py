@@ -34,6 +34,8 @@ class GameState:
     stock_left: Mapping[str, int] = field(default_factory=dict)
     hashes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     bitmaps: Mapping[str, int] = field(default_factory=dict)
+    # The player's attributes (engine.attributes), e.g. the ``points`` balance a play may spend.
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def player(self) -> Mapping[str, str]:
@@ -62,12 +64,14 @@ class GameState:
 
     def to_dict(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "stock_left": dict(self.stock_left),
-                "hashes": {k: dict(v) for k, v in self.hashes.items()}, "bitmaps": dict(self.bitmaps)}
+                "hashes": {k: dict(v) for k, v in self.hashes.items()}, "bitmaps": dict(self.bitmaps),
+                "attributes": {k: v for k, v in self.attributes.items() if _plain(v)}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GameState:
         return cls(user_id=data["user_id"], stock_left=data.get("stock_left", {}),
-                   hashes=data.get("hashes", {}), bitmaps=data.get("bitmaps", {}))
+                   hashes=data.get("hashes", {}), bitmaps=data.get("bitmaps", {}),
+                   attributes=data.get("attributes", {}))
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
     stock_left = {item: max(0, int(t) - int(taken.get(item, 0))) for item, t in total.items()}
     stored = _text(replies[-1]) if idempotency_key is not None else None
     return StateRead(GameState(user_id, stock_left, hashes, bitmaps), status, stored)
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool, list)) or value is None
 
 
 def _text(value: Any) -> str | None:

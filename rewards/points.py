@@ -29,12 +29,15 @@ class PointsAdapter(RewardAdapter):
     type_name = "points"
     params_schema = PointsParams
 
+    sign = 1
+
     def issue(self, grant: Grant) -> str:
         now = self.context.clock.now()
         days = grant.reward.get("expires_in_days")
         with self.context.session_factory() as session, session.begin():
             statement = insert_for(session, PointsEntry).values(
-                user_id=grant.user_id, delta=grant.reward["amount"], reason=f"campaign {grant.campaign_id}",
+                user_id=grant.user_id, delta=self.sign * grant.reward["amount"],
+                reason=f"campaign {grant.campaign_id}",
                 grant_id=grant.id, created_at=now, expires_at=now + timedelta(days=days) if days else None,
             ).on_conflict_do_nothing(index_elements=["grant_id"])
             session.execute(statement)
@@ -45,6 +48,22 @@ class PointsAdapter(RewardAdapter):
         with self.context.session_factory() as session:
             entry_id = session.scalar(select(PointsEntry.id).where(PointsEntry.grant_id == grant.id))
         return f"points:{entry_id}" if entry_id else None
+
+
+class PointsDebitParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000_000))
+
+
+@reward_types.register("points_debit")
+class PointsDebitAdapter(PointsAdapter):
+    """Points a player paid in a game (a make-up day, bought chances): one negative ledger entry."""
+
+    type_name = "points_debit"
+    params_schema = PointsDebitParams
+    sign = -1
 
 
 def balance(session: Session, user_id: str, at: datetime) -> int:
