@@ -21,6 +21,7 @@ import numpy as np
 from .claims import Claim, Release
 from .errors import UnknownGameError
 from .registry import Registry
+from .simulation import Forecast, SimulationNotSupportedError
 from .state import GameState, Read
 
 
@@ -90,6 +91,11 @@ class Game(ABC):
     def player_state(self, config: Mapping[str, Any], state: GameState, ctx: ViewContext) -> dict[str, Any]:
         """What this player needs to render the game, from the state read with ``view_reads``."""
         return {"stock_left": dict(state.stock_left)}
+
+    def forecast(self, config: Mapping[str, Any], behaviour: Mapping[str, Any], days: int,
+                 rng: np.random.Generator) -> Forecast:
+        """A Monte Carlo of this config (see engine.simulation), from the tables ``plan`` draws from."""
+        raise SimulationNotSupportedError(game=self.name)
 
     def demo_definitions(self, starts_at: str, ends_at: str) -> list[dict[str, Any]]:
         """Campaign definitions ``huodong seed`` publishes for the demo."""

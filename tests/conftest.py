@@ -71,6 +71,7 @@ def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
     purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
     truncate_tables(session_container.sql_engine)
     session_container.snapshots._entries.clear()
+    session_container.attributes.forget()
     yield
     purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
 
