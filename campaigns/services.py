@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import jsonpatch
 import marshmallow
+import redis
+import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, parse_instant
-from engine.errors import NotFoundError, ValidationError
+from engine.errors import HuodongError, NotFoundError, ValidationError
 from engine.fairness import commitment, new_secret
 from engine.snapshot import CampaignSnapshot
 
@@ -57,11 +60,18 @@ def validated(document: Any, attribute_types: Mapping[str, str] | None = None) -
         raise ValidationError("The campaign definition is not valid.", fields=exc.normalized_messages()) from None
 
 
+log = structlog.get_logger(__name__)
+FINALE_RETRY_WINDOW = timedelta(days=7)
+
+
 class CampaignService:
-    def __init__(self, session: Session, *, live: LiveState, clock: Clock) -> None:
+    def __init__(self, session: Session, *, live: LiveState, clock: Clock,
+                 finisher: Callable[[int], object] | None = None) -> None:
         self._session = session
         self._live = live
         self._clock = clock
+        # Runs a game's finale (its one payout at the end); settlement's housekeeping retries what failed.
+        self._finisher = finisher
 
     def get(self, campaign_id: int) -> Campaign:
         campaign = self._session.get(Campaign, campaign_id)
@@ -152,7 +162,24 @@ class CampaignService:
         self._session.commit()
         # After the commit, so a retry of a half-done transition (Redis unreachable) finishes it.
         self._live.set_status(campaign.id, target)
+        if target == CampaignStatus.ENDED and self._finisher is not None:
+            try:
+                self._finisher(campaign.id)
+            except (HuodongError, redis.RedisError):
+                log.warning("finale.deferred", campaign_id=campaign.id, exc_info=True)
         return campaign
+
+    def finish_ended(self, *, within: timedelta = FINALE_RETRY_WINDOW) -> None:
+        """Run the finale of every recently ended campaign that has not had it (the finale runs at most once)."""
+        if self._finisher is None:
+            return
+        since = self._clock.now() - within
+        ended = self._session.scalars(select(Campaign.id).where(
+            Campaign.status == CampaignStatus.ENDED, Campaign.updated_at >= since, Campaign.live_version.is_not(None),
+        )).all()
+        self._session.rollback()
+        for campaign_id in ended:
+            self._finisher(campaign_id)
 
     def end_finished(self, *, actor: str = "scheduler") -> list[int]:
         """Mark ended every live or paused campaign whose live version's end time has passed."""

@@ -28,6 +28,8 @@ class GrantSpec:
 
     reward: Mapping[str, Any]
     cost_fen: int
+    # Whom it pays: None = the player who played; a campaign's finale pays each winner by id.
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)

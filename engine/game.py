@@ -92,6 +92,18 @@ class Game(ABC):
         """What this player needs to render the game, from the state read with ``view_reads``."""
         return {"stock_left": dict(state.stock_left)}
 
+    def finale_reads(self, config: Mapping[str, Any]) -> Sequence[Read]:
+        """Keys the finale plans from (read as the finale's own player, ``FINALE_PLAYER``)."""
+        return ()
+
+    def finale(self, config: Mapping[str, Any], ctx: PlayContext) -> Claim | None:
+        """The one payout when the campaign ends (e.g. the card pool split among completers); None = nothing.
+
+        Runs once per campaign, after it has ended, through the same claim script as a play
+        (budget, outbox, exactly-once settlement); ``ctx.state`` holds ``finale_reads``.
+        """
+        return None
+
     def forecast(self, config: Mapping[str, Any], behaviour: Mapping[str, Any], days: int,
                  rng: np.random.Generator) -> Forecast:
         """A Monte Carlo of this config (see engine.simulation), from the tables ``plan`` draws from."""

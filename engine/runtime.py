@@ -23,7 +23,7 @@ import marshmallow
 from . import errors
 from . import scripts as codes
 from .attributes import AttributeStore
-from .claims import Claim, PlayResult, Release
+from .claims import Claim, Op, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
 from .fairness import draw_seed
@@ -40,6 +40,10 @@ STATE_RETENTION = timedelta(days=30)
 # A stateful play is planned again when the player's state changed under it; this many times at most.
 MAX_PLANS = 5
 STALE = "STALE"
+# The finale plays as this player, once: its Idempotency-Key and a 'done' field guard it.
+FINALE_PLAYER = "__finale__"
+FINALE_KEY = "finale"
+FINALE_DONE = "FINALE_DONE"
 
 
 @dataclass(frozen=True)
@@ -164,11 +168,46 @@ class PlayService:
                 f"Refused ({reply.body}).", reason=reply.body)
         return self._answer(reply)
 
+    def finale(self, campaign_id: int) -> PlayResult | None:
+        """Run the game's finale once, after the campaign has ended; None if it has none or it already ran."""
+        snapshot = self._snapshots.get(campaign_id, fresh=True)
+        game = snapshot.plugin
+        keys = CampaignKeys(self._namespace, campaign_id)
+        request = PlayRequest(campaign_id, FINALE_PLAYER, "finale", {}, FINALE_PLAYER)
+        request_print = fingerprint("finale", {})
+        for _ in range(MAX_PLANS):
+            now = self._clock.now()
+            read = read_state(self._scripts.client, keys, FINALE_PLAYER, game.finale_reads(snapshot.config),
+                              FINALE_PLAYER)
+            if read.stored_answer is not None:
+                return None
+            claim_id = new_claim_id(to_ms(now))
+            ctx = PlayContext(
+                campaign_id=campaign_id, version=snapshot.version, user_id=FINALE_PLAYER, claim_id=claim_id,
+                now=now, day=business_day(now, snapshot.timezone), state=read.state,
+                seed=draw_seed(snapshot.secret, FINALE_PLAYER, 0) if snapshot.secret else int(claim_id, 16),
+            )
+            claim = game.finale(snapshot.config, ctx)
+            if claim is None:
+                return None
+            once = (Op.expect(FINALE_KEY, "done", None, refuse=FINALE_DONE), Op.put(FINALE_KEY, "done", claim_id))
+            claim = replace(claim, ops=(*once, *claim.ops))
+            reply = self._claim(keys, claim, request, FINALE_PLAYER, request_print, snapshot, ctx, finale=True)
+            if reply.code == codes.STALE or (reply.code == codes.REFUSED and reply.body == STALE):
+                continue
+            if reply.code == codes.REFUSED and reply.body == FINALE_DONE:
+                return None
+            return self._answer(reply)
+        raise errors.ConflictError("The campaign's state kept changing during its finale; try again.",
+                                   reason="busy")
+
     def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
-               request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext) -> codes.ScriptReply:
+               request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext, *, finale: bool = False
+               ) -> codes.ScriptReply:
         now_ms = to_ms(ctx.now)
         grants = [
-            {"id": grant_id(ctx.claim_id, i), "reward": dict(g.reward), "cost_fen": g.cost_fen}
+            {"id": grant_id(ctx.claim_id, i), "reward": dict(g.reward), "cost_fen": g.cost_fen,
+             **({"user_id": g.user_id} if g.user_id else {})}
             for i, g in enumerate(claim.grants)
         ]
         order = None
@@ -194,7 +233,8 @@ class PlayService:
                 outcome["order"]["pay_before"] = _iso_ms(hold_deadline_ms)
         answer = {
             "outcome": outcome,
-            "grants": [{"id": g["id"], "reward": g["reward"], "status": "pending"} for g in grants],
+            "grants": [{"id": g["id"], "reward": g["reward"], "status": "pending",
+                        **({"user_id": g["user_id"]} if "user_id" in g else {})} for g in grants],
         }
         event = {
             "type": "claim", "claim_id": ctx.claim_id, "campaign_id": ctx.campaign_id, "version": ctx.version,
@@ -225,9 +265,10 @@ class PlayService:
             hold_deadline_ms=hold_deadline_ms,
             state_ttl=state_ttl,
             items=[ClaimItem(t.item, t.quantity, t.per_user_limit) for t in claim.takes],
-            seq=ctx.state.seq if stateful else None,
+            seq=ctx.state.seq if stateful and not finale else None,
             variant=ctx.variant,
             ops=claim.ops,
+            finale=finale,
         )
 
     def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,

@@ -95,6 +95,7 @@ class Scripts:
         seq: int | None = None,
         variant: str | None = None,
         ops: Sequence[Op] = (),
+        finale: bool = False,
     ) -> ScriptReply:
         script_keys = [
             keys.meta, keys.stock_total, keys.stock_taken, keys.user(user_id),
@@ -111,7 +112,8 @@ class Scripts:
         argv: list[Any] = [
             fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
             units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,
-            _opt(seq), variant or "", json.dumps(wire_ops, separators=(",", ":")) if wire_ops else "[]", len(items),
+            _opt(seq), variant or "", json.dumps(wire_ops, separators=(",", ":")) if wire_ops else "[]",
+            "finale" if finale else "play", len(items),
         ]
         for item in items:
             argv += [item.item, item.quantity, _opt(item.per_user_limit)]

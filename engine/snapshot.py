@@ -112,10 +112,10 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._entries: dict[int, tuple[float, str, CampaignSnapshot]] = {}
 
-    def get(self, campaign_id: int) -> CampaignSnapshot:
+    def get(self, campaign_id: int, *, fresh: bool = False) -> CampaignSnapshot:
         now = time.monotonic()
         entry = self._entries.get(campaign_id)
-        if entry and now - entry[0] < self._ttl:
+        if entry and now - entry[0] < self._ttl and not fresh:
             return entry[2]
         text = self._client.get(CampaignKeys(self._namespace, campaign_id).definition)
         if text is None:

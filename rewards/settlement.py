@@ -223,7 +223,7 @@ def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[
         session.execute(insert_for(session, Grant).values(
             id=grant["id"], claim_id=event["claim_id"], reward_type=grant["reward"]["type"], reward=grant["reward"],
             cost_fen=grant["cost_fen"], status=GrantStatus.PENDING, attempts=0, created_at=at, updated_at=now,
-            **common,
+            **{**common, "user_id": grant.get("user_id") or event["user_id"]},
         ).on_conflict_do_nothing(index_elements=["id"]))
     return [grant["id"] for grant in grants]
 

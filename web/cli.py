@@ -115,7 +115,9 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
                 settlement.requeue_stalled(timedelta(minutes=5))
                 settlement.trim()
                 with container.session_factory() as session:
-                    container.campaign_service(session).end_finished()
+                    service = container.campaign_service(session)
+                    service.end_finished()
+                    service.finish_ended()
                 housekeeping_at = time.monotonic() + 1.0
         except (redis.RedisError, SQLAlchemyError):
             # Redis or the database is away: nothing was acknowledged, so nothing is lost; try again.

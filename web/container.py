@@ -91,7 +91,7 @@ class Container:
         return LiveState(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace)
 
     def campaign_service(self, session: Session) -> CampaignService:
-        return CampaignService(session, live=self.live_state, clock=self.clock)
+        return CampaignService(session, live=self.live_state, clock=self.clock, finisher=self.play_service.finale)
 
     def grant_service(self, session: Session) -> GrantService:
         return GrantService(session, settlement=self.settlement(), clock=self.clock)

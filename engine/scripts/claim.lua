@@ -37,7 +37,9 @@
 -- ARGV[16] the player's A/B variant to record on their first play ('' = none)
 -- ARGV[17] the game's ops, JSON: [[kind, key index, field, value, low, high, refuse label], ...]
 --          kinds: incr (bounded by low/high), put, expect, absent, delete, setbit
--- ARGV[18] n, the number of items; then n triples from ARGV[19]:
+-- ARGV[18] mode: 'play', or 'finale' (the game's one payout when the campaign has ended: the
+--          status must be 'ended' and the schedule is not checked)
+-- ARGV[19] n, the number of items; then n triples from ARGV[20]:
 --          item, quantity, limit of this item per player ('' = none)
 --
 -- Returns {code, body}:
@@ -59,14 +61,20 @@ end
 
 local now = tonumber(ARGV[2])
 local meta = redis.call('HMGET', KEYS[1], 'status', 'starts_ms', 'ends_ms', 'budget_fen', 'spent_fen')
-if meta[1] ~= 'live' then
-  return {'NOT_LIVE', meta[1] or 'missing'}
-end
-if meta[2] and meta[2] ~= '' and now < tonumber(meta[2]) then
-  return {'NOT_STARTED', ''}
-end
-if meta[3] and meta[3] ~= '' and now >= tonumber(meta[3]) then
-  return {'ENDED', ''}
+if ARGV[18] == 'finale' then
+  if meta[1] ~= 'ended' then
+    return {'NOT_LIVE', meta[1] or 'missing'}
+  end
+else
+  if meta[1] ~= 'live' then
+    return {'NOT_LIVE', meta[1] or 'missing'}
+  end
+  if meta[2] and meta[2] ~= '' and now < tonumber(meta[2]) then
+    return {'NOT_STARTED', ''}
+  end
+  if meta[3] and meta[3] ~= '' and now >= tonumber(meta[3]) then
+    return {'ENDED', ''}
+  end
 end
 
 if ARGV[15] ~= '' and (redis.call('HGET', KEYS[4], 'seq') or '0') ~= ARGV[15] then
@@ -86,12 +94,12 @@ if ARGV[6] ~= '' and used_day + units > tonumber(ARGV[6]) then
   return {'LIMIT', 'per_user_per_day'}
 end
 
-local n = tonumber(ARGV[18])
+local n = tonumber(ARGV[19])
 local items = {}
 for i = 0, n - 1 do
-  local item = ARGV[19 + 3 * i]
-  local quantity = tonumber(ARGV[20 + 3 * i])
-  local item_limit = ARGV[21 + 3 * i]
+  local item = ARGV[20 + 3 * i]
+  local quantity = tonumber(ARGV[21 + 3 * i])
+  local item_limit = ARGV[22 + 3 * i]
   if item_limit ~= '' then
     local used_item = tonumber(redis.call('HGET', KEYS[4], 'i:' .. item) or '0')
     if used_item + quantity > tonumber(item_limit) then

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from engine.clock import SystemClock, iso
-from engine.errors import IdempotencyKeyReusedError
+from engine.errors import CampaignNotLiveError, IdempotencyKeyReusedError
 from engine.fairness import draw_seed
 from tests.support import ops_game
 from tests.support.ops_game import OverLimitError
@@ -100,3 +100,22 @@ def test_a_replayed_key_answers_the_first_outcome_before_planning_again(factory,
     assert again.replayed and again.outcome == first.outcome
     with pytest.raises(IdempotencyKeyReusedError):
         factory.play(campaign, "p", "count", {"by": 1}, key="k1")
+
+
+def test_the_finale_pays_each_winner_once_when_the_campaign_ends(factory, campaign, container, settle, db_session):
+    from sqlalchemy import select
+
+    from campaigns.models import Grant
+
+    factory.play(campaign, "w1", "win", {})
+    factory.play(campaign, "w2", "win", {})
+    with pytest.raises(CampaignNotLiveError):  # still live: the script refuses, nothing is paid
+        container.play_service.finale(campaign)
+    with container.session_factory() as session:
+        container.campaign_service(session).transition(campaign, "end", actor="test")
+    assert container.play_service.finale(campaign) is None  # the end transition ran it already
+    settle()
+    db_session.rollback()
+    grants = db_session.scalars(select(Grant).where(Grant.campaign_id == campaign)).all()
+    assert sorted((g.user_id, g.reward["amount"], g.status) for g in grants) == [
+        ("w1", 7, "issued"), ("w2", 7, "issued")]

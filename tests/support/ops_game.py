@@ -38,7 +38,7 @@ class OverLimitError(ConflictError):
 class OpsGame(Game):
     name = "test_ops"
     config_schema = EmptyConfig
-    actions = {"count": CountRequest, "bit": BitRequest, "give": GiveRequest, "draw": Schema}
+    actions = {"count": CountRequest, "bit": BitRequest, "give": GiveRequest, "draw": Schema, "win": Schema}
     stateful = True
 
     def reads(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext):
@@ -56,8 +56,20 @@ class OpsGame(Game):
             return Claim((), 0, ops=(Op.incr(me, "cards", -request["n"], low=0, refuse="OVER"),
                                      Op.incr(f"user:{request['to']}", "cards", request["n"])),
                          refusals={"OVER": OverLimitError()})
+        if action == "win":
+            return Claim((), 0, ops=(Op.put("winners", ctx.user_id, "1"),))
         return Claim((), 0, grants=(GrantSpec({"type": "points", "amount": 1}, 0),),
                      outcome={"value": float(ctx.rng.random()), "seq": ctx.state.seq})
+
+    def finale_reads(self, config: Mapping[str, Any]):
+        return (Read("winners"),)
+
+    def finale(self, config: Mapping[str, Any], ctx: PlayContext) -> Claim | None:
+        winners = sorted(ctx.state.hash("winners"))
+        if not winners:
+            return None
+        return Claim((), 0, grants=tuple(GrantSpec({"type": "points", "amount": 7}, 0, user_id=w) for w in winners),
+                     outcome={"winners": winners})
 
     def stock(self, config: Mapping[str, Any]) -> dict[str, int]:
         return {}
