@@ -128,6 +128,41 @@ class FlashSale(Game):
             ],
         }
 
+    def demo_definitions(self, starts_at: str, ends_at: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": "Double 11 coupon grab",
+                "game": "flash_sale",
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "budget_fen": 500_000,
+                "limits": {"per_user": 2, "per_user_per_day": 1},
+                "config": {
+                    "skus": [
+                        {"sku": "P100", "name": "100 membership points", "price_fen": 0, "stock": 1000,
+                         "per_user_limit": 1, "reward": {"type": "points", "amount": 100, "cost_fen": 100}},
+                        {"sku": "P500", "name": "500 membership points", "price_fen": 0, "stock": 50,
+                         "per_user_limit": 1, "reward": {"type": "points", "amount": 500, "cost_fen": 500}},
+                    ],
+                },
+            },
+            {
+                "name": "Tea gift box flash sale",
+                "game": "flash_sale",
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "limits": {"per_user": 1},
+                "config": {
+                    "payment_window_seconds": 900,
+                    "skus": [
+                        {"sku": "TEA", "name": "Tea gift box", "price_fen": 990, "original_price_fen": 9900,
+                         "stock": 100, "per_user_limit": 1,
+                         "reward": {"type": "points", "amount": 100, "cost_fen": 100}},
+                    ],
+                },
+            },
+        ]
+
     def player_state(self, config: Mapping[str, Any], state: GameState, ctx: ViewContext) -> dict[str, Any]:
         return {
             "bought": state.mine("all"),

@@ -13,6 +13,7 @@ from campaigns.models import Campaign, Grant, Order
 from engine.clock import FrozenClock, SystemClock
 from engine.runtime import PlayRequest, PlayService
 from web.cli import main
+from web.demo import demo_definitions
 
 from ..support.factories import flash_sale_definition
 from ..support.services import child_env
@@ -27,7 +28,9 @@ def test_seed_publishes_the_demo_campaigns_once(app, db_session):
     second = runner.invoke(main, ["seed"], obj=settings)
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     assert "nothing seeded" in second.output
-    assert [c.status for c in db_session.scalars(select(Campaign))] == ["live", "live"]
+    games = sorted(c.game for c in db_session.scalars(select(Campaign)) if c.status == "live")
+    assert games == sorted(d["game"] for d in demo_definitions(SystemClock().now()))
+    assert {"flash_sale"} <= set(games)
 
 
 def test_the_settle_command_expires_due_holds_and_settles_the_outbox(factory, container, settings, db_session):
