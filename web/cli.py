@@ -127,6 +127,24 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
             break
 
 
+@main.command()
+@click.argument("campaign_id", type=int)
+@click.pass_context
+def verify(ctx: click.Context, campaign_id: int) -> None:
+    """Re-derive every recorded draw of a campaign from its secrets and the claim log; exit 1 on any mismatch."""
+    from campaigns.fairness import verify as verify_campaign
+
+    container = Container.build(_settings(ctx))
+    with container.read_session_factory() as session:
+        report = verify_campaign(session, campaign_id)
+    click.echo(f"campaign {campaign_id}: {report.checked} draws re-derived, {report.skipped} plays without draws, "
+               f"{len(report.mismatches)} mismatches")
+    for mismatch in report.mismatches:
+        click.echo(f"MISMATCH {mismatch.claim_id}: {mismatch.reason}")
+    if not report.ok:
+        ctx.exit(1)
+
+
 @main.group()
 def admin() -> None:
     """Admin tokens."""

@@ -108,4 +108,4 @@ def list_versions(campaign_id: int) -> list[dict[str, Any]]:
 
 def _version_fields(version: Any) -> dict[str, Any]:
     return {column: getattr(version, column) for column in
-            ("version", "content_hash", "published_by", "published_at", "definition")}
+            ("version", "content_hash", "commitment", "published_by", "published_at", "definition")}

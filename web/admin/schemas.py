@@ -35,6 +35,7 @@ class CampaignAdminSchema(Schema):
 class VersionSchema(Schema):
     version = fields.Integer(required=True)
     content_hash = fields.String(required=True)
+    commitment = fields.String(allow_none=True, metadata={"description": "sha256 of the version's draw secret."})
     published_by = fields.String(required=True)
     published_at = fields.AwareDateTime(required=True)
     definition = fields.Dict(required=True)

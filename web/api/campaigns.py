@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
+from campaigns.fairness import fairness_report
 from campaigns.public import campaign_view, live_campaigns
 from engine.runtime import PlayRequest
 
@@ -13,7 +14,7 @@ from ..auth import require_player
 from ..jsonio import json_body
 from ..requestctx import container, db
 from . import CAMPAIGN_ID, blp
-from .schemas import CampaignSummarySchema, CampaignViewSchema, ErrorSchema, PlayResponse
+from .schemas import CampaignSummarySchema, CampaignViewSchema, ErrorSchema, FairnessSchema, PlayResponse
 
 PLAY_ERRORS = {
     400: "IDEMPOTENCY_KEY_REQUIRED or MALFORMED_REQUEST",
@@ -42,6 +43,15 @@ def get_campaign(campaign_id: int) -> dict[str, Any]:
     """The public rules of a live campaign and this player's state in it."""
     c = container()
     return campaign_view(c.snapshots, c.live_state, campaign_id, g.user_id, c.clock.now(), c.attributes)
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/fairness", methods=["GET"])
+@require_player
+@blp.response(200, FairnessSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def get_fairness(campaign_id: int) -> dict[str, Any]:
+    """Each version's commitment to its draw secret; the secrets themselves once the campaign has ended."""
+    return fairness_report(db(), campaign_id)
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/actions/<action>", methods=["POST"])

@@ -96,6 +96,22 @@ class CampaignViewSchema(CampaignSummarySchema):
     limits = fields.Dict(required=True)
     eligibility = fields.Dict(required=True, metadata={
         "description": "{eligible, code, reason}: whether a play would be let in now, and if not why "
-                       "(CAMPAIGN_NOT_LIVE not_started/ended, NOT_ELIGIBLE rollout)."})
+                       "(CAMPAIGN_NOT_LIVE not_started/ended, NOT_ELIGIBLE audience/rollout)."})
+    variant = fields.String(allow_none=True, metadata={"description": "This player's A/B variant (null: none)."})
     rules = fields.Dict(required=True, metadata={"description": "The game's public config (SKUs, prizes...)."})
     me = fields.Dict(required=True, metadata={"description": "This player's state in the campaign."})
+
+
+class FairnessVersionSchema(Schema):
+    version = fields.Integer(required=True)
+    published_at = fields.String(required=True)
+    commitment = fields.String(allow_none=True, metadata={"description": "sha256 of the secret, hex."})
+    secret = fields.String(allow_none=True, metadata={"description": "Revealed once the campaign has ended."})
+
+
+class FairnessSchema(Schema):
+    campaign_id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    revealed = fields.Boolean(required=True)
+    scheme = fields.String(required=True, metadata={"description": "How seeds and draws derive from the secret."})
+    versions = fields.List(fields.Nested(FairnessVersionSchema), required=True)
