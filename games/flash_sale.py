@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine.claims import Claim, GrantSpec, OrderLine, OrderSpec, Release, Take
 from engine.errors import ValidationError as HuodongValidationError
 from engine.game import Game, PlayContext, ViewContext, games
 from engine.reward_types import RewardField
+from engine.simulation import Forecast, daily_players
 from engine.state import GameState
 
 SKU_CODE = validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$", error="1 to 32 letters, digits, _ or -.")
@@ -127,6 +129,24 @@ class FlashSale(Game):
                 for s in config["skus"]
             ],
         }
+
+    def forecast(self, config: Mapping[str, Any], behaviour: Mapping[str, Any], days: int,
+                 rng: np.random.Generator) -> Forecast:
+        """Buyers spread evenly over the SKUs; each SKU sells until its stock is gone (a buyer's quota ignored)."""
+        runs = behaviour["runs"]
+        skus = config["skus"]
+        buyers = daily_players(rng, behaviour, runs, days)
+        units = rng.poisson(buyers * behaviour["plays_per_day"] / len(skus), size=(len(skus), runs, days))
+        cost = np.zeros(runs, dtype=np.int64)
+        wins, stockout = {}, {}
+        for index, sku in enumerate(skus):
+            sold_by_day = np.minimum(np.cumsum(units[index], axis=1), sku["stock"])
+            sold = sold_by_day[:, -1]
+            wins[sku["sku"]] = sold
+            out = sold_by_day >= sku["stock"]
+            stockout[sku["sku"]] = np.where(out.any(axis=1), out.argmax(axis=1) + 1, 0)
+            cost += sold * (sku["reward"]["cost_fen"] if sku["reward"] else 0)
+        return Forecast(cost_fen=cost, wins=wins, stockout_day=stockout, plays=units.sum(axis=(0, 2)))
 
     def demo_definitions(self, starts_at: str, ends_at: str) -> list[dict[str, Any]]:
         return [

@@ -124,3 +124,15 @@ def settle(container: Container) -> Any:
                          name=f"{container.settings.redis_namespace}-{uuid.uuid4().hex[:8]}").work(burst=True)
 
     return run
+
+
+@pytest.fixture
+def admin_token(container: Container) -> Any:
+    """Makes an admin API token of a role: ``admin_token("marketer")``."""
+    from web.auth import create_admin_token
+
+    def make(role: str = "admin") -> str:
+        with container.session_factory() as session:
+            return create_admin_token(session, role=role, name=f"test {role}", now=container.clock.now())
+
+    return make

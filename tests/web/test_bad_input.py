@@ -25,7 +25,7 @@ from campaigns.models import AdminToken, Campaign
 from engine.errors import HuodongError, all_error_types
 from tests.support.factories import flash_sale_definition
 from web import create_app
-from web.auth import PlayerTokens, TokenExpiredError, create_admin_token
+from web.auth import PlayerTokens, TokenExpiredError
 
 PLAYER = "alice"
 ADMIN = "/admin/api/v1/campaigns"
@@ -80,15 +80,6 @@ def sale(factory: Any, container: Any) -> int:
 @pytest.fixture
 def held_order(factory: Any, sale: int) -> str:
     return factory.play(sale, PLAYER).outcome["order"]["id"]
-
-
-@pytest.fixture
-def admin_token(container: Any) -> Any:
-    def make(role: str = "admin") -> str:
-        with container.session_factory() as session:
-            return create_admin_token(session, role=role, name=f"test {role}", now=container.clock.now())
-
-    return make
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -6,9 +6,11 @@ from typing import Any
 
 from flask import g
 
+from campaigns.forecasts import simulate
 from campaigns.models import AdminRole, Campaign
 from campaigns.schemas import CampaignDefinitionSchema
-from campaigns.services import CampaignService
+from campaigns.services import CampaignService, validated
+from engine.simulation import BehaviourSchema
 
 from ..api import CAMPAIGN_ID
 from ..api.schemas import ErrorSchema
@@ -16,7 +18,7 @@ from ..auth import require_admin
 from ..jsonio import json_body
 from ..requestctx import container, db
 from . import blp
-from .schemas import CampaignAdminSchema, VersionSchema
+from .schemas import CampaignAdminSchema, ForecastSchema, VersionSchema
 
 DEFINITION_BODY = {"required": True, "content": {"application/json": {"schema": CampaignDefinitionSchema}}}
 
@@ -78,6 +80,17 @@ def publish_campaign(campaign_id: int) -> dict[str, Any]:
     """Validate the draft, write an immutable version and load its live state. Same content, same version."""
     version = _service().publish(campaign_id, actor=g.actor)
     return {**_version_fields(version), "diff": []}
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/simulate", methods=["POST"])
+@require_admin(AdminRole.MARKETER)
+@blp.doc(requestBody={"required": False, "content": {"application/json": {"schema": BehaviourSchema}}})
+@blp.response(200, ForecastSchema)
+@blp.alt_response(422, schema=ErrorSchema)
+def simulate_campaign(campaign_id: int) -> dict[str, Any]:
+    """Monte Carlo forecast of the draft: cost p50/p95/p99 against the budget, stock-out days, expected wins."""
+    campaign = _service().get(campaign_id)
+    return simulate(validated(campaign.draft), json_body())
 
 
 def _lifecycle(action: str, summary: str) -> None:

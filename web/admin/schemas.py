@@ -42,6 +42,21 @@ class VersionSchema(Schema):
     diff = fields.List(fields.Dict(), required=True, metadata={"description": "RFC 6902 patch from the previous."})
 
 
+class ForecastSchema(Schema):
+    game = fields.String(required=True)
+    days = fields.Integer(required=True)
+    runs = fields.Integer(required=True)
+    behaviour = fields.Dict(required=True)
+    cost_fen = fields.Dict(required=True, metadata={"description": "mean, p50, p95, p99, max over the runs."})
+    budget_fen = fields.Integer(allow_none=True)
+    over_budget_share = fields.Float(allow_none=True, metadata={"description": "Share of runs costing more "
+                                                                               "than the budget."})
+    expected_wins = fields.Dict(required=True, metadata={"description": "Prize -> mean wins per run."})
+    stockout_day = fields.Dict(required=True, metadata={"description": "Prize -> {share_of_runs, median_day}."})
+    expected_plays = fields.Float()
+    notes = fields.List(fields.String(), required=True)
+
+
 class AdminGrantSchema(GrantSchema):
     """The player's view of a grant plus what settlement knows of it."""
 
