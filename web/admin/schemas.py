@@ -78,3 +78,14 @@ class GrantQuery(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in GrantStatus]))
     campaign_id = fields.Integer(validate=validate.Range(min=0, max=2**31 - 1))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AttributeImportSchema(Schema):
+    rows = fields.Integer(required=True)
+    attributes = fields.Dict(required=True, metadata={"description": "Imported attribute -> type."})
+    new_players = fields.Integer(required=True)
+
+
+class AttributeSchema(Schema):
+    name = fields.String(required=True)
+    type = fields.String(required=True)
