@@ -11,6 +11,7 @@ the claim answers STALE and the play is planned again on fresh state.
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import time
 from collections.abc import Mapping
@@ -38,7 +39,8 @@ from .variants import player_variant
 
 STATE_RETENTION = timedelta(days=30)
 # A stateful play is planned again when the player's state changed under it; this many times at most.
-MAX_PLANS = 5
+MAX_PLANS = 8
+RETRY_PAUSE = 0.001  # seconds; doubled on each attempt
 STALE = "STALE"
 # The finale plays as this player, once: its Idempotency-Key and a 'done' field guard it.
 FINALE_PLAYER = "__finale__"
@@ -120,7 +122,10 @@ class PlayService:
         keys = CampaignKeys(self._namespace, snapshot.campaign_id)
         # The validated body (defaults filled in), so equivalent requests share a fingerprint.
         request_print = fingerprint(request.action, payload)
-        for _ in range(MAX_PLANS):
+        for attempt in range(MAX_PLANS):
+            if attempt:
+                # The player's own plays are racing each other: spread the retries out.
+                time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** attempt))
             result = self._plan_and_apply(keys, request, payload, idempotency_key, request_print, snapshot, game, now)
             if result is not None:
                 return result

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from engine.clock import SystemClock, iso
-from engine.errors import CampaignNotLiveError, IdempotencyKeyReusedError
+from engine.errors import CampaignNotLiveError, ConflictError, IdempotencyKeyReusedError
 from engine.fairness import draw_seed
 from tests.support import ops_game
 from tests.support.ops_game import OverLimitError
@@ -38,11 +38,14 @@ def test_a_bounded_increment_is_refused_whole_with_the_games_error(factory, camp
 
 def test_racing_increments_never_pass_the_bound(factory, campaign, container):
     def attempt(i: int) -> bool:
-        try:
-            factory.play(campaign, "racer", "count", {"by": 1})
-            return True
-        except OverLimitError:
-            return False
+        while True:
+            try:
+                factory.play(campaign, "racer", "count", {"by": 1})
+                return True
+            except OverLimitError:
+                return False
+            except ConflictError:  # busy: the player's own plays kept racing; ask again
+                continue
 
     with ThreadPoolExecutor(8) as pool:
         admitted = sum(pool.map(attempt, range(24)))
@@ -67,16 +70,21 @@ def test_a_transfer_moves_between_two_players_atomically(factory, campaign, cont
     redis.hset(keys.user("a"), "cards", 5)
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda i: _gives(factory, campaign, "a", "b"), range(12)))
-    assert sum(results) == 5
-    assert int(redis.hget(keys.user("a"), "cards")) == 0 and int(redis.hget(keys.user("b"), "cards")) == 5
+    given = int(redis.hget(keys.user("b"), "cards") or 0)
+    assert results.count("given") == given >= 1
+    assert int(redis.hget(keys.user("a"), "cards")) + given == 5  # conserved, whatever raced
+    assert results.count("given") + results.count("none left") + results.count("busy") == 12
 
 
-def _gives(factory, campaign, giver, taker) -> bool:
+def _gives(factory, campaign, giver, taker) -> str:
     try:
         factory.play(campaign, giver, "give", {"to": taker})
-        return True
+        return "given"
     except OverLimitError:
-        return False
+        return "none left"
+    except ConflictError as exc:
+        assert exc.details["reason"] == "busy"
+        return "busy"
 
 
 def test_draws_are_seeded_by_the_version_secret_player_and_sequence(factory, campaign, db_session):
