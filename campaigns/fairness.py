@@ -133,7 +133,7 @@ def _rederive(snapshot: CampaignSnapshot, claim: ClaimRecord, granted: list[dict
         campaign_id=claim.campaign_id, version=claim.version, user_id=claim.user_id, claim_id=claim.id,
         now=claim.created_at, day=date.fromisoformat(draw["day"]),
         seed=draw_seed(snapshot.secret, claim.user_id, int(draw["seq"])),
-        state=GameState.from_dict(draw["state"]), variant=claim.variant,
+        state=GameState.from_dict(draw["state"]), variant=claim.variant, starts_on=snapshot.starts_on,
     )
     config = snapshot.config_for(claim.variant)
     try:

@@ -53,7 +53,8 @@ def campaign_view(snapshots: SnapshotCache, live: LiveState, campaign_id: int, u
     """The rules of the player's variant and their state, as the game renders them."""
     snapshot = snapshots.get(campaign_id)
     game = snapshot.plugin
-    ctx = ViewContext(campaign_id=campaign_id, user_id=user_id, now=now, day=business_day(now, snapshot.timezone))
+    ctx = ViewContext(campaign_id=campaign_id, user_id=user_id, now=now, day=business_day(now, snapshot.timezone),
+                      starts_on=snapshot.starts_on)
     status, state = live.player_view(campaign_id, user_id, game.view_reads(snapshot.config, ctx))
     variant = player_variant(campaign_id, user_id, snapshot.variants, state.player.get("variant"))
     config = snapshot.config_for(variant)

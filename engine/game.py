@@ -39,6 +39,8 @@ class PlayContext:
     # What a stateful game plans from (see ``Game.reads``); empty for a stateless one.
     state: GameState | None = None
     variant: str | None = None
+    # The campaign's first business day in its zone (None: it has no start), e.g. the earliest make-up day.
+    starts_on: date | None = None
 
     @cached_property
     def rng(self) -> np.random.Generator:
@@ -121,6 +123,7 @@ class ViewContext:
     now: datetime
     day: date
     variant: str | None = None
+    starts_on: date | None = None
 
 
 games: Registry[type[Game]] = Registry("game", UnknownGameError)

@@ -141,6 +141,7 @@ class PlayService:
         ctx = PlayContext(
             campaign_id=snapshot.campaign_id, version=snapshot.version, user_id=request.user_id,
             claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone), seed=int(claim_id, 16),
+            starts_on=snapshot.starts_on,
         )
         config = snapshot.config
         if snapshot.needs_state:
@@ -189,7 +190,7 @@ class PlayService:
             claim_id = new_claim_id(to_ms(now))
             ctx = PlayContext(
                 campaign_id=campaign_id, version=snapshot.version, user_id=FINALE_PLAYER, claim_id=claim_id,
-                now=now, day=business_day(now, snapshot.timezone), state=read.state,
+                now=now, day=business_day(now, snapshot.timezone), state=read.state, starts_on=snapshot.starts_on,
                 seed=draw_seed(snapshot.secret, FINALE_PLAYER, 0) if snapshot.secret else int(claim_id, 16),
             )
             claim = game.finale(snapshot.config, ctx)

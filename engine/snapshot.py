@@ -7,13 +7,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import redis
 
 from .audience import Audience
-from .clock import parse_instant
+from .clock import business_day, parse_instant
 from .errors import NotFoundError
 from .game import Game, games
 from .keys import CampaignKeys
@@ -45,6 +45,11 @@ class CampaignSnapshot:
     def needs_state(self) -> bool:
         """Plays read state before planning: the game is stateful, or a variant must be kept sticky."""
         return self.plugin.stateful or bool(self.variants)
+
+    @property
+    def starts_on(self) -> date | None:
+        """The campaign's first business day in its zone."""
+        return business_day(self.starts_at, self.timezone) if self.starts_at else None
 
     def config_for(self, variant: str | None) -> Mapping[str, Any]:
         for candidate in self.variants:

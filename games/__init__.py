@@ -1,3 +1,3 @@
 """Game plugins: importing this package registers the built-in games with the engine."""
 
-from . import flash_sale  # noqa: F401  (registers itself)
+from . import cards, checkin, flash_sale, lottery, referral  # noqa: F401  (each registers itself)

@@ -20,7 +20,7 @@ from engine.runtime import PlayRequest
 
 
 def _process(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, dict[str, Any], str]], threads: int,
-             barrier: Any, results: Any) -> None:
+             barrier: Any, results: Any, action: str) -> None:
     from web.container import Container
 
     container = Container.build(settings)
@@ -35,7 +35,7 @@ def _process(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, di
         start.wait()
         for user_id, payload, key in chunk:
             try:
-                result = container.play_service.play(PlayRequest(campaign_id, user_id, "buy", payload, key))
+                result = container.play_service.play(PlayRequest(campaign_id, user_id, action, payload, key))
                 code = "REPLAY" if result.replayed else "OK"
             except HuodongError as exc:
                 code = exc.code
@@ -51,13 +51,14 @@ def _process(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, di
 
 
 def race(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, dict[str, Any], str]], *,
-         processes: int = 8, threads: int = 8, timeout: float = 120) -> list[tuple[str, str]]:
-    """Run ``plays`` (user, payload, idempotency key) across processes x threads; answer (user, code) pairs."""
+         processes: int = 8, threads: int = 8, timeout: float = 120, action: str = "buy") -> list[tuple[str, str]]:
+    """Run ``plays`` (user, payload, idempotency key) of ``action`` across processes x threads; answer
+    (user, code) pairs."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     results = context.Queue()
     shares = [list(plays[i::processes]) for i in range(processes)]
-    workers = [context.Process(target=_process, args=(settings, campaign_id, share, threads, barrier, results))
+    workers = [context.Process(target=_process, args=(settings, campaign_id, share, threads, barrier, results, action))
                for share in shares]
     for worker in workers:
         worker.start()
