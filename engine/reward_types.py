@@ -18,6 +18,11 @@ from .registry import Registry
 reward_types: Registry[Any] = Registry("reward type", UnknownRewardTypeError)
 
 
+def configurable_types() -> list[str]:
+    """Reward types a marketer may put in a config (not the ones only the engine makes, like points_debit)."""
+    return [name for name in reward_types if getattr(reward_types.get(name), "configurable", True)]
+
+
 class RewardField(fields.Field):
     """A reward in a game's config: ``{"type", ...params, "cost_fen"}``, checked by the type's own schema.
 
@@ -34,8 +39,9 @@ class RewardField(fields.Field):
         type_name = params.pop("type", None)
         cost_fen = params.pop("cost_fen", None)
         errors: dict[str, Any] = {}
-        if not isinstance(type_name, str) or type_name not in reward_types:
-            errors["type"] = [f"Must be one of: {', '.join(reward_types.keys())}."]
+        configurable = configurable_types()
+        if type_name not in configurable:
+            errors["type"] = [f"Must be one of: {', '.join(configurable)}."]
         if isinstance(cost_fen, bool) or not isinstance(cost_fen, int) or cost_fen < 0:
             errors["cost_fen"] = ["A whole number of fen, 0 or more."]
         if errors:

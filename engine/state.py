@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import redis
 
+from .clock import iso
 from .keys import CampaignKeys
 
 BITMAP_BITS = 32
@@ -65,7 +67,8 @@ class GameState:
     def to_dict(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "stock_left": dict(self.stock_left),
                 "hashes": {k: dict(v) for k, v in self.hashes.items()}, "bitmaps": dict(self.bitmaps),
-                "attributes": {k: v for k, v in self.attributes.items() if _plain(v)}}
+                "attributes": {k: iso(v) if isinstance(v, datetime) else v
+                               for k, v in self.attributes.items() if _plain(v) or isinstance(v, datetime)}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GameState:

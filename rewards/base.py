@@ -56,6 +56,8 @@ class AdapterContext:
 class RewardAdapter(ABC):
     type_name: ClassVar[str]
     params_schema: ClassVar[type[marshmallow.Schema]]
+    # False for types only the engine makes (a points debit): a campaign config cannot name them.
+    configurable: ClassVar[bool] = True
 
     def __init__(self, context: AdapterContext) -> None:
         self.context = context

@@ -64,6 +64,7 @@ class PointsDebitAdapter(PointsAdapter):
     type_name = "points_debit"
     params_schema = PointsDebitParams
     sign = -1
+    configurable = False  # made by engine.chances.spend_points; no config pays them out
 
 
 def balance(session: Session, user_id: str, at: datetime) -> int:

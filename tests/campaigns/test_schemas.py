@@ -56,6 +56,7 @@ def test_a_valid_definition_is_normalised_with_defaults_filled_in():
     (lambda d: d["config"]["skus"][0].update(stock=-5), "config"),
     (lambda d: d["config"]["skus"].append(copy.deepcopy(d["config"]["skus"][0])), "config"),
     (lambda d: d["config"]["skus"][0]["reward"].update(type="gold_bars"), "config"),
+    (lambda d: d["config"]["skus"][0]["reward"].update(type="points_debit"), "config"),
     (lambda d: d["config"]["skus"][0]["reward"].pop("cost_fen"), "config"),
     (lambda d: d["config"]["skus"][0]["reward"].update(amount=0), "config"),
     (lambda d: d["config"]["skus"][0].update(sku="bad sku!"), "config"),

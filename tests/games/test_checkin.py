@@ -60,6 +60,8 @@ def points(amount: int, cost_fen: int | None = None) -> dict[str, Any]:
 
 def shown(amount: int, kind: str = "points") -> dict[str, Any]:
     """A reward as players see it: normalised by its type, without its cost."""
+    if kind == "points_debit":  # made by the engine, never configured: no RewardField to normalise it
+        return {"type": kind, "amount": amount}
     loaded = RewardField().deserialize({"type": kind, "amount": amount, "cost_fen": 0})
     return {k: v for k, v in loaded.items() if k != "cost_fen"}
 
