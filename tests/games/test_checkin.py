@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-import games.checkin  # noqa: F401  (registers the game until games/__init__ imports it)
 from campaigns.models import Grant
 from engine.chances import NoChancesError, NotEnoughPointsError
 from engine.claims import Claim

@@ -9,7 +9,6 @@ counted afterwards from Redis and the outbox, not from the answers alone.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import threading
 import uuid
 from collections import Counter
@@ -24,7 +23,6 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-import games.referral  # noqa: F401  (registers the game until games/__init__.py imports it)
 from campaigns.fairness import verify
 from campaigns.models import Grant
 from engine.clock import FrozenClock, SystemClock, business_day, iso, parse_instant, to_ms
@@ -53,6 +51,7 @@ from games.referral import (
     poisson_pmf,
     split_target,
 )
+from tests.support import racers
 from tests.web.test_bad_input import error_of, field_messages
 
 GAME = Referral()
@@ -716,35 +715,12 @@ def test_helpers_racing_the_target_never_pass_it_and_each_counts_once(factory, c
     assert stored["progress_fen"] == stored["target_fen"] == "600"
 
 
-def _assist_process(settings: Settings, campaign_id: int, helpers: Sequence[str], code: str, threads: int,
-                    barrier: Any, results: Any) -> None:
-    from web.container import Container
-
-    container = Container.build(settings)
-    container.scripts.preload()
-    barrier.wait()
-    play = container.play_service.play
-    results.put(race(lambda h: play(PlayRequest(campaign_id, h, "assist", {"share_code": code}, uuid.uuid4().hex)),
-                     helpers, threads))
-
-
 def test_helpers_in_many_processes_racing_the_target_fill_it_exactly(factory, container, settings):
     campaign_id = factory.campaign(definition(target_fen=5000, max_assists=12, welcome_reward=None))
     code = open_packet(factory, campaign_id)["share_code"]
     helpers = [f"p{i}" for i in range(48)]
-    processes = 4
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(processes), context.Queue()
-    workers = [context.Process(target=_assist_process, args=(settings, campaign_id, helpers[i::processes], code, 4,
-                                                             barrier, results)) for i in range(processes)]
-    for worker in workers:
-        worker.start()
-    codes: dict[str, str] = {}
-    for _ in workers:
-        codes.update(dict(results.get(timeout=180)))
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
+    plays = [(helper, {"share_code": code}, uuid.uuid4().hex) for helper in helpers]
+    codes = dict(racers.race(settings, campaign_id, plays, processes=4, threads=4, action="assist"))
 
     assert Counter(codes.values()) == {"OK": 12, "PACKET_FULL": 36}
     stored = check_packet_consistent(container, campaign_id, code, {h for h, c in codes.items() if c == "OK"})

@@ -25,7 +25,7 @@ def _process(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, di
 
     container = Container.build(settings)
     container.scripts.preload()
-    codes: list[tuple[str, str]] = []
+    codes: list[tuple[str, str, dict[str, Any] | None]] = []
     lock = threading.Lock()
     chunks = [plays[i::threads] for i in range(threads)]
     start = threading.Barrier(threads)
@@ -34,13 +34,14 @@ def _process(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, di
     def run(chunk: Sequence[tuple[str, dict[str, Any], str]]) -> None:
         start.wait()
         for user_id, payload, key in chunk:
+            outcome = None
             try:
                 result = container.play_service.play(PlayRequest(campaign_id, user_id, action, payload, key))
-                code = "REPLAY" if result.replayed else "OK"
+                code, outcome = ("REPLAY" if result.replayed else "OK"), result.outcome
             except HuodongError as exc:
                 code = exc.code
             with lock:
-                codes.append((user_id, code))
+                codes.append((user_id, code, outcome))
 
     workers = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
     for worker in workers:
@@ -51,9 +52,10 @@ def _process(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, di
 
 
 def race(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, dict[str, Any], str]], *,
-         processes: int = 8, threads: int = 8, timeout: float = 120, action: str = "buy") -> list[tuple[str, str]]:
+         processes: int = 8, threads: int = 8, timeout: float = 120, action: str = "buy",
+         outcomes: bool = False) -> list[Any]:
     """Run ``plays`` (user, payload, idempotency key) of ``action`` across processes x threads; answer
-    (user, code) pairs."""
+    (user, code) pairs, or (user, code, outcome or None) with ``outcomes``."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     results = context.Queue()
@@ -62,13 +64,13 @@ def race(settings: Settings, campaign_id: int, plays: Sequence[tuple[str, dict[s
                for share in shares]
     for worker in workers:
         worker.start()
-    outcomes: list[tuple[str, str]] = []
+    answers: list[tuple[str, str, dict[str, Any] | None]] = []
     for _ in workers:
-        outcomes += results.get(timeout=timeout)
+        answers += results.get(timeout=timeout)
     for worker in workers:
         worker.join(timeout=timeout)
         assert worker.exitcode == 0, f"racer exited with {worker.exitcode}"
-    return outcomes
+    return answers if outcomes else [(user, code) for user, code, _ in answers]
 
 
 def distinct_buyers(count: int, sku: str = "C50", quantity: int = 1) -> list[tuple[str, dict[str, Any], str]]:
