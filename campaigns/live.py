@@ -51,7 +51,7 @@ class LiveState:
             budget_fen=snapshot.budget_fen,
             snapshot=snapshot.to_json(),
             group=GlobalKeys(self._namespace).outbox_group,
-            stock=snapshot.plugin.stock(snapshot.config),
+            stock=snapshot.stock(),
         )
         if reply.code not in (codes.OK, codes.STALE):
             raise ConflictError(f"Could not load live state ({reply.code}).")

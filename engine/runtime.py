@@ -168,7 +168,8 @@ class PlayService:
             return self._answer(reply)
         if reply.code == codes.STALE or (reply.code == codes.REFUSED and reply.body == STALE):
             return None
-        if reply.code == codes.SOLD_OUT and ctx.state is not None and ctx.state.stock_left.get(reply.body, 0) > 0:
+        if reply.code == codes.SOLD_OUT and ctx.state is not None and ctx.state.stock_left.get(reply.body, 0) >= sum(
+                t.quantity for t in plan.takes if t.item == reply.body):
             # The stock ran out after the plan read it: plan again on fresh stock (a game may fall back).
             return None
         if reply.code == codes.REFUSED:

@@ -51,6 +51,14 @@ class CampaignSnapshot:
         """The campaign's first business day in its zone."""
         return business_day(self.starts_at, self.timezone) if self.starts_at else None
 
+    def stock(self) -> dict[str, int]:
+        """Every stocked item of the base config and of each variant (the stock is shared by all variants)."""
+        stock = self.plugin.stock(self.config)
+        for variant in self.variants:
+            for item, total in self.plugin.stock(variant.config).items():
+                stock.setdefault(item, total)
+        return stock
+
     def config_for(self, variant: str | None) -> Mapping[str, Any]:
         for candidate in self.variants:
             if candidate.name == variant:

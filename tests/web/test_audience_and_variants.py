@@ -125,3 +125,16 @@ def test_a_player_keeps_their_variant_and_every_play_records_it(factory, contain
     recorded = {r.user_id: r.variant for r in db_session.scalars(select(ClaimRecord)
                                                                  .where(ClaimRecord.campaign_id == campaign))}
     assert all(recorded[p] == first[p] for p in players)
+
+
+def test_an_item_only_a_variant_offers_has_its_stock(factory, container):
+    definition = flash_sale_definition(stock=3)
+    extra = {"sku": "ONLY_B", "name": "B's coupon", "price_fen": 0, "stock": 2,
+             "reward": {"type": "points", "amount": 5, "cost_fen": 5}}
+    definition["variants"] = [{"name": "A", "weight": 1},
+                              {"name": "B", "weight": 1, "config": {"skus": [*definition["config"]["skus"], extra]}}]
+    campaign = factory.campaign(definition)
+    assert container.live_state.stats(campaign).stock["sku:ONLY_B"] == {"total": 2, "taken": 0, "left": 2}
+    in_b = next(p for p in (f"v{i}" for i in range(100))
+                if factory.play(campaign, p).outcome["variant"] == "B")
+    assert factory.play(campaign, in_b, "buy", {"sku": "ONLY_B", "quantity": 1}).outcome["sku"] == "ONLY_B"
