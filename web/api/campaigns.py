@@ -19,11 +19,18 @@ from .schemas import CampaignSummarySchema, CampaignViewSchema, ErrorSchema, Fai
 PLAY_ERRORS = {
     400: "IDEMPOTENCY_KEY_REQUIRED or MALFORMED_REQUEST",
     401: "UNAUTHORIZED or TOKEN_EXPIRED",
-    404: "NOT_FOUND (campaign or order) or UNKNOWN_ACTION",
-    409: "SOLD_OUT, LIMIT_REACHED, BUDGET_EXHAUSTED, CAMPAIGN_NOT_LIVE, ORDER_NOT_HELD",
+    403: "NOT_ELIGIBLE (details.reason: audience or rollout); PACKET_NOT_YOURS, CARD_REQUEST_NOT_YOURS",
+    404: "NOT_FOUND (campaign or order), UNKNOWN_ACTION, PACKET_NOT_FOUND, CARD_REQUEST_NOT_FOUND",
+    409: "SOLD_OUT, LIMIT_REACHED, BUDGET_EXHAUSTED, CAMPAIGN_NOT_LIVE, ORDER_NOT_HELD, CONFLICT (reason busy: the "
+         "player's own plays kept racing), NO_CHANCES, NOT_ENOUGH_POINTS, TASK_TOKEN_INVALID, TASK_TOO_SOON, "
+         "TASK_LIMIT_REACHED; checkin: ALREADY_CHECKED_IN, MAKEUP_NOT_OFFERED, MAKEUP_LIMIT_REACHED; lottery: "
+         "CHANCES_NOT_SOLD, BOUGHT_CHANCES_LIMIT; cards: CARD_NOT_HELD, CARD_GIFT_LIMIT_REACHED, "
+         "CARD_ASK_LIMIT_REACHED, CARD_REQUEST_CLOSED; referral: PACKET_ALREADY_OPEN, PACKET_LIMIT_REACHED, "
+         "ALREADY_ASSISTED, ASSIST_LIMIT_REACHED, PACKET_CLOSED, PACKET_FULL, PACKET_EXPIRED, PACKET_NOT_FULL",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE (a body that is not application/json)",
-    422: "VALIDATION_ERROR, UNKNOWN_SKU or IDEMPOTENCY_KEY_REUSED",
+    422: "VALIDATION_ERROR, IDEMPOTENCY_KEY_REUSED, UNKNOWN_SKU, UNKNOWN_TASK, UNKNOWN_CARD, CARD_SELF_TRANSFER, "
+         "SELF_ASSIST, MAKEUP_NOT_PAST, MAKEUP_OUT_OF_WINDOW",
 }
 
 
@@ -60,8 +67,12 @@ def get_fairness(campaign_id: int) -> dict[str, Any]:
     parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"},
                  "description": "A fresh key per intended action; a retry sends the same key and body."}],
     requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}},
-                 "description": "The action's body, per the game: flash_sale buy {sku, quantity}, "
-                                "cancel {order_id}."},
+                 "description": "The action's body, per the game. flash_sale: buy {sku, quantity}, cancel "
+                                "{order_id}. checkin: checkin {}, makeup {date}. lottery: draw {times: 1|10}, "
+                                "buy_chances {count}. cards: draw {}, gift {card, to_user}, ask {card, "
+                                "from_user}, accept {request_id}. referral: open {}, assist {share_code}, "
+                                "cashout {packet_id}. checkin, lottery and cards: task_start {task}, "
+                                "task_complete {task, token}."},
     responses={str(status): {"description": codes, "content": {"application/json": {"schema": ErrorSchema}}}
                for status, codes in PLAY_ERRORS.items()},
 )
