@@ -197,7 +197,7 @@ Huodong demo is running (Ctrl-C stops everything).
   database      {db}
   admin token   {token}
 
-Play a coupon grab:
+Play the coupon grab (campaign 1), then list the other games:
 
   TOKEN=$(curl -s -X POST {base}/api/v1/auth/dev -H 'Content-Type: application/json' \\
           -d '{{"user_id": "alice"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -205,6 +205,7 @@ Play a coupon grab:
        -H 'Content-Type: application/json' -H "Idempotency-Key: $(python3 -c 'import uuid; print(uuid.uuid4())')" \\
        -d '{{"sku": "P100", "quantity": 1}}'
   curl -s {base}/api/v1/me/points -H "Authorization: Bearer $TOKEN"
+  curl -s {base}/api/v1/campaigns -H "Authorization: Bearer $TOKEN"    # the check-in, wheel, cards, red packet
 """
 
 
