@@ -179,7 +179,10 @@ class CampaignService:
         )).all()
         self._session.rollback()
         for campaign_id in ended:
-            self._finisher(campaign_id)
+            try:
+                self._finisher(campaign_id)
+            except HuodongError:  # e.g. the budget cannot pay the pool: visible in the log, retried next time
+                log.warning("finale.refused", campaign_id=campaign_id, exc_info=True)
 
     def end_finished(self, *, actor: str = "scheduler") -> list[int]:
         """Mark ended every live or paused campaign whose live version's end time has passed."""

@@ -182,6 +182,8 @@ class PlayService:
         """Run the game's finale once, after the campaign has ended; None if it has none or it already ran."""
         snapshot = self._snapshots.get(campaign_id, fresh=True)
         game = snapshot.plugin
+        if type(game).finale is Game.finale:
+            return None
         keys = CampaignKeys(self._namespace, campaign_id)
         request = PlayRequest(campaign_id, FINALE_PLAYER, "finale", {}, FINALE_PLAYER)
         request_print = fingerprint("finale", {})
