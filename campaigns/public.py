@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from engine.attributes import AttributeStore
 from engine.clock import business_day, iso
-from engine.eligibility import check_eligible, in_rollout
-from engine.errors import HuodongError, NotFoundError
+from engine.eligibility import check_audience, check_eligible, in_rollout
+from engine.errors import HuodongError, NotEligibleError, NotFoundError
 from engine.game import ViewContext
 from engine.snapshot import CampaignSnapshot, SnapshotCache
 from engine.variants import player_variant
@@ -25,13 +25,15 @@ def summary(snapshot: CampaignSnapshot) -> dict[str, Any]:
             "version": snapshot.version, "starts_at": iso(snapshot.starts_at), "ends_at": iso(snapshot.ends_at)}
 
 
-def live_campaigns(session: Session, snapshots: SnapshotCache, user_id: str) -> list[dict[str, Any]]:
-    """Live campaigns this player may see: a gray release shows only to the players let in."""
+def live_campaigns(session: Session, snapshots: SnapshotCache, user_id: str,
+                   attributes: AttributeStore | None = None) -> list[dict[str, Any]]:
+    """Live campaigns this player may see: a gray release or an audience rule shows only to the players let in."""
     views = []
     for campaign_id in live_campaign_ids(session):
         try:
             snapshot = snapshots.get(campaign_id)
-        except NotFoundError:  # published in SQL but its live state is not loaded (yet)
+            check_audience(snapshot, user_id, attributes)
+        except (NotFoundError, NotEligibleError):  # not loaded in Redis (yet), or not for this player
             continue
         if in_rollout(snapshot, user_id):
             views.append(summary(snapshot))

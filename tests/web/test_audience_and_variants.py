@@ -43,6 +43,9 @@ def test_imported_attributes_decide_who_may_play(client, admin_token, factory, d
         assert caught.value.details["reason"] == "audience"
     view = client.get(f"/api/v1/campaigns/{campaign}", headers={"Authorization": f"Bearer {factory.token('gold-2')}"})
     assert view.json["eligibility"] == {"eligible": False, "code": "NOT_ELIGIBLE", "reason": "audience"}
+    listed = {who: [c["id"] for c in client.get("/api/v1/campaigns", headers={
+        "Authorization": f"Bearer {factory.token(who)}"}).json] for who in ("gold-1", "gold-2")}
+    assert listed == {"gold-1": [campaign], "gold-2": []}
     assert db_session.get(Player, "gold-1").attributes["registered_at"] == "2024-12-31T16:00:00Z"
     assert db_session.scalar(select(AuditEntry).where(AuditEntry.action == "attributes.import")) is not None
 

@@ -39,7 +39,8 @@ PLAY_ERRORS = {
 @blp.response(200, CampaignSummarySchema(many=True))
 def list_campaigns() -> list[dict[str, Any]]:
     """Live campaigns."""
-    return live_campaigns(db(), container().snapshots, g.user_id)
+    c = container()
+    return live_campaigns(db(), c.snapshots, g.user_id, c.attributes)
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}", methods=["GET"])
