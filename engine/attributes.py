@@ -65,19 +65,31 @@ class AttributeStore:
         return types
 
     def of(self, user_id: str) -> dict[str, Any]:
-        now = time.monotonic()
+        cached = self.cached(user_id)
+        if cached is not None:
+            return cached
+        return self.remember(user_id, self._client.hgetall(self._keys.player(user_id)))
+
+    def key(self, user_id: str) -> str:
+        return self._keys.player(user_id)
+
+    def cached(self, user_id: str) -> dict[str, Any] | None:
+        """The player's attributes if this process read them in the last ``ttl_seconds``."""
         entry = self._players.get(user_id)
-        if entry and now - entry[0] < self._ttl:
+        if entry and time.monotonic() - entry[0] < self._ttl:
             return entry[1]
+        return None
+
+    def remember(self, user_id: str, raw: Mapping[Any, Any]) -> dict[str, Any]:
+        """Decode a player's attribute hash as read from Redis (here or in a caller's pipeline) and cache it."""
         types = self.types()
-        raw = self._client.hgetall(self._keys.player(user_id))
         values = {}
         for name, text in raw.items():
             name = _text(name)
             if name in types:
                 values[name] = decode(types[name], _text(text))
         with self._lock:
-            self._players[user_id] = (now, values)
+            self._players[user_id] = (time.monotonic(), values)
             self._players.move_to_end(user_id)
             while len(self._players) > self._max:
                 self._players.popitem(last=False)

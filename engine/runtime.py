@@ -145,13 +145,17 @@ class PlayService:
         )
         config = snapshot.config
         if snapshot.needs_state:
+            # The player's attributes (a points balance, a registration date) ride in the same pipeline
+            # unless this process read them a moment ago.
+            attributes = self._attributes.cached(request.user_id) if self._attributes is not None else {}
             read = read_state(self._scripts.client, keys, request.user_id,
-                              game.reads(snapshot.config, request.action, payload, ctx), idempotency_key)
+                              game.reads(snapshot.config, request.action, payload, ctx), idempotency_key,
+                              attributes_key=self._attributes.key(request.user_id) if attributes is None else None)
             if read.stored_answer is not None:
                 return self._answer(stored_reply(read.stored_answer, request_print))
-            state = read.state
-            if self._attributes is not None and game.stateful:
-                state = replace(state, attributes=self._attributes.of(request.user_id))
+            if attributes is None:
+                attributes = self._attributes.remember(request.user_id, read.attributes or {})
+            state = replace(read.state, attributes=attributes)
             variant = player_variant(snapshot.campaign_id, request.user_id, snapshot.variants,
                                      state.player.get("variant"))
             config = snapshot.config_for(variant)

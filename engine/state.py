@@ -84,11 +84,14 @@ class StateRead:
     state: GameState
     status: str | None
     stored_answer: str | None
+    # The raw attribute hash, when the caller asked for it (``attributes_key``).
+    attributes: Mapping[Any, Any] | None = None
 
 
 def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Sequence[Read],
-               idempotency_key: str | None = None) -> StateRead:
-    """One round trip: status, stock, the player's hash, the game's reads and (for a play) the key's record."""
+               idempotency_key: str | None = None, attributes_key: str | None = None) -> StateRead:
+    """One round trip: status, stock, the player's hash, the game's reads and, for a play, the key's record
+    and (unless the caller has them cached) the player's attributes."""
     own = f"user:{user_id}"
     wanted = [r for r in reads if r.key != own]
     with client.pipeline(transaction=False) as pipe:
@@ -103,7 +106,10 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
                 pipe.hgetall(keys.game(read.key))
         if idempotency_key is not None:
             pipe.get(keys.idempotency(user_id, idempotency_key))
+        if attributes_key is not None:
+            pipe.hgetall(attributes_key)
         replies = pipe.execute()
+    attributes = replies.pop() if attributes_key is not None else None
     status, total, taken, player = (_text(replies[0]), _texts(replies[1]), _texts(replies[2]), _texts(replies[3]))
     hashes: dict[str, Mapping[str, str]] = {own: player}
     bitmaps: dict[str, int] = {}
@@ -114,7 +120,7 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
             hashes[read.key] = _texts(reply)
     stock_left = {item: max(0, int(t) - int(taken.get(item, 0))) for item, t in total.items()}
     stored = _text(replies[-1]) if idempotency_key is not None else None
-    return StateRead(GameState(user_id, stock_left, hashes, bitmaps), status, stored)
+    return StateRead(GameState(user_id, stock_left, hashes, bitmaps), status, stored, attributes)
 
 
 def _plain(value: Any) -> bool:
