@@ -66,6 +66,14 @@ class Settings:
     # Folder for Prometheus samples of several processes (gunicorn); empty = this process only.
     # The huodong command exports it to its children as PROMETHEUS_MULTIPROC_DIR.
     metrics_dir: str = ""
+    # Alipay's gateway (the sandbox's for the demo and tests); empty = Alipay not configured.
+    alipay_gateway_url: str = ""
+    alipay_app_id: str = ""
+    # The app's private key and Alipay's public key, as the open platform's console shows them (PEM bodies).
+    alipay_app_private_key: str = ""
+    alipay_public_key: str = ""
+    # Socket timeout of a gateway call; a timeout means "outcome unknown", never "failed".
+    alipay_timeout_seconds: int = 5
     # Log level and format (json or console).
     log_level: str = "INFO"
     log_format: str = "json"

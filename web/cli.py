@@ -169,6 +169,7 @@ def create_token(ctx: click.Context, role: str, name: str) -> None:
 def demo(ctx: click.Context, port: int) -> None:
     """Everything on one machine: embedded Redis, SQLite, migrate, seed, web, worker, settlement."""
     settings = _with_redis(_settings(ctx).replace(dev_login=True))
+    settings, sandbox_url = _with_alipay_sandbox(settings)
     env = {**os.environ, **_child_env(settings)}
     huodong = [sys.executable, "-m", "web.cli"]
     subprocess.run([*huodong, "migrate"], env=env, check=True)
@@ -182,7 +183,9 @@ def demo(ctx: click.Context, port: int) -> None:
     ]
     base = f"http://127.0.0.1:{port}"
     click.echo(DEMO_BANNER.format(base=base, token=token, redis=settings.redis_url,
-                                  db=settings.resolved_database_url()))
+                                  db=settings.resolved_database_url(), sandbox=sandbox_url or "(not used)"))
+    if sandbox_url:
+        click.echo(ALIPAY_LOGIN.format(base=base, sandbox=sandbox_url))
     _supervise(children)
     click.echo("demo stopped")
 
@@ -195,6 +198,7 @@ Huodong demo is running (Ctrl-C stops everything).
   metrics       {base}/metrics
   Redis         {redis}
   database      {db}
+  Alipay        {sandbox}
   admin token   {token}
 
 Play the coupon grab (campaign 1), then list the other games:
@@ -207,6 +211,30 @@ Play the coupon grab (campaign 1), then list the other games:
   curl -s {base}/api/v1/me/points -H "Authorization: Bearer $TOKEN"
   curl -s {base}/api/v1/campaigns -H "Authorization: Bearer $TOKEN"    # the check-in, wheel, cards, red packet
 """
+
+
+ALIPAY_LOGIN = """Log in as an Alipay user, through the sandbox gateway and the official SDK:
+
+  CODE=$(curl -s -X POST {sandbox}/sandbox/auth_codes -H 'Content-Type: application/json' \\
+         -d '{{"user_id": "2088000000000001"}}' \\
+         | python3 -c 'import json,sys; print(json.load(sys.stdin)["auth_code"])')
+  curl -s -X POST {base}/api/v1/auth/alipay -H 'Content-Type: application/json' -d "{{\\"auth_code\\": \\"$CODE\\"}}"
+"""
+
+
+def _with_alipay_sandbox(settings: Settings) -> tuple[Settings, str | None]:
+    """With no Alipay gateway configured, start the sandbox here (fresh keys) and point the settings at it."""
+    if settings.alipay_gateway_url:
+        return settings, None
+    from alipay_sandbox.keys import generate
+    from alipay_sandbox.server import Sandbox
+
+    merchant, gateway = generate(), generate()
+    app_id = "2021000000000001"
+    running = Sandbox(gateway, {app_id: merchant.public_key}).serve()
+    return settings.replace(alipay_gateway_url=running.gateway_url, alipay_app_id=app_id,
+                            alipay_app_private_key=merchant.private_key,
+                            alipay_public_key=gateway.public_key), running.url
 
 
 def _with_redis(settings: Settings) -> Settings:

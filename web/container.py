@@ -28,6 +28,7 @@ from engine.plugins import load_plugins
 from engine.runtime import PlayService
 from engine.scripts import Scripts
 from engine.snapshot import SnapshotCache
+from rewards.alipay.gateway import AlipayGateway
 from rewards.base import AdapterContext
 from rewards.services import GrantService
 from rewards.settlement import Settlement
@@ -74,6 +75,10 @@ class Container:
     def snapshots(self) -> SnapshotCache:
         return SnapshotCache(self.redis, namespace=self.settings.redis_namespace,
                              ttl_seconds=self.settings.snapshot_cache_seconds)
+
+    @cached_property
+    def alipay(self) -> AlipayGateway:
+        return AlipayGateway(self.settings)
 
     @cached_property
     def attributes(self) -> AttributeStore:

@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import current_app
 
-from campaigns.players import find_or_create
+from campaigns.players import find_or_create, find_or_create_alipay
 from engine.errors import NotFoundError
 
 from ..requestctx import container, db
 from . import blp
-from .schemas import DevLoginRequest, ErrorSchema, TokenResponse
+from .schemas import AlipayLoginRequest, DevLoginRequest, ErrorSchema, TokenResponse
 
 
 @blp.route("/auth/dev", methods=["POST"])
@@ -23,6 +23,21 @@ def dev_login(body: dict[str, Any]) -> dict[str, Any]:
     settings = container().settings
     if not settings.dev_login:
         raise NotFoundError("Not found.")
-    player = find_or_create(db(), body["user_id"], clock=container().clock)
-    token = current_app.extensions["huodong.player_tokens"].issue(player.id, container().clock.now())
+    return _token_for(find_or_create(db(), body["user_id"], clock=container().clock).id)
+
+
+@blp.route("/auth/alipay", methods=["POST"])
+@blp.arguments(AlipayLoginRequest)
+@blp.response(200, TokenResponse)
+@blp.alt_response(401, schema=ErrorSchema, description="AUTH_CODE_INVALID: used, expired or unknown.")
+@blp.alt_response(503, schema=ErrorSchema, description="ALIPAY_UNAVAILABLE or ALIPAY_NOT_CONFIGURED.")
+def alipay_login(body: dict[str, Any]) -> dict[str, Any]:
+    """Exchange a mini-program auth code (alipay.system.oauth.token) for a player token."""
+    c = container()
+    user = c.alipay.user_for_auth_code(body["auth_code"])
+    return _token_for(find_or_create_alipay(db(), user.user_id, clock=c.clock).id)
+
+
+def _token_for(player_id: str) -> dict[str, Any]:
+    token = current_app.extensions["huodong.player_tokens"].issue(player_id, container().clock.now())
     return {"token": token.token, "user_id": token.user_id, "expires_at": token.expires_at.isoformat()}

@@ -26,6 +26,11 @@ class DevLoginRequest(StrictSchema):
     user_id = fields.String(required=True, validate=PLAYER_ID)
 
 
+class AlipayLoginRequest(StrictSchema):
+    auth_code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                              metadata={"description": "The code my.getAuthCode gave the mini-program."})
+
+
 class TokenResponse(Schema):
     token = fields.String(required=True)
     user_id = fields.String(required=True)
