@@ -51,7 +51,8 @@ ALIPAY_APP_ID = "2021000000000001"
 def alipay_sandbox() -> Iterator[RunningSandbox]:
     """The sandbox gateway on 127.0.0.1 with fresh keys: this run's merchant app is the only one it knows."""
     merchant, gateway = generate_keys(), generate_keys()
-    running = Sandbox(gateway, {ALIPAY_APP_ID: merchant.public_key}).serve()
+    # A "timeout" fault answers after 1.5 s, past the client's 1 s socket timeout (settings below).
+    running = Sandbox(gateway, {ALIPAY_APP_ID: merchant.public_key}, late_seconds=1.5).serve()
     running.merchant_keys = merchant
     yield running
     running.stop()
@@ -66,7 +67,7 @@ def settings(services_dir: Path, redis_url: str, database_url: str, run_id: str,
         "alipay_app_id": ALIPAY_APP_ID,
         "alipay_app_private_key": alipay_sandbox.merchant_keys.private_key,
         "alipay_public_key": alipay_sandbox.sandbox.keys.public_key,
-        "alipay_timeout_seconds": 3,
+        "alipay_timeout_seconds": 1,
         "instance_path": str(services_dir / "instance"),
         "redis_url": redis_url,
         "database_url": database_url,

@@ -1,0 +1,77 @@
+"""alipay_voucher: a voucher of the merchant's Alipay activity (alipay.marketing.activity.voucher.send).
+
+Idempotent by the grant id as ``out_biz_no``: the gateway answers a repeated
+send with the first voucher. The request is built only from the grant row
+(immutable), so every retry sends the same bytes of ``biz_content`` -- a
+changed request under the same out_biz_no would be refused. An answer that
+never came (timeout, 5xx) is "outcome unknown": the retry sends the same
+request again, which either sends the voucher or answers the one already sent.
+"""
+
+from __future__ import annotations
+
+from alipay.aop.api.domain.AlipayMarketingActivityVoucherSendModel import AlipayMarketingActivityVoucherSendModel
+from alipay.aop.api.request.AlipayMarketingActivityVoucherSendRequest import (
+    AlipayMarketingActivityVoucherSendRequest,
+)
+from alipay.aop.api.response.AlipayMarketingActivityVoucherSendResponse import (
+    AlipayMarketingActivityVoucherSendResponse,
+)
+from marshmallow import RAISE, Schema, fields, validate
+
+from campaigns.models import Grant, Player
+from engine.reward_types import reward_types
+
+from ..base import PermanentIssueError, RetryableIssueError, RewardAdapter
+from .gateway import SUCCESS, AlipayGateway, AlipayUnavailableError
+
+# Answers that mean "try again" rather than "no": the service is busy or failed inside.
+RETRYABLE_CODES = {"20000", "20001"}
+RETRYABLE_SUB_CODES = {"SYSTEM_ERROR", "aop.SYSTEM_ERROR", "isp.unknow-error", "ACQ.SYSTEM_ERROR"}
+
+
+class AlipayVoucherParams(Schema):
+    class Meta:
+        unknown = RAISE
+
+    activity_id = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                                metadata={"description": "The merchant's voucher activity at Alipay."})
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000_000),
+                                metadata={"description": "The voucher's face value, shown to the player."})
+
+
+@reward_types.register("alipay_voucher")
+class AlipayVoucherAdapter(RewardAdapter):
+    type_name = "alipay_voucher"
+    params_schema = AlipayVoucherParams
+
+    def issue(self, grant: Grant) -> str:
+        model = AlipayMarketingActivityVoucherSendModel()
+        model.activity_id = grant.reward["activity_id"]
+        model.out_biz_no = grant.id
+        model.user_id = self._alipay_user(grant)
+        request = AlipayMarketingActivityVoucherSendRequest(biz_model=model)
+        try:
+            text = AlipayGateway(self.context.settings).execute(request)
+        except AlipayUnavailableError as exc:
+            raise RetryableIssueError(f"outcome unknown ({exc.details.get('reason')}); the retry sends the same "
+                                      "out_biz_no") from None
+        response = AlipayMarketingActivityVoucherSendResponse()
+        response.parse_response_content(text)
+        if response.code == SUCCESS and response.voucher_id:
+            return f"voucher:{response.voucher_id}"
+        problem = f"{response.code} {response.sub_code}: {response.sub_msg or response.msg}"
+        if response.code in RETRYABLE_CODES or response.sub_code in RETRYABLE_SUB_CODES:
+            raise RetryableIssueError(problem)
+        raise PermanentIssueError(problem)
+
+    def query(self, grant: Grant) -> str | None:
+        return grant.external_id
+
+    def _alipay_user(self, grant: Grant) -> str:
+        with self.context.session_factory() as session:
+            player = session.get(Player, grant.user_id)
+        if player is None or not player.alipay_user_id:
+            raise PermanentIssueError(f"player {grant.user_id} has no Alipay account (they never logged in "
+                                      "with Alipay): a voucher cannot be sent")
+        return player.alipay_user_id
