@@ -10,6 +10,7 @@ name (see ``methods``); each answers the response object.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -23,8 +24,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from rewards.alipay.signing import sign_content, sign_rsa2, verify_rsa2
+
+from .certs import Certificates
 from .keys import KeyPair
-from .signing import sign_content, sign_rsa2, verify_rsa2
 
 AUTH_CODE_TTL = timedelta(minutes=5)
 SUCCESS = {"code": "10000", "msg": "Success"}
@@ -51,6 +54,17 @@ class Voucher:
 
 
 @dataclass
+class Transfer:
+    out_biz_no: str
+    order_id: str
+    amount_fen: int
+    payee: str
+    status: str
+    biz_content: str
+    trans_date: str
+
+
+@dataclass
 class SandboxState:
     """What the sandbox remembers; every change under ``lock``."""
 
@@ -60,14 +74,21 @@ class SandboxState:
     # Voucher activities the merchant created (activity id -> vouchers left) and the vouchers sent, by out_biz_no.
     activities: dict[str, int] = field(default_factory=dict)
     vouchers: dict[str, Voucher] = field(default_factory=dict)
+    # Fund transfers by out_biz_no, and the merchant's balance they are paid from (fen).
+    transfers: dict[str, Transfer] = field(default_factory=dict)
+    balance_fen: int = 10**12
+    # Payee accounts that cannot receive (closed, frozen): a transfer to them is PAYEE_NOT_EXIST.
+    closed_payees: set[str] = field(default_factory=set)
     # Faults to inject, per method, consumed one per call: see FAULTS.
     faults: dict[str, list[str]] = field(default_factory=dict)
 
 
 # timeout_before: answer nothing until the client gave up, change nothing; timeout_after: do the work, then
 # answer too late (the money moved, the client does not know); http_500: a 500 page; system_error: a signed
-# 20000 SYSTEM_ERROR answer, nothing done.
-FAULTS = ("timeout_before", "timeout_after", "http_500", "system_error")
+# 20000 SYSTEM_ERROR answer, nothing done; dealing: a transfer is accepted as DEALING (it succeeds once queried).
+FAULTS = ("timeout_before", "timeout_after", "http_500", "system_error", "dealing")
+# Methods the open platform only accepts in public-key certificate mode.
+CERT_METHODS = {"alipay.fund.trans.uni.transfer", "alipay.fund.trans.common.query"}
 
 Handler = Callable[["Sandbox", Mapping[str, str], Mapping[str, Any]], dict[str, Any]]
 methods: dict[str, Handler] = {}
@@ -84,8 +105,10 @@ class Sandbox:
     """One gateway: its own key pair, the apps it knows (app id -> their public key) and its state."""
 
     def __init__(self, keys: KeyPair, apps: Mapping[str, str], *, clock: Callable[[], datetime] | None = None,
-                 late_seconds: float = 2.0) -> None:
+                 late_seconds: float = 2.0, certs: Certificates | None = None) -> None:
         self.keys = keys
+        # Certificate mode: the root chain and Alipay's certificate it answers with, and the app's it expects.
+        self.certs = certs
         self.apps = dict(apps)
         self.state = SandboxState()
         self.now = clock or (lambda: datetime.now(UTC))
@@ -139,6 +162,13 @@ class Sandbox:
         if handler is None:
             return self._answer("error_response", business_error("isv.invalid-method", "不存在的方法名",
                                                                   "40002", "Invalid Arguments"))
+        cert_sn = None
+        if name in CERT_METHODS:
+            if self.certs is None or params.get("app_cert_sn") != self.certs.app_sn \
+                    or params.get("alipay_root_cert_sn") != self.certs.root_sn:
+                return self._answer("error_response", business_error(
+                    "isv.cert-mode-required", "该接口仅支持公钥证书方式调用", "40002", "Invalid Arguments"))
+            cert_sn = self.certs.alipay_sn
         biz = json.loads(params["biz_content"]) if params.get("biz_content") else {}
         fault = self._next_fault(name)
         if fault == "timeout_before":
@@ -149,19 +179,21 @@ class Sandbox:
         if fault == "system_error":
             body = business_error("SYSTEM_ERROR", "系统繁忙", "20000", "Service Currently Unavailable")
         else:
-            body = handler(self, params, biz)
+            body = handler(self, {**params, "_fault": fault or ""}, biz)
         with self.state.lock:
             self.state.calls.append({"method": name, "params": params, "answer": body, "fault": fault})
         if fault == "timeout_after":
             time.sleep(self.late_seconds)
         # Invalid arguments (a bad auth code, say) come back as error_response, as the real gateway does.
-        return self._answer("error_response" if body.get("code") == "40002" else key, body)
+        return self._answer("error_response" if body.get("code") == "40002" else key, body, cert_sn)
 
-    def _answer(self, key: str, body: Mapping[str, Any]) -> Response:
-        """The body exactly as signed: the response object's bytes, then the signature over them."""
+    def _answer(self, key: str, body: Mapping[str, Any], cert_sn: str | None = None) -> Response:
+        """The body exactly as signed: the response object's bytes, then (in certificate mode) the SN of the
+        certificate whose key verifies it, then the signature over those bytes."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         signature = sign_rsa2(self.keys.private_key, content.encode())
-        text = f'{{"{key}":{content},"sign":"{signature}"}}'
+        cert = f',"alipay_cert_sn":"{cert_sn}"' if cert_sn else ""
+        text = f'{{"{key}":{content}{cert},"sign":"{signature}"}}'
         return Response(text, content_type="text/html;charset=utf-8")
 
     def _issue_auth_code(self, request: Request) -> Response:
@@ -195,7 +227,11 @@ class Sandbox:
         with self.state.lock:
             vouchers = [{"voucher_id": v.voucher_id, "activity_id": v.activity_id, "out_biz_no": v.out_biz_no,
                          "user_id": v.user_id} for v in self.state.vouchers.values()]
-        return Response(json.dumps({"vouchers": vouchers}), content_type="application/json")
+            transfers = [{"out_biz_no": t.out_biz_no, "order_id": t.order_id, "amount_fen": t.amount_fen,
+                          "payee": t.payee, "status": t.status} for t in self.state.transfers.values()]
+            balance = self.state.balance_fen
+        return Response(json.dumps({"vouchers": vouchers, "transfers": transfers, "balance_fen": balance}),
+                        content_type="application/json")
 
     def _list_calls(self, request: Request) -> Response:
         with self.state.lock:
@@ -270,3 +306,57 @@ def voucher_send(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, 
         voucher = Voucher(f"V{secrets.token_hex(10)}", activity_id, out_biz_no, user_id, params["biz_content"])
         sandbox.state.vouchers[out_biz_no] = voucher
     return {**SUCCESS, "voucher_id": voucher.voucher_id}
+
+
+AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,9})\.[0-9]{2}$")
+TRANSFER_PRODUCT = ("TRANS_ACCOUNT_NO_PWD", "DIRECT_TRANSFER")
+
+
+@method("alipay.fund.trans.uni.transfer")
+def transfer(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
+    """Move money to a user's balance (the cash red packet). The same out_biz_no with the same request answers
+    the first transfer; with another request it is PAYMENT_INFO_INCONSISTENCY and nothing moves."""
+    out_biz_no, amount, payee = biz.get("out_biz_no"), str(biz.get("trans_amount", "")), biz.get("payee_info") or {}
+    if not out_biz_no or not biz.get("order_title") or not payee.get("identity"):
+        return business_error("isv.missing-parameter", "缺少必选参数", "40002", "Invalid Arguments")
+    if (biz.get("product_code"), biz.get("biz_scene")) != TRANSFER_PRODUCT:
+        return business_error("INVALID_PARAMETER", "product_code/biz_scene 不支持")
+    if not AMOUNT.match(amount) or amount == "0.00":
+        return business_error("INVALID_PARAMETER", "trans_amount 格式错误")
+    fen = int(amount.replace(".", ""))
+    with sandbox.state.lock:
+        done = sandbox.state.transfers.get(out_biz_no)
+        if done is not None:
+            if done.biz_content != params["biz_content"]:
+                return business_error("PAYMENT_INFO_INCONSISTENCY", "两次请求参数不一致")
+            return _transfer_answer(done)
+        if payee["identity"] in sandbox.state.closed_payees:
+            return business_error("PAYEE_NOT_EXIST", "收款账号不存在")
+        if sandbox.state.balance_fen < fen:
+            return business_error("PAYER_BALANCE_NOT_ENOUGH", "付款方余额不足")
+        sandbox.state.balance_fen -= fen
+        done = Transfer(out_biz_no, f"2026{secrets.token_hex(12)}", fen, payee["identity"],
+                        "DEALING" if params.get("_fault") == "dealing" else "SUCCESS", params["biz_content"],
+                        sandbox.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"))
+        sandbox.state.transfers[out_biz_no] = done
+    return _transfer_answer(done)
+
+
+@method("alipay.fund.trans.common.query")
+def transfer_query(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
+    """A transfer by out_biz_no (which needs product_code and biz_scene). A DEALING one settles once seen."""
+    if not biz.get("out_biz_no") or (biz.get("product_code"), biz.get("biz_scene")) != TRANSFER_PRODUCT:
+        return business_error("MISSING_PARAM", "按 out_biz_no 查询需要 product_code 和 biz_scene")
+    with sandbox.state.lock:
+        done = sandbox.state.transfers.get(biz["out_biz_no"])
+        if done is None:
+            return business_error("ORDER_NOT_EXIST", "转账订单不存在")
+        answer = _transfer_answer(done)
+        if done.status == "DEALING":
+            done.status = "SUCCESS"
+    return {**answer, "trans_amount": f"{done.amount_fen // 100}.{done.amount_fen % 100:02d}"}
+
+
+def _transfer_answer(done: Transfer) -> dict[str, Any]:
+    return {**SUCCESS, "out_biz_no": done.out_biz_no, "order_id": done.order_id, "pay_fund_order_id": done.order_id,
+            "status": done.status, "trans_date": done.trans_date}

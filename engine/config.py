@@ -72,6 +72,11 @@ class Settings:
     # The app's private key and Alipay's public key, as the open platform's console shows them (PEM bodies).
     alipay_app_private_key: str = ""
     alipay_public_key: str = ""
+    # Public-key certificate mode (required for fund transfers): the app's certificate, Alipay's certificate
+    # and Alipay's root chain, as PEM text. Empty = fund transfers are not configured.
+    alipay_app_cert: str = ""
+    alipay_cert: str = ""
+    alipay_root_cert: str = ""
     # Socket timeout of a gateway call; a timeout means "outcome unknown", never "failed".
     alipay_timeout_seconds: int = 5
     # Log level and format (json or console).

@@ -11,6 +11,7 @@ import pytest
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from alipay_sandbox.certs import issue as issue_certificates
 from alipay_sandbox.keys import generate as generate_keys
 from alipay_sandbox.server import RunningSandbox, Sandbox
 from engine.config import Settings, load_settings
@@ -52,7 +53,8 @@ def alipay_sandbox() -> Iterator[RunningSandbox]:
     """The sandbox gateway on 127.0.0.1 with fresh keys: this run's merchant app is the only one it knows."""
     merchant, gateway = generate_keys(), generate_keys()
     # A "timeout" fault answers after 1.5 s, past the client's 1 s socket timeout (settings below).
-    running = Sandbox(gateway, {ALIPAY_APP_ID: merchant.public_key}, late_seconds=1.5).serve()
+    running = Sandbox(gateway, {ALIPAY_APP_ID: merchant.public_key}, late_seconds=1.5,
+                      certs=issue_certificates(gateway, merchant)).serve()
     running.merchant_keys = merchant
     yield running
     running.stop()
@@ -67,6 +69,9 @@ def settings(services_dir: Path, redis_url: str, database_url: str, run_id: str,
         "alipay_app_id": ALIPAY_APP_ID,
         "alipay_app_private_key": alipay_sandbox.merchant_keys.private_key,
         "alipay_public_key": alipay_sandbox.sandbox.keys.public_key,
+        "alipay_app_cert": alipay_sandbox.sandbox.certs.app_pem,
+        "alipay_cert": alipay_sandbox.sandbox.certs.alipay_pem,
+        "alipay_root_cert": alipay_sandbox.sandbox.certs.root_pem,
         "alipay_timeout_seconds": 1,
         "instance_path": str(services_dir / "instance"),
         "redis_url": redis_url,

@@ -10,6 +10,7 @@ formatting its own error) all mean "outcome unknown" (``AlipayUnavailableError``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
@@ -17,13 +18,23 @@ from alipay.aop.api.exception.Exception import RequestException, ResponseExcepti
 from alipay.aop.api.request.AlipaySystemOauthTokenRequest import AlipaySystemOauthTokenRequest
 from alipay.aop.api.response.AlipaySystemOauthTokenResponse import AlipaySystemOauthTokenResponse
 
+from campaigns.models import Player
 from engine.config import Settings
 from engine.errors import HuodongError, UnauthorizedError
 
+from ..base import IssueError, PermanentIssueError, RetryableIssueError
 from . import sdk_edge  # noqa: F401  (gateway URLs with a port)
+from .certs import CertMode
+from .sdk_edge import post_signed, verified_cert_answer
 
 SUCCESS = "10000"
+# A read timeout, a refused connection, the SDK's own exceptions, and the TypeError it raises formatting a
+# non-200 status: the request may or may not have been acted on.
+UNKNOWN_OUTCOME = (TimeoutError, OSError, RequestException, ResponseException, TypeError)
 INVALID_CODES = {"isv.code-invalid", "isv.code-expired", "isv.code-used"}
+# Answers that mean "try again" rather than "no": the service is busy or failed inside.
+RETRYABLE_CODES = {"20000", "20001"}
+RETRYABLE_SUB_CODES = {"SYSTEM_ERROR", "aop.SYSTEM_ERROR", "isp.unknow-error", "ACQ.SYSTEM_ERROR"}
 
 
 class AlipayNotConfiguredError(HuodongError):
@@ -52,6 +63,8 @@ class AlipayUser:
 class AlipayGateway:
     def __init__(self, settings: Settings) -> None:
         self.configured = bool(settings.alipay_gateway_url and settings.alipay_app_id)
+        self._settings = settings
+        self._cert_mode: CertMode | None = None
         config = AlipayClientConfig()
         config.server_url = settings.alipay_gateway_url
         config.app_id = settings.alipay_app_id
@@ -67,8 +80,36 @@ class AlipayGateway:
             raise AlipayNotConfiguredError()
         try:
             return self._client.execute(request)
-        except (TimeoutError, OSError, RequestException, ResponseException, TypeError) as exc:
+        except UNKNOWN_OUTCOME as exc:
             raise AlipayUnavailableError(reason=type(exc).__name__) from None
+
+    @property
+    def cert_mode(self) -> CertMode:
+        if self._cert_mode is None:
+            s = self._settings
+            if not (s.alipay_app_cert and s.alipay_cert and s.alipay_root_cert):
+                raise AlipayNotConfiguredError("Fund transfers need certificate mode: configure the app, Alipay "
+                                               "and root certificates.")
+            self._cert_mode = CertMode.from_pems(s.alipay_app_cert, s.alipay_cert, s.alipay_root_cert)
+        return self._cert_mode
+
+    def execute_cert(self, request: Any) -> str:
+        """A call in public-key certificate mode: the serial numbers signed with the other parameters, and the
+        answer (which the SDK's parser does not accept) parsed and verified here with Alipay's certificate."""
+        if not self.configured:
+            raise AlipayNotConfiguredError()
+        mode = self.cert_mode
+        request.add_other_text_param("app_cert_sn", mode.app_cert_sn)
+        request.add_other_text_param("alipay_root_cert_sn", mode.root_cert_sn)
+        try:
+            raw = post_signed(self._client, request, self._settings.alipay_gateway_url,
+                              self._settings.alipay_timeout_seconds)
+        except UNKNOWN_OUTCOME as exc:
+            raise AlipayUnavailableError(reason=type(exc).__name__) from None
+        try:
+            return verified_cert_answer(raw.decode("utf-8"), request.get_params()["method"], mode.alipay_keys)
+        except ValueError as exc:
+            raise AlipayUnavailableError(reason="ResponseException", detail=str(exc)) from None
 
     def user_for_auth_code(self, auth_code: str) -> AlipayUser:
         """alipay.system.oauth.token: the user an auth code (from my.getAuthCode) stands for."""
@@ -82,3 +123,20 @@ class AlipayGateway:
         if response.sub_code in INVALID_CODES:
             raise AuthCodeInvalidError(sub_code=response.sub_code)
         raise AlipayUnavailableError(code=response.code, sub_code=response.sub_code)
+
+
+def issue_error(response: Any) -> IssueError:
+    """What a refusing answer means for a grant: try again later, or a dead letter with the provider's words."""
+    problem = f"{response.code} {response.sub_code}: {response.sub_msg or response.msg}"
+    if response.code in RETRYABLE_CODES or response.sub_code in RETRYABLE_SUB_CODES:
+        return RetryableIssueError(problem)
+    return PermanentIssueError(problem)
+
+
+def alipay_user_of(session_factory: Any, player_id: str) -> str:
+    """The Alipay user id of a player; a player who never logged in with Alipay cannot be paid there."""
+    with session_factory() as session:
+        player = session.get(Player, player_id)
+    if player is None or not player.alipay_user_id:
+        raise PermanentIssueError(f"player {player_id} has no Alipay account (they never logged in with Alipay)")
+    return player.alipay_user_id

@@ -19,15 +19,11 @@ from alipay.aop.api.response.AlipayMarketingActivityVoucherSendResponse import (
 )
 from marshmallow import RAISE, Schema, fields, validate
 
-from campaigns.models import Grant, Player
+from campaigns.models import Grant
 from engine.reward_types import reward_types
 
-from ..base import PermanentIssueError, RetryableIssueError, RewardAdapter
-from .gateway import SUCCESS, AlipayGateway, AlipayUnavailableError
-
-# Answers that mean "try again" rather than "no": the service is busy or failed inside.
-RETRYABLE_CODES = {"20000", "20001"}
-RETRYABLE_SUB_CODES = {"SYSTEM_ERROR", "aop.SYSTEM_ERROR", "isp.unknow-error", "ACQ.SYSTEM_ERROR"}
+from ..base import RetryableIssueError, RewardAdapter
+from .gateway import SUCCESS, AlipayGateway, AlipayUnavailableError, alipay_user_of, issue_error
 
 
 class AlipayVoucherParams(Schema):
@@ -49,7 +45,7 @@ class AlipayVoucherAdapter(RewardAdapter):
         model = AlipayMarketingActivityVoucherSendModel()
         model.activity_id = grant.reward["activity_id"]
         model.out_biz_no = grant.id
-        model.user_id = self._alipay_user(grant)
+        model.user_id = alipay_user_of(self.context.session_factory, grant.user_id)
         request = AlipayMarketingActivityVoucherSendRequest(biz_model=model)
         try:
             text = AlipayGateway(self.context.settings).execute(request)
@@ -60,18 +56,7 @@ class AlipayVoucherAdapter(RewardAdapter):
         response.parse_response_content(text)
         if response.code == SUCCESS and response.voucher_id:
             return f"voucher:{response.voucher_id}"
-        problem = f"{response.code} {response.sub_code}: {response.sub_msg or response.msg}"
-        if response.code in RETRYABLE_CODES or response.sub_code in RETRYABLE_SUB_CODES:
-            raise RetryableIssueError(problem)
-        raise PermanentIssueError(problem)
+        raise issue_error(response)
 
     def query(self, grant: Grant) -> str | None:
         return grant.external_id
-
-    def _alipay_user(self, grant: Grant) -> str:
-        with self.context.session_factory() as session:
-            player = session.get(Player, grant.user_id)
-        if player is None or not player.alipay_user_id:
-            raise PermanentIssueError(f"player {grant.user_id} has no Alipay account (they never logged in "
-                                      "with Alipay): a voucher cannot be sent")
-        return player.alipay_user_id
