@@ -79,6 +79,10 @@ class Settings:
     alipay_root_cert: str = ""
     # Socket timeout of a gateway call; a timeout means "outcome unknown", never "failed".
     alipay_timeout_seconds: int = 5
+    # Signs webhook rewards (HMAC-SHA256 over timestamp and body); empty = webhook rewards cannot be paid.
+    webhook_secret: str = ""
+    # Socket timeout of a webhook delivery.
+    webhook_timeout_seconds: int = 5
     # Log level and format (json or console).
     log_level: str = "INFO"
     log_format: str = "json"
