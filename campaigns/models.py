@@ -192,3 +192,17 @@ class AdminToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CouponCode(Base):
+    """One code of an uploaded pool; handed to exactly one grant (``grant_id``), never reused."""
+
+    __tablename__ = "coupon_codes"
+    __table_args__ = (UniqueConstraint("pool", "code"), Index("ix_coupon_codes_free", "pool", "grant_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(128))
+    grant_id: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -89,3 +89,15 @@ class AttributeImportSchema(Schema):
 class AttributeSchema(Schema):
     name = fields.String(required=True)
     type = fields.String(required=True)
+
+
+class CouponPoolSchema(Schema):
+    pool = fields.String(required=True)
+    total = fields.Integer(required=True)
+    assigned = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+
+
+class CouponUploadSchema(CouponPoolSchema):
+    added = fields.Integer(required=True)
+    duplicates = fields.Integer(required=True)
