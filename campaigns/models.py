@@ -206,3 +206,17 @@ class CouponCode(Base):
     grant_id: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TierGrant(Base):
+    """A membership tier a reward gave a player, until ``expires_at`` (one per grant)."""
+
+    __tablename__ = "tier_grants"
+    __table_args__ = (Index("ix_tier_grants_user", "user_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(40), unique=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

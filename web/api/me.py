@@ -8,6 +8,7 @@ from flask import g
 
 from campaigns.history import player_grants, player_orders
 from rewards.points import balance, entries
+from rewards.tiers import player_tier
 
 from ..auth import require_player
 from ..requestctx import container, db
@@ -38,7 +39,9 @@ def my_orders(query: dict[str, Any]) -> Any:
 @blp.arguments(ListQuery, location="query")
 @blp.response(200, PointsSchema)
 def my_points(query: dict[str, Any]) -> Any:
-    """Points balance (unexpired) and the latest ledger entries."""
-    session = db()
-    return {"balance": balance(session, g.user_id, container().clock.now()),
+    """Points balance (unexpired), membership tier and the latest ledger entries."""
+    session, c = db(), container()
+    now = c.clock.now()
+    return {"balance": balance(session, g.user_id, now),
+            "tier": player_tier(session, g.user_id, now, c.settings.tier_ladder),
             "entries": entries(session, g.user_id, limit=query["limit"])}

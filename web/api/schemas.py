@@ -77,8 +77,15 @@ class PointsEntrySchema(Schema):
     expires_at = fields.AwareDateTime(allow_none=True)
 
 
+class TierSchema(Schema):
+    name = fields.String(required=True)
+    source = fields.String(required=True, metadata={"description": "points (the balance reaches it) or reward"})
+    expires_at = fields.String(allow_none=True)
+
+
 class PointsSchema(Schema):
     balance = fields.Integer(required=True)
+    tier = fields.Nested(TierSchema, allow_none=True, metadata={"description": "Membership tier; null = none."})
     entries = fields.List(fields.Nested(PointsEntrySchema), required=True)
 
 
