@@ -131,7 +131,7 @@ def test_a_player_keeps_their_variant_and_every_play_records_it(factory, contain
 
 
 def test_an_item_only_a_variant_offers_has_its_stock(factory, container):
-    definition = flash_sale_definition(stock=3)
+    definition = flash_sale_definition(stock=1000)
     extra = {"sku": "ONLY_B", "name": "B's coupon", "price_fen": 0, "stock": 2,
              "reward": {"type": "points", "amount": 5, "cost_fen": 5}}
     definition["variants"] = [{"name": "A", "weight": 1},
