@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from engine.errors import ValidationError
 
 from . import audit
 from .models import AttributeDefinition, Player
+from .uploads import csv_rows
 
 
 def attribute_types(session: Session) -> dict[str, str]:
@@ -92,7 +91,7 @@ def import_csv(session: Session, store: AttributeStore, text: str, *, actor: str
 
 
 def _parse(text: str, known: dict[str, str]) -> tuple[list[tuple[str, str]], list[tuple[int, list[str]]]]:
-    reader = csv.reader(io.StringIO(text))
+    reader = iter(csv_rows(text))
     header = next(reader, None)
     if not header or header[0].strip() != "user_id":
         raise ValidationError("The first column of the header must be user_id.", fields={"header": ["user_id first."]})
@@ -133,6 +132,8 @@ def _column(cell: str, known: dict[str, str]) -> tuple[str, str]:
 
 
 def _convert(kind: str, cell: str) -> Any:
+    if any(ord(char) < 32 or ord(char) == 127 for char in cell):
+        raise ValueError("control characters are not allowed")
     if kind == "int":
         return int(cell)
     if kind == "float":

@@ -9,8 +9,6 @@ issue finds the code it already took. An empty pool keeps the grant pending
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import insert_for
 from campaigns.models import CouponCode, Grant
+from campaigns.uploads import csv_rows
 from engine.errors import ValidationError
 from engine.reward_types import reward_types
 
@@ -94,7 +93,7 @@ def upload(session: Session, pool: str, text: str, *, now: datetime) -> dict[str
     if not POOL_NAME.match(pool):
         raise ValidationError("Bad pool name.", fields={"pool": ["1 to 64 letters, digits, _ or -."]})
     codes, bad = [], {}
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for number, row in enumerate(csv_rows(text), start=1):
         if not row or not row[0].strip() or (number == 1 and row[0].strip().lower() == "code"):
             continue
         code = row[0].strip()

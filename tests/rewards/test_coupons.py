@@ -92,6 +92,7 @@ def test_racing_issues_never_hand_one_code_to_two_grants(client, admin_token, co
     ("bad pool!", "A-1\n", "text/csv", 422, "VALIDATION_ERROR"),
     ("ok", "has space\n", "text/csv", 422, "VALIDATION_ERROR"),
     ("ok", "x" * 129 + "\n", "text/csv", 422, "VALIDATION_ERROR"),
+    ("ok", "A\x00B\n", "text/csv", 422, "VALIDATION_ERROR"),  # the csv module refuses NUL: a 422, not a 500
 ])
 def test_a_bad_upload_is_refused_whole(client, admin_token, db_session, pool, text, content_type, status, code):
     error_of(_upload(client, admin_token("marketer"), pool, f"GOOD-1\n{text}", content_type), status, code)
@@ -100,3 +101,8 @@ def test_a_bad_upload_is_refused_whole(client, admin_token, db_session, pool, te
 
 def test_an_upload_with_only_a_header_has_no_codes(client, admin_token):
     error_of(_upload(client, admin_token("marketer"), "ok", "code\n"), 422, "VALIDATION_ERROR")
+
+
+def test_any_line_ending_separates_codes(client, admin_token):
+    answer = _upload(client, admin_token("marketer"), "eol", "A-1\rA-2\r\nA-3\n").json
+    assert (answer["added"], answer["total"]) == (3, 3)

@@ -75,6 +75,8 @@ def test_a_rule_naming_an_unknown_attribute_is_refused_with_its_position(client,
     ("user_id,tier,tier\nu1,a,b\n", "text/csv", 422, "VALIDATION_ERROR"),
     ("user_id,tier\n", "text/csv", 422, "VALIDATION_ERROR"),
     ("user_id,tier\nu1,gold,extra\n", "text/csv", 422, "VALIDATION_ERROR"),
+    ("user_id,tier\nu1,go\rld\n", "text/csv", 422, "VALIDATION_ERROR"),  # a lone CR ends a row (fuzzer: was 500)
+    ("user_id,tier\nu1,go\x00ld\n", "text/csv", 422, "VALIDATION_ERROR"),
 ])
 def test_a_bad_import_is_refused_whole(client, admin_token, text, content_type, status, code):
     error_of(_import(client, admin_token("marketer"), text, content_type), status, code)
