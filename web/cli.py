@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -142,6 +143,24 @@ def verify(ctx: click.Context, campaign_id: int) -> None:
     for mismatch in report.mismatches:
         click.echo(f"MISMATCH {mismatch.claim_id}: {mismatch.reason}")
     if not report.ok:
+        ctx.exit(1)
+
+
+@main.command()
+@click.option("--day", default=None, help="UTC day of the grants, YYYY-MM-DD (default: yesterday)")
+@click.option("--fix", is_flag=True, help="mark issued the grants the provider has but the rows do not say")
+@click.pass_context
+def reconcile(ctx: click.Context, day: str | None, fix: bool) -> None:
+    """Compare a day's grants with each provider; print what differs; exit 1 unless all agree."""
+    from datetime import date as date_type
+
+    from rewards.reconcile import reconcile as reconcile_day
+
+    container = Container.build(_settings(ctx))
+    when = date_type.fromisoformat(day) if day else (container.clock.now() - timedelta(days=1)).date()
+    report = reconcile_day(container.adapter_context, when, fix=fix)
+    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    if not report.clean:
         ctx.exit(1)
 
 

@@ -1,0 +1,113 @@
+"""Reconciliation: a day's grants against what each provider says it holds.
+
+For every grant created on the day, the grant's adapter is asked (``query``)
+what the provider has under that grant id:
+
+- an issued grant the provider has nothing for is *missing*;
+- an issued grant whose provider id differs is *mismatched*;
+- a grant not marked issued (pending, failed, dead) that the provider has is
+  *unmarked*: the reward was given but the row does not say so (a worker died
+  between the provider and the row). ``fix=True`` marks those issued.
+- points ledger entries of the day whose grant id has no grant row are *extra*.
+
+Adapters that cannot ask their provider answer their own record (the Alipay
+voucher, the webhook); their grants can only be found unmarked, not missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from campaigns.models import Grant, GrantStatus, PointsEntry
+from engine.reward_types import reward_types
+
+from .base import AdapterContext, IssueError
+
+PAGE = 500
+
+
+@dataclass
+class ReconcileReport:
+    day: date
+    checked: int = 0
+    matched: int = 0
+    missing: list[str] = field(default_factory=list)
+    mismatched: list[dict[str, Any]] = field(default_factory=list)
+    unmarked: list[dict[str, Any]] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    unreachable: list[dict[str, str]] = field(default_factory=list)
+    fixed: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.mismatched or self.unmarked or self.extra or self.unreachable)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"day": self.day.isoformat(), "checked": self.checked, "matched": self.matched,
+                "missing": self.missing, "mismatched": self.mismatched, "unmarked": self.unmarked,
+                "extra": self.extra, "unreachable": self.unreachable, "fixed": self.fixed, "clean": self.clean}
+
+
+def reconcile(context: AdapterContext, day: date, *, fix: bool = False) -> ReconcileReport:
+    """Compare the grants created on ``day`` (UTC) with their providers."""
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    end = start + timedelta(days=1)
+    report = ReconcileReport(day)
+    after = ""
+    while True:
+        with context.session_factory() as session:
+            page = list(session.scalars(select(Grant).where(Grant.created_at >= start, Grant.created_at < end,
+                                                            Grant.id > after).order_by(Grant.id).limit(PAGE)))
+            session.expunge_all()
+        for grant in page:
+            _check(context, grant, report, fix)
+        if len(page) < PAGE:
+            break
+        after = page[-1].id
+    report.extra = _extra_points(context, start, end)
+    return report
+
+
+def _check(context: AdapterContext, grant: Grant, report: ReconcileReport, fix: bool) -> None:
+    report.checked += 1
+    adapter = reward_types.get(grant.reward_type)(context)
+    try:
+        held = adapter.query(grant)
+    except IssueError as exc:  # the provider could not be asked this time
+        report.unreachable.append({"grant_id": grant.id, "error": str(exc)})
+        return
+    if grant.status == GrantStatus.ISSUED:
+        if held is None:
+            report.missing.append(grant.id)
+        elif held != grant.external_id:
+            report.mismatched.append({"grant_id": grant.id, "ours": grant.external_id, "provider": held})
+        else:
+            report.matched += 1
+    elif held is not None:
+        report.unmarked.append({"grant_id": grant.id, "status": grant.status, "provider": held})
+        if fix:
+            _mark_issued(context, grant.id, held)
+            report.fixed += 1
+    else:
+        report.matched += 1  # not issued, and the provider agrees
+
+
+def _mark_issued(context: AdapterContext, grant_id: str, external_id: str) -> None:
+    now = context.clock.now()
+    with context.session_factory() as session, session.begin():
+        session.execute(update(Grant).where(Grant.id == grant_id, Grant.status != GrantStatus.ISSUED)
+                        .values(status=GrantStatus.ISSUED, external_id=external_id, issued_at=now, updated_at=now,
+                                last_error="marked issued by reconciliation"))
+
+
+def _extra_points(context: AdapterContext, start: datetime, end: datetime) -> list[str]:
+    with context.session_factory() as session:
+        orphans = session.scalars(
+            select(PointsEntry.grant_id).where(PointsEntry.created_at >= start, PointsEntry.created_at < end,
+                                               PointsEntry.grant_id.is_not(None),
+                                               PointsEntry.grant_id.not_in(select(Grant.id))))
+        return sorted(orphans)
