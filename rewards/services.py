@@ -1,14 +1,19 @@
-"""The settlement view for people: grants by status (dead letters included) and a manual retry."""
+"""The settlement view for people: grants by status (dead letters included), a manual retry, compensations."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import marshmallow
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns import audit
-from campaigns.models import Grant, GrantStatus
-from engine.clock import Clock
-from engine.errors import ConflictError, NotFoundError
+from campaigns.models import Campaign, Grant, GrantStatus
+from engine.clock import Clock, to_ms
+from engine.errors import ConflictError, NotFoundError, ValidationError
+from engine.reward_types import RewardField
+from engine.runtime import grant_id, new_claim_id
 
 from .settlement import Settlement
 
@@ -38,6 +43,30 @@ class GrantService:
         grant = self._session.get(Grant, grant_id)
         if grant is None:
             raise NotFoundError("No such grant.", grant_id=grant_id)
+        return grant
+
+    def compensate(self, *, campaign_id: int, user_id: str, reward: Any, reason: str, actor: str) -> Grant:
+        """A grant a person gives to make good (a lost prize, a complaint): settled like any other, audited with
+        its reason. It is not a play, so it is not counted in the campaign's live budget."""
+        campaign = self._session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFoundError("No such campaign.", campaign_id=campaign_id)
+        try:
+            loaded = RewardField().deserialize(reward)
+        except marshmallow.ValidationError as exc:
+            raise ValidationError("The reward is not valid.", fields={"reward": exc.normalized_messages()}) from None
+        now = self._clock.now()
+        claim = new_claim_id(to_ms(now))
+        grant = Grant(id=grant_id(claim, 0), claim_id=claim, campaign_id=campaign_id,
+                      version=campaign.live_version or 0, user_id=user_id, reward_type=loaded["type"],
+                      reward={k: v for k, v in loaded.items() if k != "cost_fen"}, cost_fen=loaded["cost_fen"],
+                      status=GrantStatus.PENDING, attempts=0, created_at=now, updated_at=now)
+        self._session.add(grant)
+        audit.record(self._session, at=now, actor=actor, action="grant.compensation", subject_type="grant",
+                     subject_id=grant.id, campaign_id=campaign_id, user_id=user_id, reward=grant.reward,
+                     cost_fen=grant.cost_fen, reason=reason)
+        self._session.commit()
+        self._settlement.enqueue(grant.id)
         return grant
 
     def retry(self, grant_id: str, *, actor: str) -> Grant:

@@ -1,4 +1,4 @@
-"""The settlement view: grants by status (dead letters included) and a manual retry."""
+"""The settlement view: grants by status (dead letters included), a manual retry, compensation grants."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..api.schemas import ErrorSchema
 from ..auth import require_admin
 from ..requestctx import container, db
 from . import blp
-from .schemas import AdminGrantSchema, GrantQuery
+from .schemas import AdminGrantSchema, CompensationRequest, GrantQuery
 
 GRANT_ID = "<string(length=27):grant_id>"
 
@@ -24,6 +24,17 @@ GRANT_ID = "<string(length=27):grant_id>"
 def list_grants(query: dict[str, Any]) -> Any:
     """Grants, newest first; `?status=dead` lists the dead letters waiting for a person."""
     return container().grant_service(db()).list(**query)
+
+
+@blp.route("/grants/compensations", methods=["POST"])
+@require_admin(AdminRole.MARKETER)
+@blp.arguments(CompensationRequest)
+@blp.response(201, AdminGrantSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(422, schema=ErrorSchema)
+def compensate(body: dict[str, Any]) -> Any:
+    """Give a player a grant to make good, with a reason (audited); it is settled like any other grant."""
+    return container().grant_service(db()).compensate(**body, actor=g.actor)
 
 
 @blp.route(f"/grants/{GRANT_ID}/retry", methods=["POST"])

@@ -101,3 +101,13 @@ class CouponPoolSchema(Schema):
 class CouponUploadSchema(CouponPoolSchema):
     added = fields.Integer(required=True)
     duplicates = fields.Integer(required=True)
+
+
+class CompensationRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    campaign_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+    user_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+    reward = fields.Dict(required=True, metadata={"description": "{type, ...the type's fields, cost_fen}"})
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
