@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -65,6 +66,19 @@ class Transfer:
 
 
 @dataclass
+class Trade:
+    out_trade_no: str
+    trade_no: str
+    amount: str
+    subject: str
+    buyer_id: str
+    notify_url: str
+    biz_content: str
+    status: str = "WAIT_BUYER_PAY"
+    paid_at: str = ""
+
+
+@dataclass
 class SandboxState:
     """What the sandbox remembers; every change under ``lock``."""
 
@@ -79,6 +93,10 @@ class SandboxState:
     balance_fen: int = 10**12
     # Payee accounts that cannot receive (closed, frozen): a transfer to them is PAYEE_NOT_EXIST.
     closed_payees: set[str] = field(default_factory=set)
+    # Mini-program payments by out_trade_no, their refunds by out_request_no, and every notification attempt.
+    trades: dict[str, Trade] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
     # Faults to inject, per method, consumed one per call: see FAULTS.
     faults: dict[str, list[str]] = field(default_factory=dict)
 
@@ -87,6 +105,9 @@ class SandboxState:
 # answer too late (the money moved, the client does not know); http_500: a 500 page; system_error: a signed
 # 20000 SYSTEM_ERROR answer, nothing done; dealing: a transfer is accepted as DEALING (it succeeds once queried).
 FAULTS = ("timeout_before", "timeout_after", "http_500", "system_error", "dealing")
+# When a notification goes out again (seconds after the previous one): Alipay's own schedule is about
+# 4m, 10m, 10m, 1h, 2h, 6h, 15h over 25 hours; the sandbox's default is compressed for tests and the demo.
+NOTIFY_INTERVALS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 # Methods the open platform only accepts in public-key certificate mode.
 CERT_METHODS = {"alipay.fund.trans.uni.transfer", "alipay.fund.trans.common.query"}
 
@@ -105,8 +126,12 @@ class Sandbox:
     """One gateway: its own key pair, the apps it knows (app id -> their public key) and its state."""
 
     def __init__(self, keys: KeyPair, apps: Mapping[str, str], *, clock: Callable[[], datetime] | None = None,
-                 late_seconds: float = 2.0, certs: Certificates | None = None) -> None:
+                 late_seconds: float = 2.0, certs: Certificates | None = None, seller_id: str = "2088000000000000",
+                 notify_intervals: tuple[float, ...] = NOTIFY_INTERVALS) -> None:
         self.keys = keys
+        # The merchant's account (seller_id in notifications) and when a notification is sent again.
+        self.seller_id = seller_id
+        self.notify_intervals = notify_intervals
         # Certificate mode: the root chain and Alipay's certificate it answers with, and the app's it expects.
         self.certs = certs
         self.apps = dict(apps)
@@ -120,6 +145,7 @@ class Sandbox:
             Rule("/sandbox/activities", endpoint="create_activity", methods=["POST"]),
             Rule("/sandbox/faults", endpoint="inject_faults", methods=["POST"]),
             Rule("/sandbox/ledger", endpoint="ledger", methods=["GET"]),
+            Rule("/sandbox/trades/<out_trade_no>/pay", endpoint="pay_trade", methods=["POST"]),
             Rule("/sandbox/calls", endpoint="list_calls", methods=["GET"]),
         ])
 
@@ -232,6 +258,54 @@ class Sandbox:
             balance = self.state.balance_fen
         return Response(json.dumps({"vouchers": vouchers, "transfers": transfers, "balance_fen": balance}),
                         content_type="application/json")
+
+    def _pay_trade(self, request: Request, out_trade_no: str) -> Response:
+        """What the buyer does in my.tradePay: the trade succeeds and Alipay notifies the merchant."""
+        with self.state.lock:
+            trade = self.state.trades.get(out_trade_no)
+            if trade is None or trade.status != "WAIT_BUYER_PAY":
+                raise NotFound("no trade waiting for payment")
+            trade.status = "TRADE_SUCCESS"
+            trade.paid_at = self.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        self.notify(trade)
+        return Response(json.dumps({"trade_no": trade.trade_no, "trade_status": trade.status}),
+                        content_type="application/json")
+
+    def notification(self, trade: Trade) -> dict[str, str]:
+        """The signed form Alipay POSTs to notify_url about a trade."""
+        with self.state.lock:
+            params = {
+                "notify_time": self.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "notify_type": "trade_status_sync", "notify_id": secrets.token_hex(16),
+                "app_id": next(iter(self.apps)), "charset": "utf-8", "version": "1.0", "sign_type": "RSA2",
+                "trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "buyer_id": trade.buyer_id,
+                "seller_id": self.seller_id, "trade_status": trade.status, "total_amount": trade.amount,
+                "receipt_amount": trade.amount, "subject": trade.subject, "gmt_payment": trade.paid_at,
+            }
+        content = sign_content(params, skip=("sign", "sign_type"), skip_empty=True)
+        return {**params, "sign": sign_rsa2(self.keys.private_key, content.encode())}
+
+    def notify(self, trade: Trade, form: Mapping[str, str] | None = None) -> threading.Thread:
+        """Send the notification, again and again until the merchant answers exactly ``success``."""
+        form = dict(form or self.notification(trade))
+
+        def deliver() -> None:
+            for delay in self.notify_intervals:
+                time.sleep(delay)
+                try:
+                    answer = requests.post(trade.notify_url, data=form, timeout=5)
+                    body, status = answer.text, answer.status_code
+                except requests.RequestException as exc:
+                    body, status = repr(exc), None
+                with self.state.lock:
+                    self.state.notifications.append({"out_trade_no": trade.out_trade_no, "status": status,
+                                                     "answer": body[:200]})
+                if body == "success":
+                    return
+
+        thread = threading.Thread(target=deliver, name=f"notify-{trade.out_trade_no}", daemon=True)
+        thread.start()
+        return thread
 
     def _list_calls(self, request: Request) -> Response:
         with self.state.lock:
@@ -360,3 +434,64 @@ def transfer_query(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str
 def _transfer_answer(done: Transfer) -> dict[str, Any]:
     return {**SUCCESS, "out_biz_no": done.out_biz_no, "order_id": done.order_id, "pay_fund_order_id": done.order_id,
             "status": done.status, "trans_date": done.trans_date}
+
+
+@method("alipay.trade.create")
+def trade_create(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
+    """A mini-program payment waiting for the buyer (my.tradePay takes its trade_no)."""
+    out_trade_no, amount = biz.get("out_trade_no"), str(biz.get("total_amount", ""))
+    if not out_trade_no or not biz.get("subject") or not (biz.get("buyer_id") or biz.get("buyer_open_id")):
+        return business_error("isv.missing-parameter", "缺少必选参数", "40002", "Invalid Arguments")
+    if not AMOUNT.match(amount) or amount == "0.00":
+        return business_error("ACQ.INVALID_PARAMETER", "total_amount 格式错误")
+    with sandbox.state.lock:
+        trade = sandbox.state.trades.get(out_trade_no)
+        if trade is not None:
+            if trade.biz_content != params["biz_content"]:
+                return business_error("ACQ.TRADE_HAS_EXIST", "交易已经存在且参数不一致")
+        else:
+            trade = Trade(out_trade_no, f"2026{secrets.token_hex(12)}", amount, biz["subject"],
+                          biz.get("buyer_id") or biz.get("buyer_open_id"), params.get("notify_url", ""),
+                          params["biz_content"])
+            sandbox.state.trades[out_trade_no] = trade
+    return {**SUCCESS, "out_trade_no": out_trade_no, "trade_no": trade.trade_no}
+
+
+@method("alipay.trade.query")
+def trade_query(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
+    with sandbox.state.lock:
+        trade = sandbox.state.trades.get(biz.get("out_trade_no", ""))
+        if trade is None:
+            return business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")
+        return {**SUCCESS, "out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no,
+                "trade_status": trade.status, "total_amount": trade.amount, "buyer_user_id": trade.buyer_id}
+
+
+@method("alipay.trade.close")
+def trade_close(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
+    with sandbox.state.lock:
+        trade = sandbox.state.trades.get(biz.get("out_trade_no", ""))
+        if trade is None:
+            return business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")
+        if trade.status == "WAIT_BUYER_PAY":
+            trade.status = "TRADE_CLOSED"
+        elif trade.status != "TRADE_CLOSED":
+            return business_error("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+        return {**SUCCESS, "out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no}
+
+
+@method("alipay.trade.refund")
+def trade_refund(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
+    """Money back to the buyer, once per out_request_no."""
+    request_no = biz.get("out_request_no") or biz.get("out_trade_no", "")
+    with sandbox.state.lock:
+        trade = sandbox.state.trades.get(biz.get("out_trade_no", ""))
+        if trade is None:
+            return business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")
+        if trade.status not in ("TRADE_SUCCESS", "TRADE_CLOSED") or str(biz.get("refund_amount")) != trade.amount:
+            return business_error("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额不合法")
+        done = sandbox.state.refunds.setdefault(request_no, {"out_trade_no": trade.out_trade_no,
+                                                             "refund_fee": trade.amount})
+        trade.status = "TRADE_CLOSED"
+        return {**SUCCESS, "out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no,
+                "refund_fee": done["refund_fee"], "fund_change": "Y"}

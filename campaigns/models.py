@@ -22,8 +22,10 @@ class CampaignStatus(enum.StrEnum):
 class OrderStatus(enum.StrEnum):
     HELD = "held"
     CONFIRMED = "confirmed"
+    PAID = "paid"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    REFUNDED = "refunded"  # paid after it was released: the money went back
 
 
 class GrantStatus(enum.StrEnum):

@@ -72,6 +72,10 @@ class Settings:
     # The app's private key and Alipay's public key, as the open platform's console shows them (PEM bodies).
     alipay_app_private_key: str = ""
     alipay_public_key: str = ""
+    # Where Alipay sends payment notifications (this server's /api/v1/notify/alipay, as Alipay reaches it)
+    # and the merchant's own account id, which a notification must name as its seller.
+    alipay_notify_url: str = ""
+    alipay_seller_id: str = ""
     # Public-key certificate mode (required for fund transfers): the app's certificate, Alipay's certificate
     # and Alipay's root chain, as PEM text. Empty = fund transfers are not configured.
     alipay_app_cert: str = ""

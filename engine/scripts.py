@@ -62,10 +62,11 @@ class Scripts:
         self._release = client.register_script(_source("release", "idempotency"))
         self._load_state = client.register_script(_source("load_state"))
         self._set_status = client.register_script(_source("set_status"))
+        self._confirm = client.register_script(_source("confirm"))
 
     def preload(self) -> None:
         """SCRIPT LOAD every script now, so the first play pays no NOSCRIPT round trip."""
-        for script in (self._claim, self._release, self._load_state, self._set_status):
+        for script in (self._claim, self._release, self._load_state, self._set_status, self._confirm):
             script.sha = _text(self.client.script_load(script.script))
 
     @property
@@ -160,6 +161,11 @@ class Scripts:
             argv += [item, total]
         script_keys = [keys.meta, keys.stock_total, keys.definition, keys.outbox]
         return ScriptReply.parse(self._load_state(keys=script_keys, args=argv))
+
+    def confirm(self, keys: CampaignKeys, *, order_id: str, now_ms: int, trade_no: str, event: str) -> ScriptReply:
+        """A held order was paid: 'paid' once, its rewards to the outbox (see confirm.lua)."""
+        return ScriptReply.parse(self._confirm(keys=[keys.order(order_id), keys.holds, keys.outbox],
+                                               args=[order_id, now_ms, trade_no, event]))
 
     def set_status(self, keys: CampaignKeys, status: str) -> ScriptReply:
         return ScriptReply.parse(self._set_status(keys=[keys.meta], args=[status]))

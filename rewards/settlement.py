@@ -133,6 +133,8 @@ class Settlement:
                 grant_ids += write_claim(session, event, self._clock.now())
             elif event["type"] == "order.released":
                 write_release(session, event, self._clock.now())
+            elif event["type"] == "order.paid":
+                grant_ids += write_paid(session, event, self._clock.now())
             else:
                 log.error("unknown outbox event type %r", event["type"])
         return grant_ids
@@ -218,14 +220,29 @@ def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[
             lines=order["lines"], deadline_at=from_ms(order["deadline_ms"]) if order.get("deadline_ms") else None,
             created_at=at, updated_at=now, **common,
         ).on_conflict_do_nothing(index_elements=["id"]))
-    grants = event.get("grants") or []
+    return write_grants(session, event, event.get("grants") or [], at, now)
+
+
+def write_grants(session: Session, claim: dict[str, Any], grants: list[dict[str, Any]], at: datetime,
+                 now: datetime) -> list[str]:
+    """Pending grant rows of a claim (a grant names its own player, or the claim's); twice changes nothing."""
     for grant in grants:
         session.execute(insert_for(session, Grant).values(
-            id=grant["id"], claim_id=event["claim_id"], reward_type=grant["reward"]["type"], reward=grant["reward"],
+            id=grant["id"], claim_id=claim["claim_id"], reward_type=grant["reward"]["type"], reward=grant["reward"],
             cost_fen=grant["cost_fen"], status=GrantStatus.PENDING, attempts=0, created_at=at, updated_at=now,
-            **{**common, "user_id": grant.get("user_id") or event["user_id"]},
+            campaign_id=claim["campaign_id"], version=claim["version"],
+            user_id=grant.get("user_id") or claim["user_id"],
         ).on_conflict_do_nothing(index_elements=["id"]))
     return [grant["id"] for grant in grants]
+
+
+def write_paid(session: Session, event: dict[str, Any], now: datetime) -> list[str]:
+    """A held order was paid: the order row says so and the rewards waiting for the payment become grants."""
+    claim = event["claim"]
+    write_claim(session, claim, now)
+    session.execute(update(Order).where(Order.id == event["order_id"], Order.status == OrderStatus.HELD)
+                    .values(status=OrderStatus.PAID, updated_at=now))
+    return write_grants(session, claim, event["grants"], from_ms(event["at_ms"]), now)
 
 
 def write_release(session: Session, event: dict[str, Any], now: datetime) -> None:

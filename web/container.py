@@ -29,6 +29,7 @@ from engine.runtime import PlayService
 from engine.scripts import Scripts
 from engine.snapshot import SnapshotCache
 from rewards.alipay.gateway import AlipayGateway
+from rewards.alipay.payments import PaymentService
 from rewards.base import AdapterContext
 from rewards.services import GrantService
 from rewards.settlement import Settlement
@@ -79,6 +80,11 @@ class Container:
     @cached_property
     def alipay(self) -> AlipayGateway:
         return AlipayGateway(self.settings)
+
+    @cached_property
+    def payments(self) -> PaymentService:
+        return PaymentService(client=self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace,
+                              settings=self.settings, clock=self.clock, session_factory=self.session_factory)
 
     @cached_property
     def attributes(self) -> AttributeStore:

@@ -36,10 +36,14 @@ def make_api(app: Flask) -> Api:
     return HuodongApi(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
 
 
+# Operations without a token: the two logins, and Alipay's notifications (their signature is the authentication).
+PUBLIC_PATHS = ("/auth/dev", "/auth/alipay", "/notify/alipay")
+
+
 def add_security(paths: dict[str, Any]) -> None:
-    """Mark every operation with the token it needs (all but login)."""
+    """Mark every operation with the token it needs (all but the public ones)."""
     for path, operations in paths.items():
-        if path.endswith("/auth/dev"):
+        if path.endswith(PUBLIC_PATHS):
             continue
         scheme = "admin" if path.startswith("/admin/") else "player"
         for operation in operations.values():

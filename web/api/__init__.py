@@ -10,4 +10,4 @@ blp.ARGUMENTS_PARSER = ArgumentsParser()
 # Campaign ids are SQL INTEGERs: a larger id is no campaign (404), not an overflow in the database driver.
 CAMPAIGN_ID = "<int(max=2147483647):campaign_id>"
 
-from . import auth, campaigns, me  # noqa: E402,F401  (routes register on blp)
+from . import auth, campaigns, me, notify  # noqa: E402,F401  (routes register on blp)

@@ -14,7 +14,15 @@ from ..auth import require_player
 from ..jsonio import json_body
 from ..requestctx import container, db
 from . import CAMPAIGN_ID, blp
-from .schemas import CampaignSummarySchema, CampaignViewSchema, ErrorSchema, FairnessSchema, PlayResponse
+from .schemas import (
+    CampaignSummarySchema,
+    CampaignViewSchema,
+    ErrorSchema,
+    FairnessSchema,
+    PaymentSchema,
+    PayRequest,
+    PlayResponse,
+)
 
 PLAY_ERRORS = {
     400: "IDEMPOTENCY_KEY_REQUIRED or MALFORMED_REQUEST",
@@ -60,6 +68,18 @@ def get_campaign(campaign_id: int) -> dict[str, Any]:
 def get_fairness(campaign_id: int) -> dict[str, Any]:
     """Each version's commitment to its draw secret; the secrets themselves once the campaign has ended."""
     return fairness_report(db(), campaign_id)
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/actions/pay", methods=["POST"])
+@require_player
+@blp.arguments(PayRequest)
+@blp.response(200, PaymentSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="ORDER_NOT_PAYABLE, ALIPAY_ACCOUNT_REQUIRED, PAYMENT_REFUSED")
+@blp.alt_response(503, schema=ErrorSchema, description="ALIPAY_UNAVAILABLE or ALIPAY_NOT_CONFIGURED")
+def pay(body: dict[str, Any], campaign_id: int) -> dict[str, Any]:
+    """Pay a held flash-sale order: creates the Alipay trade (once per order) and answers what my.tradePay needs."""
+    return container().payments.pay(campaign_id, body["order_id"], g.user_id)
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/actions/<action>", methods=["POST"])

@@ -127,3 +127,14 @@ class FairnessSchema(Schema):
     revealed = fields.Boolean(required=True)
     scheme = fields.String(required=True, metadata={"description": "How seeds and draws derive from the secret."})
     versions = fields.List(fields.Nested(FairnessVersionSchema), required=True)
+
+
+class PayRequest(StrictSchema):
+    order_id = fields.String(required=True, validate=validate.Regexp(r"^O[0-9a-f]{24}$", error="Not an order id."))
+
+
+class PaymentSchema(Schema):
+    order_id = fields.String(required=True)
+    trade_no = fields.String(required=True, metadata={"description": "What my.tradePay takes."})
+    amount_fen = fields.Integer(required=True)
+    pay_before = fields.String(required=True)
