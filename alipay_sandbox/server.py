@@ -166,8 +166,8 @@ class Sandbox:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         try:
-            endpoint, _ = self._urls.bind_to_environ(environ).match()
-            response = getattr(self, f"_{endpoint}")(request)
+            endpoint, arguments = self._urls.bind_to_environ(environ).match()
+            response = getattr(self, f"_{endpoint}")(request, **arguments)
         except HTTPException as exc:
             response = exc.get_response(environ)
         return response(environ, start_response)

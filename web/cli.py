@@ -188,7 +188,7 @@ def create_token(ctx: click.Context, role: str, name: str) -> None:
 def demo(ctx: click.Context, port: int) -> None:
     """Everything on one machine: embedded Redis, SQLite, migrate, seed, web, worker, settlement."""
     settings = _with_redis(_settings(ctx).replace(dev_login=True))
-    settings, sandbox_url = _with_alipay_sandbox(settings)
+    settings, sandbox_url = _with_alipay_sandbox(settings, notify_url=f"http://127.0.0.1:{port}/api/v1/notify/alipay")
     env = {**os.environ, **_child_env(settings)}
     huodong = [sys.executable, "-m", "web.cli"]
     subprocess.run([*huodong, "migrate"], env=env, check=True)
@@ -238,10 +238,17 @@ ALIPAY_LOGIN = """Log in as an Alipay user, through the sandbox gateway and the 
          -d '{{"user_id": "2088000000000001"}}' \\
          | python3 -c 'import json,sys; print(json.load(sys.stdin)["auth_code"])')
   curl -s -X POST {base}/api/v1/auth/alipay -H 'Content-Type: application/json' -d "{{\\"auth_code\\": \\"$CODE\\"}}"
+
+With that token, buy the tea box (campaign 2: an order held for payment), pay it, and play the buyer:
+POST {base}/api/v1/campaigns/2/actions/pay {{"order_id"}} answers the trade_no, then
+POST {sandbox}/sandbox/trades/<order_id>/pay pays it and the sandbox notifies this server.
 """
 
 
-def _with_alipay_sandbox(settings: Settings) -> tuple[Settings, str | None]:
+DEMO_SELLER_ID = "2088000000000000"
+
+
+def _with_alipay_sandbox(settings: Settings, *, notify_url: str) -> tuple[Settings, str | None]:
     """With no Alipay gateway configured, start the sandbox here (fresh keys) and point the settings at it."""
     if settings.alipay_gateway_url:
         return settings, None
@@ -252,8 +259,9 @@ def _with_alipay_sandbox(settings: Settings) -> tuple[Settings, str | None]:
     merchant, gateway = generate(), generate()
     certs = issue(gateway, merchant)
     app_id = "2021000000000001"
-    running = Sandbox(gateway, {app_id: merchant.public_key}, certs=certs).serve()
+    running = Sandbox(gateway, {app_id: merchant.public_key}, certs=certs, seller_id=DEMO_SELLER_ID).serve()
     return settings.replace(alipay_gateway_url=running.gateway_url, alipay_app_id=app_id,
+                            alipay_notify_url=notify_url, alipay_seller_id=DEMO_SELLER_ID,
                             alipay_app_private_key=merchant.private_key, alipay_public_key=gateway.public_key,
                             alipay_app_cert=certs.app_pem, alipay_cert=certs.alipay_pem,
                             alipay_root_cert=certs.root_pem), running.url
