@@ -16,7 +16,7 @@ from flask.json.provider import DefaultJSONProvider
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from engine.errors import HuodongError, MalformedRequestError
+from engine.errors import HuodongError, MalformedRequestError, ValidationError
 
 MAX_DEPTH = 32
 
@@ -116,3 +116,17 @@ class ArgumentsParser(FlaskParser):
         if not req.get_data(cache=True).strip():
             return core.missing
         return json_body(req, required_object=False)
+
+
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+
+
+def csv_body(*mimetypes: str, what: str = "the file") -> str:
+    """A text upload (CSV) as text: 415 for another media type, 422 if not UTF-8; up to 16 MiB."""
+    if request.mimetype not in (mimetypes or ("text/csv",)):
+        raise UnsupportedMediaTypeError(f"Send {what} as text/csv.", content_type=request.mimetype)
+    request.max_content_length = MAX_UPLOAD_BYTES
+    try:
+        return request.get_data().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError("The CSV must be UTF-8.", fields={"body": ["Not UTF-8."]}) from None

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, request
+from flask import g
 
 from campaigns import audit
 from campaigns.models import AdminRole
-from engine.errors import ValidationError
 from rewards.coupons import pools, upload
 
 from ..api.schemas import ErrorSchema
 from ..auth import require_admin
-from ..jsonio import UnsupportedMediaTypeError
+from ..jsonio import csv_body
 from ..requestctx import container, db
 from . import blp
 from .schemas import CouponPoolSchema, CouponUploadSchema
-
-MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 
 
 @blp.route("/coupon-pools/<string:pool>/codes", methods=["POST"])
@@ -30,13 +27,7 @@ MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 @blp.alt_response(422, schema=ErrorSchema)
 def upload_codes(pool: str) -> dict[str, Any]:
     """Add codes to a pool; codes already there are counted as duplicates."""
-    if request.mimetype not in ("text/csv", "text/plain"):
-        raise UnsupportedMediaTypeError("Send the codes as text/csv.", content_type=request.mimetype)
-    request.max_content_length = MAX_UPLOAD_BYTES
-    try:
-        text = request.get_data().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError("The CSV must be UTF-8.", fields={"body": ["Not UTF-8."]}) from None
+    text = csv_body("text/csv", "text/plain", what="the codes")
     session, now = db(), container().clock.now()
     result = upload(session, pool, text, now=now)
     audit.record(session, at=now, actor=g.actor, action="coupons.upload", subject_type="coupon_pool",

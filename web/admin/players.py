@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, request
+from flask import g
 
 from campaigns.attributes import attribute_types, import_csv
 from campaigns.models import AdminRole
-from engine.errors import ValidationError
 
 from ..api.schemas import ErrorSchema
 from ..auth import require_admin
-from ..jsonio import UnsupportedMediaTypeError
+from ..jsonio import csv_body
 from ..requestctx import container, db
 from . import blp
 from .schemas import AttributeImportSchema, AttributeSchema
-
-MAX_IMPORT_BYTES = 16 * 1024 * 1024
 
 
 @blp.route("/players/attributes", methods=["POST"])
@@ -29,13 +26,7 @@ MAX_IMPORT_BYTES = 16 * 1024 * 1024
 @blp.alt_response(422, schema=ErrorSchema)
 def import_attributes() -> dict[str, Any]:
     """Import player attributes (CSV) that audience rules read: all rows or none."""
-    if request.mimetype != "text/csv":
-        raise UnsupportedMediaTypeError("Send the attributes as text/csv.", content_type=request.mimetype)
-    request.max_content_length = MAX_IMPORT_BYTES
-    try:
-        text = request.get_data(as_text=False).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError("The CSV must be UTF-8.", fields={"body": ["Not UTF-8."]}) from None
+    text = csv_body(what="the attributes")
     c = container()
     return import_csv(db(), c.attributes, text, actor=g.actor, now=c.clock.now()).to_dict()
 
