@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from campaigns.migrate import upgrade
 from engine.config import Settings, environment_for_children, load_settings
 from engine.connections import embedded_redis_url
+from engine.errors import HuodongError
 from rewards.context import set_worker_context
 
 from .container import Container
@@ -112,7 +113,8 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
         try:
             settlement.step(block_ms=500)
             if time.monotonic() >= housekeeping_at:
-                container.hold_sweeper.sweep(container.clock.now())
+                released = container.hold_sweeper.sweep(container.clock.now())
+                _close_trades(container, released)
                 settlement.requeue_stalled(timedelta(minutes=5))
                 settlement.trim()
                 with container.session_factory() as session:
@@ -126,6 +128,16 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
             time.sleep(1.0)
         if once:
             break
+
+
+def _close_trades(container: Container, released: list[str]) -> None:
+    """Close the Alipay trades of orders released unpaid; a payment that still arrives is refunded on notify."""
+    if not released or not container.alipay.configured:
+        return
+    try:
+        container.payments.close_released(released)
+    except HuodongError:
+        log.warning("could not close the trades of %d released orders", len(released), exc_info=True)
 
 
 @main.command()

@@ -16,11 +16,17 @@ import json
 from typing import Any
 
 import redis
+from alipay.aop.api.domain.AlipayTradeCloseModel import AlipayTradeCloseModel
 from alipay.aop.api.domain.AlipayTradeCreateModel import AlipayTradeCreateModel
+from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.domain.AlipayTradeRefundModel import AlipayTradeRefundModel
+from alipay.aop.api.request.AlipayTradeCloseRequest import AlipayTradeCloseRequest
 from alipay.aop.api.request.AlipayTradeCreateRequest import AlipayTradeCreateRequest
+from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryRequest
 from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundRequest
+from alipay.aop.api.response.AlipayTradeCloseResponse import AlipayTradeCloseResponse
 from alipay.aop.api.response.AlipayTradeCreateResponse import AlipayTradeCreateResponse
+from alipay.aop.api.response.AlipayTradeQueryResponse import AlipayTradeQueryResponse
 from alipay.aop.api.response.AlipayTradeRefundResponse import AlipayTradeRefundResponse
 from sqlalchemy.orm import sessionmaker
 
@@ -109,7 +115,12 @@ class PaymentService:
             return False
         if form.get("trade_status") not in PAID_STATUSES:
             return True  # a waiting or closed trade: nothing to do, and nothing to hear again
-        order_id = form.get("out_trade_no", "")
+        return self._settle_payment(form.get("out_trade_no", ""), form.get("trade_no", ""),
+                                    form.get("total_amount", ""))
+
+    def _settle_payment(self, order_id: str, trade_no: str, total_amount: str) -> bool:
+        """A payment Alipay vouched for (a verified notification, or a trade query): confirm the order once, or
+        refund a payment that came after the order was released."""
         campaign_id = _text(self._client.hget(self._index(), order_id))
         if campaign_id is None:
             return False
@@ -118,24 +129,60 @@ class PaymentService:
         if stored is None:
             return False
         claim = json.loads(stored)
-        if form.get("total_amount") != yuan(claim["order"]["amount_fen"]):
+        if total_amount != yuan(claim["order"]["amount_fen"]):
             return False
         now = self._clock.now()
-        paid = {"type": "order.paid", "order_id": order_id, "trade_no": form.get("trade_no", ""),
-                "at_ms": to_ms(now), "claim": claim,
+        paid = {"type": "order.paid", "order_id": order_id, "trade_no": trade_no, "at_ms": to_ms(now), "claim": claim,
                 "grants": [{"id": grant_id(claim["claim_id"], i), "reward": r["reward"], "cost_fen": r["cost_fen"]}
                            for i, r in enumerate(claim["order"]["rewards_on_payment"])]}
-        reply = self._scripts.confirm(keys, order_id=order_id, now_ms=to_ms(now), trade_no=paid["trade_no"],
+        reply = self._scripts.confirm(keys, order_id=order_id, now_ms=to_ms(now), trade_no=trade_no,
                                       event=json.dumps(paid, separators=(",", ":"), ensure_ascii=False))
         if reply.code == codes.NOT_HELD:
-            return self._refund_late(order_id, form, reply.body, now)
+            return self._refund_late(order_id, total_amount, trade_no, reply.body, now)
         return reply.code in (codes.OK, codes.REPLAY)
 
-    def _refund_late(self, order_id: str, form: dict[str, str], status: str, now: Any) -> bool:
+    def order_status(self, campaign_id: int, order_id: str, user_id: str) -> dict[str, Any]:
+        """The order as the mini-program polls it. A held order with a trade asks Alipay, so a payment whose
+        notification was lost is seen (and confirmed) all the same."""
+        keys = CampaignKeys(self._namespace, campaign_id)
+        order = {_text(k): _text(v) for k, v in self._client.hgetall(keys.order(order_id)).items()}
+        if not order or order.get("user") != user_id:
+            raise NotFoundError("No such order.", order_id=order_id)
+        if order["status"] == "held" and self._client.hexists(self._index(), order_id):
+            trade = self._query(order_id)
+            if trade is not None and trade.trade_status in PAID_STATUSES:
+                self._settle_payment(order_id, trade.trade_no, trade.total_amount)
+                order["status"] = _text(self._client.hget(keys.order(order_id), "status"))
+        return {"order_id": order_id, "status": order["status"],
+                "pay_before": iso(from_ms(int(order["deadline_ms"]))) if order.get("deadline_ms") else None}
+
+    def close_released(self, order_ids: list[str]) -> int:
+        """Close the trades of orders released unpaid, so the buyer can no longer pay them; answers how many."""
+        closed = 0
+        for order_id in order_ids:
+            if not self._client.hexists(self._index(), order_id):
+                continue  # never went to payment
+            model = AlipayTradeCloseModel()
+            model.out_trade_no = order_id
+            response = AlipayTradeCloseResponse()
+            response.parse_response_content(AlipayGateway(self._settings).execute(AlipayTradeCloseRequest(
+                biz_model=model)))
+            closed += response.code == SUCCESS
+        return closed
+
+    def _query(self, order_id: str) -> Any | None:
+        model = AlipayTradeQueryModel()
+        model.out_trade_no = order_id
+        response = AlipayTradeQueryResponse()
+        response.parse_response_content(AlipayGateway(self._settings).execute(AlipayTradeQueryRequest(
+            biz_model=model)))
+        return response if response.code == SUCCESS else None
+
+    def _refund_late(self, order_id: str, total_amount: str, trade_no: str, status: str, now: Any) -> bool:
         """The buyer paid after the order was released: give the money back, once, and say so in the audit log."""
         model = AlipayTradeRefundModel()
         model.out_trade_no = order_id
-        model.refund_amount = form["total_amount"]
+        model.refund_amount = total_amount
         model.out_request_no = f"R{order_id}"
         model.refund_reason = f"order {status} before the payment arrived"
         response = AlipayTradeRefundResponse()
@@ -145,7 +192,7 @@ class PaymentService:
             return False
         with self._session_factory() as session:
             audit.record(session, at=now, actor="alipay-notify", action="order.refunded_late", subject_type="order",
-                         subject_id=order_id, trade_no=form.get("trade_no"), amount=form["total_amount"],
+                         subject_id=order_id, trade_no=trade_no, amount=total_amount,
                          order_status=status)
             session.commit()
         return True

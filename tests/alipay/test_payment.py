@@ -137,3 +137,30 @@ def test_paying_needs_an_alipay_account_and_a_held_order(client, factory):
     assert other.status_code == 404
     bad = client.post(f"/api/v1/campaigns/{campaign}/actions/pay", json={"order_id": "nope"}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_a_lost_notification_is_made_good_when_the_mini_program_polls(client, factory, payments, held,
+                                                                      alipay_sandbox, settle, db_session):
+    payments.pay(held["campaign"], held["order_id"], held["player"])
+    with alipay_sandbox.sandbox.state.lock:  # the buyer pays; every notification is lost on the way
+        trade = alipay_sandbox.sandbox.state.trades[held["order_id"]]
+        trade.status = "TRADE_SUCCESS"
+    url = f"/api/v1/campaigns/{held['campaign']}/orders/{held['order_id']}"
+    polled = client.get(url, headers=factory.headers(held["player"]))
+    assert polled.status_code == 200 and polled.json["status"] == "paid"
+    settle()
+    db_session.rollback()
+    assert db_session.get(Order, held["order_id"]).status == OrderStatus.PAID
+    assert client.get(url, headers=factory.headers("someone-else")).status_code == 404
+
+
+def test_an_order_released_unpaid_closes_its_trade(container, payments, held, alipay_sandbox):
+    from datetime import timedelta
+
+    from web.cli import _close_trades
+
+    payments.pay(held["campaign"], held["order_id"], held["player"])
+    released = container.hold_sweeper.sweep(container.clock.now() + timedelta(hours=1))
+    assert released == [held["order_id"]]
+    _close_trades(container, released)
+    assert alipay_sandbox.sandbox.state.trades[held["order_id"]].status == "TRADE_CLOSED"

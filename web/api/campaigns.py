@@ -19,6 +19,7 @@ from .schemas import (
     CampaignViewSchema,
     ErrorSchema,
     FairnessSchema,
+    OrderStatusSchema,
     PaymentSchema,
     PayRequest,
     PlayResponse,
@@ -80,6 +81,15 @@ def get_fairness(campaign_id: int) -> dict[str, Any]:
 def pay(body: dict[str, Any], campaign_id: int) -> dict[str, Any]:
     """Pay a held flash-sale order: creates the Alipay trade (once per order) and answers what my.tradePay needs."""
     return container().payments.pay(campaign_id, body["order_id"], g.user_id)
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/orders/<string(length=25):order_id>", methods=["GET"])
+@require_player
+@blp.response(200, OrderStatusSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def get_order(campaign_id: int, order_id: str) -> dict[str, Any]:
+    """An order as the mini-program polls it after my.tradePay; a held order with a trade asks Alipay."""
+    return container().payments.order_status(campaign_id, order_id, g.user_id)
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/actions/<action>", methods=["POST"])

@@ -138,3 +138,9 @@ class PaymentSchema(Schema):
     trade_no = fields.String(required=True, metadata={"description": "What my.tradePay takes."})
     amount_fen = fields.Integer(required=True)
     pay_before = fields.String(required=True)
+
+
+class OrderStatusSchema(Schema):
+    order_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "held, paid, cancelled, expired, confirmed"})
+    pay_before = fields.String(allow_none=True)
