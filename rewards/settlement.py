@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -144,7 +145,7 @@ class Settlement:
         try:
             self._queue.enqueue(
                 issue_grant, grant_id, job_id=grant_id, unique=True,
-                retry=Retry(max=len(self._retry_intervals), interval=self._retry_intervals),
+                retry=Retry(max=len(self._retry_intervals), interval=jittered(self._retry_intervals)),
                 job_timeout=self._job_timeout, result_ttl=86400, failure_ttl=30 * 86400,
             )
         except DuplicateJobError:
@@ -203,6 +204,12 @@ def first_unsettled_id(client: redis.Redis, stream: str, group: str) -> str | No
     if pending["pending"]:
         first = min(first, pending["min"], key=_id_tuple)
     return first
+
+
+def jittered(intervals: list[int], spread: float = 0.2) -> list[int]:
+    """Each retry delay moved by up to +-20 %, so grants that failed together (a provider outage) do not all
+    come back at the same second."""
+    return [max(0, round(i * random.uniform(1 - spread, 1 + spread))) for i in intervals]
 
 
 def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[str]:

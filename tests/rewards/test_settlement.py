@@ -79,3 +79,11 @@ def test_an_unreadable_outbox_entry_is_dropped_and_does_not_block_the_stream(fac
         pass
     assert db_session.scalar(select(func.count()).select_from(Grant)) == 1
     assert redis.xpending(outbox, f"{container.settings.redis_namespace}:settlement")["pending"] == 0
+
+
+def test_retry_delays_are_spread_so_failed_grants_do_not_return_together():
+    from rewards.settlement import jittered
+
+    spreads = [jittered([10, 60, 300]) for _ in range(200)]
+    assert all(8 <= a <= 12 and 48 <= b <= 72 and 240 <= c <= 360 for a, b, c in spreads)
+    assert len({tuple(s) for s in spreads}) > 50 and jittered([0, 0]) == [0, 0]
