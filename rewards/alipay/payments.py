@@ -28,9 +28,11 @@ from alipay.aop.api.response.AlipayTradeCloseResponse import AlipayTradeCloseRes
 from alipay.aop.api.response.AlipayTradeCreateResponse import AlipayTradeCreateResponse
 from alipay.aop.api.response.AlipayTradeQueryResponse import AlipayTradeQueryResponse
 from alipay.aop.api.response.AlipayTradeRefundResponse import AlipayTradeRefundResponse
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from campaigns import audit
+from campaigns.models import AuditEntry
 from engine import scripts as codes
 from engine.clock import Clock, from_ms, iso, to_ms
 from engine.config import Settings
@@ -45,6 +47,7 @@ from .gateway import SUCCESS, AlipayGateway, alipay_user_of
 from .signing import sign_content, verify_rsa2
 
 PAID_STATUSES = {"TRADE_SUCCESS", "TRADE_FINISHED"}
+LATE_REFUND = "order.refunded_late"
 
 
 class AlipayAccountRequiredError(ConflictError):
@@ -191,10 +194,12 @@ class PaymentService:
         if response.code != SUCCESS:
             return False
         with self._session_factory() as session:
-            audit.record(session, at=now, actor="alipay-notify", action="order.refunded_late", subject_type="order",
-                         subject_id=order_id, trade_no=trade_no, amount=total_amount,
-                         order_status=status)
-            session.commit()
+            recorded = session.scalar(select(AuditEntry.id).where(AuditEntry.action == LATE_REFUND,
+                                                                  AuditEntry.subject_id == order_id))
+            if recorded is None:  # Alipay repeats its notifications: one entry per refund
+                audit.record(session, at=now, actor="alipay-notify", action=LATE_REFUND, subject_type="order",
+                             subject_id=order_id, trade_no=trade_no, amount=total_amount, order_status=status)
+                session.commit()
         return True
 
 

@@ -113,17 +113,20 @@ def test_forged_or_wrong_notifications_are_refused_and_change_nothing(client, pa
     assert container.redis.hget(keys.order(held["order_id"]), "status") in ("paid", b"paid")
 
 
-def test_a_payment_after_the_order_was_released_is_refunded_and_audited(factory, payments, held, alipay_sandbox,
-                                                                       db_session):
+def test_a_payment_after_the_order_was_released_is_refunded_and_audited(client, factory, payments, held,
+                                                                       alipay_sandbox, db_session):
     payments.pay(held["campaign"], held["order_id"], held["player"])
     factory.play(held["campaign"], held["player"], "cancel", {"order_id": held["order_id"]})
     requests.post(f"{alipay_sandbox.url}/sandbox/trades/{held['order_id']}/pay", timeout=5).raise_for_status()
     notifications_for(alipay_sandbox, held["order_id"], "success")
     assert alipay_sandbox.sandbox.state.refunds[f"R{held['order_id']}"]["refund_fee"] == "9.90"
     assert alipay_sandbox.sandbox.state.trades[held["order_id"]].status == "TRADE_CLOSED"
+    repeat = client.post(NOTIFY, data=_forged(alipay_sandbox, held))  # Alipay says it again: one refund, one entry
+    assert repeat.get_data(as_text=True) == "success"
     db_session.rollback()
-    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "order.refunded_late"))
+    [entry] = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "order.refunded_late")).all()
     assert entry.subject_id == held["order_id"] and entry.details["order_status"] == "cancelled"
+    assert [k for k in alipay_sandbox.sandbox.state.refunds if held["order_id"] in k] == [f"R{held['order_id']}"]
 
 
 def test_paying_needs_an_alipay_account_and_a_held_order(client, factory):
