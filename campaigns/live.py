@@ -88,5 +88,5 @@ class LiveState:
 
     def player_view(self, campaign_id: int, user_id: str, reads: Sequence[Read] = ()) -> tuple[str | None, GameState]:
         """Status, stock left, this player's hash and the game's reads, in one round trip."""
-        read = read_state(self._client, self.keys(campaign_id), user_id, reads)
+        read = read_state(self._client, self.keys(campaign_id), user_id, reads, with_status=True)
         return read.status, read.state

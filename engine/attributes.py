@@ -44,6 +44,8 @@ def decode(kind: str, raw: str) -> Any:
 
 
 class AttributeStore:
+    """``client`` decodes responses (``Container.redis``)."""
+
     def __init__(self, client: redis.Redis, *, namespace: str, ttl_seconds: float = 5.0,
                  max_players: int = 100_000) -> None:
         self._client = client
@@ -59,7 +61,7 @@ class AttributeStore:
         cached = self._types
         if cached and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
-        imported = {_text(k): _text(v) for k, v in self._client.hgetall(self._keys.catalogue).items()}
+        imported = self._client.hgetall(self._keys.catalogue)
         types = {**imported, **BUILTIN_ATTRIBUTES}
         self._types = (time.monotonic(), types)
         return types
@@ -80,14 +82,10 @@ class AttributeStore:
             return entry[1]
         return None
 
-    def remember(self, user_id: str, raw: Mapping[Any, Any]) -> dict[str, Any]:
+    def remember(self, user_id: str, raw: Mapping[str, str]) -> dict[str, Any]:
         """Decode a player's attribute hash as read from Redis (here or in a caller's pipeline) and cache it."""
         types = self.types()
-        values = {}
-        for name, text in raw.items():
-            name = _text(name)
-            if name in types:
-                values[name] = decode(types[name], _text(text))
+        values = {name: decode(types[name], text) for name, text in raw.items() if name in types}
         with self._lock:
             self._players[user_id] = (time.monotonic(), values)
             self._players.move_to_end(user_id)
@@ -110,7 +108,3 @@ class AttributeStore:
                     pipe.hset(self._keys.player(user_id), mapping=dict(values))
             pipe.execute()
         self.forget()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -22,6 +22,11 @@ class Take:
     per_user_limit: int | None = None
 
 
+def public_reward(reward: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A configured reward (``{"type", ...params, "cost_fen"}``) as players see it and grants carry it."""
+    return {k: v for k, v in reward.items() if k != "cost_fen"} if reward else None
+
+
 @dataclass(frozen=True)
 class GrantSpec:
     """A reward the claim wins: ``reward`` is ``{"type": <adapter>, ...}``; ``cost_fen`` counts against the budget."""
@@ -30,6 +35,11 @@ class GrantSpec:
     cost_fen: int
     # Whom it pays: None = the player who played; a campaign's finale pays each winner by id.
     user_id: str | None = None
+
+    @classmethod
+    def of(cls, reward: Mapping[str, Any]) -> GrantSpec:
+        """Winning a configured reward: its params as the grant, its ``cost_fen`` against the budget."""
+        return cls(reward=public_reward(reward), cost_fen=reward["cost_fen"])
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from .keys import CampaignKeys
 from .metrics import claim_latency, plays_counter
 from .scripts import ClaimItem, Scripts
 from .snapshot import CampaignSnapshot, SnapshotCache
-from .state import read_state
+from .state import GameState, read_state
 from .variants import player_variant
 
 STATE_RETENTION = timedelta(days=30)
@@ -137,12 +137,7 @@ class PlayService:
                         now: datetime) -> PlayResult | None:
         """One attempt: read (stateful games), plan, claim. None when the state changed under the plan."""
         now_ms = to_ms(now)
-        claim_id = new_claim_id(now_ms)
-        ctx = PlayContext(
-            campaign_id=snapshot.campaign_id, version=snapshot.version, user_id=request.user_id,
-            claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone), seed=int(claim_id, 16),
-            starts_on=snapshot.starts_on,
-        )
+        ctx = play_context(snapshot, request.user_id, now)
         config = snapshot.config
         if snapshot.needs_state:
             # The player's attributes (a points balance, a registration date) ride in the same pipeline
@@ -159,8 +154,7 @@ class PlayService:
             variant = player_variant(snapshot.campaign_id, request.user_id, snapshot.variants,
                                      state.player.get("variant"))
             config = snapshot.config_for(variant)
-            seed = draw_seed(snapshot.secret, request.user_id, state.seq) if snapshot.secret else ctx.seed
-            ctx = replace(ctx, state=state, variant=variant, seed=seed)
+            ctx = play_context(snapshot, request.user_id, now, state=state, variant=variant, claim_id=ctx.claim_id)
         plan = game.plan(config, request.action, payload, ctx)
         started = time.perf_counter()
         if isinstance(plan, Release):
@@ -170,7 +164,7 @@ class PlayService:
         claim_latency(snapshot.game).observe(time.perf_counter() - started)
         if isinstance(plan, Release):
             return self._answer(reply)
-        if reply.code == codes.STALE or (reply.code == codes.REFUSED and reply.body == STALE):
+        if is_stale(reply):
             return None
         if reply.code == codes.SOLD_OUT and ctx.state is not None and ctx.state.stock_left.get(reply.body, 0) >= sum(
                 t.quantity for t in plan.takes if t.item == reply.body):
@@ -197,19 +191,15 @@ class PlayService:
                               FINALE_PLAYER)
             if read.stored_answer is not None:
                 return None
-            claim_id = new_claim_id(to_ms(now))
-            ctx = PlayContext(
-                campaign_id=campaign_id, version=snapshot.version, user_id=FINALE_PLAYER, claim_id=claim_id,
-                now=now, day=business_day(now, snapshot.timezone), state=read.state, starts_on=snapshot.starts_on,
-                seed=draw_seed(snapshot.secret, FINALE_PLAYER, 0) if snapshot.secret else int(claim_id, 16),
-            )
+            ctx = play_context(snapshot, FINALE_PLAYER, now, state=read.state)
             claim = game.finale(snapshot.config, ctx)
             if claim is None:
                 return None
-            once = (Op.expect(FINALE_KEY, "done", None, refuse=FINALE_DONE), Op.put(FINALE_KEY, "done", claim_id))
+            once = (Op.expect(FINALE_KEY, "done", None, refuse=FINALE_DONE),
+                    Op.put(FINALE_KEY, "done", ctx.claim_id))
             claim = replace(claim, ops=(*once, *claim.ops))
             reply = self._claim(keys, claim, request, FINALE_PLAYER, request_print, snapshot, ctx, finale=True)
-            if reply.code == codes.STALE or (reply.code == codes.REFUSED and reply.body == STALE):
+            if is_stale(reply):
                 continue
             if reply.code == codes.REFUSED and reply.body == FINALE_DONE:
                 return None
@@ -302,6 +292,23 @@ class PlayService:
             answer, _, state = reply.body.partition("\n")
             return PlayResult(answer_json=answer, state_json=state or "{}", replayed=reply.code == codes.REPLAY)
         raise refusal(reply)
+
+
+def play_context(snapshot: CampaignSnapshot, user_id: str, now: datetime, *, state: GameState | None = None,
+                 variant: str | None = None, claim_id: str | None = None) -> PlayContext:
+    """The context a plan gets. With state read, the draws are seeded by HMAC(version secret, player, seq) so
+    they can be re-derived; without (a stateless game, or a snapshot without a secret) by the claim id."""
+    claim_id = claim_id or new_claim_id(to_ms(now))
+    seed = draw_seed(snapshot.secret, user_id, state.seq) if state is not None and snapshot.secret \
+        else int(claim_id, 16)
+    return PlayContext(campaign_id=snapshot.campaign_id, version=snapshot.version, user_id=user_id,
+                       claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone), seed=seed,
+                       state=state, variant=variant, starts_on=snapshot.starts_on)
+
+
+def is_stale(reply: codes.ScriptReply) -> bool:
+    """The state a plan read changed before its claim (the player's sequence number, or an op's guard)."""
+    return reply.code == codes.STALE or (reply.code == codes.REFUSED and reply.body == STALE)
 
 
 def stored_reply(record: str, request_print: str) -> codes.ScriptReply:

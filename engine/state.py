@@ -89,13 +89,16 @@ class StateRead:
 
 
 def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Sequence[Read],
-               idempotency_key: str | None = None, attributes_key: str | None = None) -> StateRead:
-    """One round trip: status, stock, the player's hash, the game's reads and, for a play, the key's record
-    and (unless the caller has them cached) the player's attributes."""
+               idempotency_key: str | None = None, attributes_key: str | None = None, *,
+               with_status: bool = False) -> StateRead:
+    """One round trip: stock, the player's hash, the game's reads and, for a play, the key's record and (unless
+    the caller has them cached) the player's attributes; the campaign's status only for a view (a play's claim
+    script checks it anyway). ``client`` decodes responses (``Container.redis``)."""
     own = f"user:{user_id}"
     wanted = [r for r in reads if r.key != own]
     with client.pipeline(transaction=False) as pipe:
-        pipe.hget(keys.meta, "status")
+        if with_status:
+            pipe.hget(keys.meta, "status")
         pipe.hgetall(keys.stock_total)
         pipe.hgetall(keys.stock_taken)
         pipe.hgetall(keys.user(user_id))
@@ -110,26 +113,19 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
             pipe.hgetall(attributes_key)
         replies = pipe.execute()
     attributes = replies.pop() if attributes_key is not None else None
-    status, total, taken, player = (_text(replies[0]), _texts(replies[1]), _texts(replies[2]), _texts(replies[3]))
+    stored = replies.pop() if idempotency_key is not None else None
+    status = replies.pop(0) if with_status else None
+    total, taken, player = replies[:3]
     hashes: dict[str, Mapping[str, str]] = {own: player}
     bitmaps: dict[str, int] = {}
-    for read, reply in zip(wanted, replies[4:4 + len(wanted)], strict=True):
+    for read, reply in zip(wanted, replies[3:], strict=True):
         if read.kind == "bits":
             bitmaps[read.key] = int(reply[0] or 0)
         else:
-            hashes[read.key] = _texts(reply)
+            hashes[read.key] = reply
     stock_left = {item: max(0, int(t) - int(taken.get(item, 0))) for item, t in total.items()}
-    stored = _text(replies[-1]) if idempotency_key is not None else None
     return StateRead(GameState(user_id, stock_left, hashes, bitmaps), status, stored, attributes)
 
 
 def _plain(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool, list)) or value is None
-
-
-def _text(value: Any) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _texts(mapping: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in mapping.items()}

@@ -16,7 +16,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from .claims import Claim, GrantSpec, Op
+from . import chances
+from .claims import Claim, GrantSpec, Op, public_reward
 from .clock import to_ms
 from .errors import ConflictError, LimitReachedError
 from .errors import ValidationError as HuodongValidationError
@@ -117,9 +118,13 @@ def start(tasks: list[Mapping[str, Any]], request: Mapping[str, Any], ctx: PlayC
     )
 
 
-def complete(tasks: list[Mapping[str, Any]], request: Mapping[str, Any], ctx: PlayContext
-             ) -> tuple[Mapping[str, Any], tuple[Op, ...], tuple[GrantSpec, ...], dict[str, Exception]]:
-    """The ops and grants of completing a task: the game adds what the task's chances mean to it."""
+def plan(tasks: list[Mapping[str, Any]], action: str, request: Mapping[str, Any], ctx: PlayContext) -> Claim:
+    """``task_start`` or ``task_complete``, for a game that offers the wall (its config's ``tasks``)."""
+    return start(tasks, request, ctx) if action == "task_start" else complete(tasks, request, ctx)
+
+
+def complete(tasks: list[Mapping[str, Any]], request: Mapping[str, Any], ctx: PlayContext) -> Claim:
+    """Completing a task: its daily cap counted, its reward won and its chances earned."""
     task = find_task(tasks, request["task"])
     me = f"user:{ctx.user_id}"
     record = ctx.state.player.get(f"ts:{task['task']}") if ctx.state is not None else None
@@ -135,18 +140,18 @@ def complete(tasks: list[Mapping[str, Any]], request: Mapping[str, Any], ctx: Pl
         Op.delete(me, f"ts:{task['task']}"),
         Op.incr(me, f"{DAILY}:{task['task']}:{ctx.day:%Y%m%d}", 1, high=task["daily_cap"], refuse="TASK_LIMIT"),
     )
-    grants = ()
-    if task["reward"]:
-        reward = {k: v for k, v in task["reward"].items() if k != "cost_fen"}
-        grants = (GrantSpec(reward=reward, cost_fen=task["reward"]["cost_fen"]),)
-    return task, ops, grants, {"TASK_LIMIT": cap_error}
+    if task["chances"]:
+        ops = (*ops, chances.earn(ctx.state, task["chances"]))
+    return Claim((), 0, grants=(GrantSpec.of(task["reward"]),) if task["reward"] else (), ops=ops,
+                 refusals={"TASK_LIMIT": cap_error},
+                 outcome={"task": task["task"], "chances_earned": task["chances"]})
 
 
 def tasks_view(tasks: list[Mapping[str, Any]], player: Mapping[str, str], ctx: Any) -> list[dict[str, Any]]:
     """Each task with what the player did of it today (``ctx`` has ``day``)."""
     return [
         {"task": t["task"], "kind": t["kind"], "title": t["title"], "chances": t["chances"],
-         "reward": {k: v for k, v in t["reward"].items() if k != "cost_fen"} if t["reward"] else None,
+         "reward": public_reward(t["reward"]),
          "min_dwell_seconds": t["min_dwell_seconds"], "daily_cap": t["daily_cap"],
          "done_today": int(player.get(f"{DAILY}:{t['task']}:{ctx.day:%Y%m%d}", 0)),
          "started": f"ts:{t['task']}" in player}

@@ -385,13 +385,7 @@ class Cards(Game):
             return self._ask(config, request, ctx)
         if action == "accept":
             return self._accept(config, request, ctx)
-        if action == "task_start":
-            return tasks.start(config["tasks"], request, ctx)
-        task, ops, grants, refusals = tasks.complete(config["tasks"], request, ctx)
-        if task["chances"]:
-            ops = (*ops, chances.earn(ctx.state, task["chances"]))
-        return Claim((), 0, grants=grants, ops=ops, refusals=refusals,
-                     outcome={"task": task["task"], "chances_earned": task["chances"]})
+        return tasks.plan(config["tasks"], action, request, ctx)
 
     def _draw(self, config: Mapping[str, Any], ctx: PlayContext) -> Claim:
         state = ctx.state

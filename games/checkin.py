@@ -32,6 +32,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ import numpy as np
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine import chances, tasks
-from engine.claims import Claim, GrantSpec, Op
+from engine.claims import Claim, GrantSpec, Op, public_reward
 from engine.errors import ConflictError, LimitReachedError
 from engine.errors import ValidationError as HuodongValidationError
 from engine.game import Game, PlayContext, ViewContext, games
@@ -203,14 +204,6 @@ def _day(text: str) -> date:
 
 # -- rewards ----------------------------------------------------------------------------------------------------
 
-def _grant(reward: Mapping[str, Any]) -> GrantSpec:
-    return GrantSpec(reward=_shown(reward), cost_fen=reward["cost_fen"])
-
-
-def _shown(reward: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return {k: v for k, v in reward.items() if k != "cost_fen"} if reward else None
-
-
 def ladder_reward(config: Mapping[str, Any], streak: int) -> Mapping[str, Any]:
     return config["ladder"][ladder_step(streak, len(config["ladder"]))]
 
@@ -254,12 +247,12 @@ class Checkin(Game):
         bonuses = bonuses_at(config, streak)
         return Claim(
             takes=(), units=1,
-            grants=(_grant(config["ladder"][rung]), *(_grant(b["reward"]) for b in bonuses)),
+            grants=(GrantSpec.of(config["ladder"][rung]), *(GrantSpec.of(b["reward"]) for b in bonuses)),
             ops=(Op.setbit(calendar_key(ctx.user_id, today), today.day - 1, refuse="CHECKED"),
                  *run_ops(chances.me(state), runs, after, today)),
             refusals={"CHECKED": AlreadyCheckedInError(date=today.isoformat())},
             outcome={"date": today.isoformat(), "streak": streak, "cycle_day": rung + 1,
-                     "reward": _shown(config["ladder"][rung]), "bonus_days": [b["days"] for b in bonuses]},
+                     "reward": public_reward(config["ladder"][rung]), "bonus_days": [b["days"] for b in bonuses]},
         )
 
     def _makeup(self, config: Mapping[str, Any], day: date, ctx: PlayContext) -> Claim:
@@ -289,12 +282,11 @@ class Checkin(Game):
         )
 
     def _complete_task(self, config: Mapping[str, Any], request: Mapping[str, Any], ctx: PlayContext) -> Claim:
-        task, ops, grants, refusals = tasks.complete(config["tasks"], request, ctx)
-        if task["chances"]:
-            ops = (*ops, chances.earn(ctx.state, task["chances"]))
-        return Claim(takes=(), units=0, grants=grants, ops=ops, refusals=refusals,
-                     outcome={"task": task["task"], "chances": task["chances"],
-                              "chances_earned": ctx.state.mine(chances.EARNED) + task["chances"]})
+        done = tasks.complete(config["tasks"], request, ctx)
+        earned = done.outcome["chances_earned"]
+        # Check-in shows the balance the task brings the player to (make-ups are paid with it).
+        return replace(done, outcome={"task": done.outcome["task"], "chances": earned,
+                                      "chances_earned": ctx.state.mine(chances.EARNED) + earned})
 
     def stock(self, config: Mapping[str, Any]) -> dict[str, int]:
         return {}
@@ -307,12 +299,13 @@ class Checkin(Game):
         makeup = config["makeup"]
         return {
             "cycle_days": len(config["ladder"]),
-            "ladder": [_shown(r) for r in config["ladder"]],
-            "streak_bonuses": [{"days": b["days"], "reward": _shown(b["reward"])} for b in config["streak_bonuses"]],
+            "ladder": [public_reward(r) for r in config["ladder"]],
+            "streak_bonuses": [{"days": b["days"], "reward": public_reward(b["reward"])}
+                               for b in config["streak_bonuses"]],
             "makeup": {"window_days": makeup["window_days"], "cost": dict(makeup["cost"]),
                        "max_per_month": makeup["max_per_month"]} if makeup else None,
             "tasks": [{"task": t["task"], "kind": t["kind"], "title": t["title"], "chances": t["chances"],
-                       "reward": _shown(t["reward"]), "min_dwell_seconds": t["min_dwell_seconds"],
+                       "reward": public_reward(t["reward"]), "min_dwell_seconds": t["min_dwell_seconds"],
                        "daily_cap": t["daily_cap"]} for t in config["tasks"]],
         }
 
@@ -331,7 +324,7 @@ class Checkin(Game):
             "streak": streak,
             "cycle_day": ladder_step(streak, len(config["ladder"])) + 1 if streak else 0,
             "next": {"date": (today if not done_today else today + ONE_DAY).isoformat(), "streak": upcoming,
-                     "reward": _shown(ladder_reward(config, upcoming)),
+                     "reward": public_reward(ladder_reward(config, upcoming)),
                      "bonus_days": [b["days"] for b in bonuses_at(config, upcoming)]},
             "calendar": {f"{month:%Y-%m}": _checked_days(state, ctx.user_id, month)
                          for month in _months_shown(today)},

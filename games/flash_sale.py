@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from engine.claims import Claim, GrantSpec, OrderLine, OrderSpec, Release, Take
+from engine.claims import Claim, GrantSpec, OrderLine, OrderSpec, Release, Take, public_reward
 from engine.errors import ValidationError as HuodongValidationError
 from engine.game import Game, PlayContext, ViewContext, games
 from engine.reward_types import RewardField
@@ -93,8 +93,7 @@ class FlashSale(Game):
         quantity = request["quantity"]
         rewards = ()
         if sku["reward"]:
-            reward = {k: v for k, v in sku["reward"].items() if k != "cost_fen"}
-            rewards = tuple(GrantSpec(reward=reward, cost_fen=sku["reward"]["cost_fen"]) for _ in range(quantity))
+            rewards = (GrantSpec.of(sku["reward"]),) * quantity
         amount = sku["price_fen"] * quantity
         order = OrderSpec(
             lines=(OrderLine(sku=sku["sku"], name=sku["name"], quantity=quantity, unit_price_fen=sku["price_fen"]),),
@@ -124,7 +123,7 @@ class FlashSale(Game):
                     "sku": s["sku"], "name": s["name"], "price_fen": s["price_fen"],
                     "original_price_fen": s["original_price_fen"], "stock": s["stock"],
                     "per_user_limit": s["per_user_limit"],
-                    "reward": {k: v for k, v in s["reward"].items() if k != "cost_fen"} if s["reward"] else None,
+                    "reward": public_reward(s["reward"]),
                 }
                 for s in config["skus"]
             ],

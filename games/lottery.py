@@ -21,7 +21,7 @@ import numpy as np
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine import chances, tasks
-from engine.claims import Claim, GrantSpec, Op, Take
+from engine.claims import Claim, GrantSpec, Op, Take, public_reward
 from engine.errors import ConflictError, LimitReachedError
 from engine.game import Game, PlayContext, ViewContext, games
 from engine.reward_types import RewardField
@@ -167,10 +167,6 @@ def fallback_of(config: Mapping[str, Any], prize: Mapping[str, Any]) -> str | No
     return None if target == prize["id"] else target
 
 
-def public_reward(reward: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return {k: v for k, v in reward.items() if k != "cost_fen"} if reward else None
-
-
 class _Spins:
     """The prizes one claim gives, spin by spin: stock and caps as the plan read them less what it gave."""
 
@@ -216,7 +212,7 @@ class _Spins:
 
     def grants(self) -> tuple[GrantSpec, ...]:
         won = (self.prizes[e["given"]]["reward"] for e in self.entries if self.rewarded(e["given"]))
-        return tuple(GrantSpec(reward=public_reward(r), cost_fen=r["cost_fen"]) for r in won)
+        return tuple(GrantSpec.of(r) for r in won)
 
     def won_ops(self) -> tuple[Op, ...]:
         me = chances.me(self.state)
@@ -236,13 +232,7 @@ class Lottery(Game):
             return self._draw(config, request["times"], ctx)
         if action == "buy_chances":
             return self._buy_chances(config, request["count"], ctx)
-        if action == "task_start":
-            return tasks.start(config["tasks"], request, ctx)
-        task, ops, grants, refusals = tasks.complete(config["tasks"], request, ctx)
-        if task["chances"]:
-            ops = (*ops, chances.earn(ctx.state, task["chances"]))
-        return Claim(takes=(), units=0, grants=grants, ops=ops, refusals=refusals,
-                     outcome={"task": task["task"], "chances_earned": task["chances"]})
+        return tasks.plan(config["tasks"], action, request, ctx)
 
     def _draw(self, config: Mapping[str, Any], times: int, ctx: PlayContext) -> Claim:
         state, pity = ctx.state, config["pity"]

@@ -31,7 +31,7 @@ import numpy as np
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine import chances
-from engine.claims import Claim, GrantSpec, Op
+from engine.claims import Claim, GrantSpec, Op, public_reward
 from engine.clock import from_ms, iso, parse_instant, to_ms
 from engine.errors import ConflictError, ForbiddenError, LimitReachedError, NotFoundError
 from engine.errors import ValidationError as HuodongValidationError
@@ -303,14 +303,6 @@ class CashoutRequest(Schema):
     packet_id = fields.String(required=True, validate=PACKET_ID)
 
 
-def grant_of(reward: Mapping[str, Any]) -> GrantSpec:
-    return GrantSpec(reward={k: v for k, v in reward.items() if k != "cost_fen"}, cost_fen=reward["cost_fen"])
-
-
-def public_reward(reward: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return {k: v for k, v in reward.items() if k != "cost_fen"} if reward else None
-
-
 def running(player: Mapping[str, str], now_ms: int) -> str | None:
     """The id of the player's packet that keeps them from opening another (open and before its deadline)."""
     if player.get(CURRENT_STATUS) == OPEN and now_ms < int(player.get(CURRENT_DUE, 0)):
@@ -384,7 +376,7 @@ def assist(config: Mapping[str, Any], share_code: str, ctx: PlayContext) -> Clai
     grants = ()
     if welcome:
         ops += [Op.expect(me, WELCOMED, None), Op.put(me, WELCOMED, share_code)]
-        grants = (grant_of(config["welcome_reward"]),)
+        grants = (GrantSpec.of(config["welcome_reward"]),)
     progress = packet.progress_fen + amount
     return Claim((), 0, grants=grants, ops=tuple(ops), refusals={
         DUPLICATE: AlreadyAssistedError(share_code=share_code),
@@ -421,7 +413,7 @@ def cashout(config: Mapping[str, Any], packet_id: str, ctx: PlayContext) -> Clai
     ]
     if state.player.get(CURRENT) == packet_id:
         ops += [Op.expect(me, CURRENT, packet_id), Op.put(me, CURRENT_STATUS, paid)]
-    return Claim((), 0, grants=(grant_of(reward),), ops=tuple(ops),
+    return Claim((), 0, grants=(GrantSpec.of(reward),), ops=tuple(ops),
                  outcome={"packet_id": packet_id, "paid": paid, "progress_fen": packet.progress_fen,
                           "target_fen": packet.target_fen})
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import audit
 from campaigns.models import Campaign, Grant, GrantStatus
+from engine.claims import public_reward
 from engine.clock import Clock, to_ms
 from engine.errors import ConflictError, NotFoundError, ValidationError
 from engine.reward_types import RewardField
@@ -59,7 +60,7 @@ class GrantService:
         claim = new_claim_id(to_ms(now))
         grant = Grant(id=grant_id(claim, 0), claim_id=claim, campaign_id=campaign_id,
                       version=campaign.live_version or 0, user_id=user_id, reward_type=loaded["type"],
-                      reward={k: v for k, v in loaded.items() if k != "cost_fen"}, cost_fen=loaded["cost_fen"],
+                      reward=public_reward(loaded), cost_fen=loaded["cost_fen"],
                       status=GrantStatus.PENDING, attempts=0, created_at=now, updated_at=now)
         self._session.add(grant)
         audit.record(self._session, at=now, actor=actor, action="grant.compensation", subject_type="grant",

@@ -9,6 +9,7 @@ formatting its own error) all mean "outcome unknown" (``AlipayUnavailableError``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,11 @@ INVALID_CODES = {"isv.code-invalid", "isv.code-expired", "isv.code-used"}
 # Answers that mean "try again" rather than "no": the service is busy or failed inside.
 RETRYABLE_CODES = {"20000", "20001"}
 RETRYABLE_SUB_CODES = {"SYSTEM_ERROR", "aop.SYSTEM_ERROR", "isp.unknow-error", "ACQ.SYSTEM_ERROR"}
+
+
+# Parsing the certificates and checking Alipay's against the root, once per process rather than once per transfer
+# (each issuance job builds its own gateway).
+_cert_mode = functools.lru_cache(maxsize=4)(CertMode.from_pems)
 
 
 class AlipayNotConfiguredError(HuodongError):
@@ -90,7 +96,7 @@ class AlipayGateway:
             if not (s.alipay_app_cert and s.alipay_cert and s.alipay_root_cert):
                 raise AlipayNotConfiguredError("Fund transfers need certificate mode: configure the app, Alipay "
                                                "and root certificates.")
-            self._cert_mode = CertMode.from_pems(s.alipay_app_cert, s.alipay_cert, s.alipay_root_cert)
+            self._cert_mode = _cert_mode(s.alipay_app_cert, s.alipay_cert, s.alipay_root_cert)
         return self._cert_mode
 
     def execute_cert(self, request: Any) -> str:

@@ -66,6 +66,8 @@ class OrderNotPayableError(ConflictError):
 
 
 class PaymentService:
+    """``client`` decodes responses (``Container.redis``)."""
+
     def __init__(self, *, client: redis.Redis, scripts: Scripts, namespace: str, settings: Settings, clock: Clock,
                  session_factory: sessionmaker) -> None:
         self._client = client
@@ -74,16 +76,21 @@ class PaymentService:
         self._settings = settings
         self._clock = clock
         self._session_factory = session_factory
+        self._gateway = AlipayGateway(settings)
+
+    def _order(self, campaign_id: int, order_id: str, user_id: str) -> dict[str, str]:
+        """The player's order hash from Redis; NOT_FOUND for another player's."""
+        order = self._client.hgetall(CampaignKeys(self._namespace, campaign_id).order(order_id))
+        if not order or order.get("user") != user_id:
+            raise NotFoundError("No such order.", order_id=order_id)
+        return order
 
     def _index(self) -> str:
         """Hash: order id -> campaign id, for the orders a trade was made for (a notification names only the order)."""
         return f"{self._namespace}:paying"
 
     def pay(self, campaign_id: int, order_id: str, user_id: str) -> dict[str, Any]:
-        keys = CampaignKeys(self._namespace, campaign_id)
-        order = {_text(k): _text(v) for k, v in self._client.hgetall(keys.order(order_id)).items()}
-        if not order or order.get("user") != user_id:
-            raise NotFoundError("No such order.", order_id=order_id)
+        order = self._order(campaign_id, order_id, user_id)
         if order["status"] != "held" or int(order["deadline_ms"]) <= to_ms(self._clock.now()):
             raise OrderNotPayableError(status=order["status"])
         try:
@@ -100,7 +107,7 @@ class PaymentService:
         request.notify_url = self._settings.alipay_notify_url
         self._client.hset(self._index(), order_id, campaign_id)
         response = AlipayTradeCreateResponse()
-        response.parse_response_content(AlipayGateway(self._settings).execute(request))
+        response.parse_response_content(self._gateway.execute(request))
         if response.code != SUCCESS or not response.trade_no:
             raise PaymentRefusedError(sub_code=response.sub_code, sub_msg=response.sub_msg)
         return {"order_id": order_id, "trade_no": response.trade_no, "amount_fen": placed["amount_fen"],
@@ -124,11 +131,11 @@ class PaymentService:
     def _settle_payment(self, order_id: str, trade_no: str, total_amount: str) -> bool:
         """A payment Alipay vouched for (a verified notification, or a trade query): confirm the order once, or
         refund a payment that came after the order was released."""
-        campaign_id = _text(self._client.hget(self._index(), order_id))
+        campaign_id = self._client.hget(self._index(), order_id)
         if campaign_id is None:
             return False
         keys = CampaignKeys(self._namespace, int(campaign_id))
-        stored = _text(self._client.hget(keys.order(order_id), "event"))
+        stored = self._client.hget(keys.order(order_id), "event")
         if stored is None:
             return False
         claim = json.loads(stored)
@@ -147,15 +154,13 @@ class PaymentService:
     def order_status(self, campaign_id: int, order_id: str, user_id: str) -> dict[str, Any]:
         """The order as the mini-program polls it. A held order with a trade asks Alipay, so a payment whose
         notification was lost is seen (and confirmed) all the same."""
-        keys = CampaignKeys(self._namespace, campaign_id)
-        order = {_text(k): _text(v) for k, v in self._client.hgetall(keys.order(order_id)).items()}
-        if not order or order.get("user") != user_id:
-            raise NotFoundError("No such order.", order_id=order_id)
+        order = self._order(campaign_id, order_id, user_id)
         if order["status"] == "held" and self._client.hexists(self._index(), order_id):
             trade = self._query(order_id)
             if trade is not None and trade.trade_status in PAID_STATUSES:
                 self._settle_payment(order_id, trade.trade_no, trade.total_amount)
-                order["status"] = _text(self._client.hget(keys.order(order_id), "status"))
+                order["status"] = self._client.hget(CampaignKeys(self._namespace, campaign_id).order(order_id),
+                                                    "status")
         return {"order_id": order_id, "status": order["status"],
                 "pay_before": iso(from_ms(int(order["deadline_ms"]))) if order.get("deadline_ms") else None}
 
@@ -168,7 +173,7 @@ class PaymentService:
             model = AlipayTradeCloseModel()
             model.out_trade_no = order_id
             response = AlipayTradeCloseResponse()
-            response.parse_response_content(AlipayGateway(self._settings).execute(AlipayTradeCloseRequest(
+            response.parse_response_content(self._gateway.execute(AlipayTradeCloseRequest(
                 biz_model=model)))
             closed += response.code == SUCCESS
         return closed
@@ -177,7 +182,7 @@ class PaymentService:
         model = AlipayTradeQueryModel()
         model.out_trade_no = order_id
         response = AlipayTradeQueryResponse()
-        response.parse_response_content(AlipayGateway(self._settings).execute(AlipayTradeQueryRequest(
+        response.parse_response_content(self._gateway.execute(AlipayTradeQueryRequest(
             biz_model=model)))
         return response if response.code == SUCCESS else None
 
@@ -189,7 +194,7 @@ class PaymentService:
         model.out_request_no = f"R{order_id}"
         model.refund_reason = f"order {status} before the payment arrived"
         response = AlipayTradeRefundResponse()
-        response.parse_response_content(AlipayGateway(self._settings).execute(AlipayTradeRefundRequest(
+        response.parse_response_content(self._gateway.execute(AlipayTradeRefundRequest(
             biz_model=model)))
         if response.code != SUCCESS:
             return False
@@ -201,7 +206,3 @@ class PaymentService:
                              subject_id=order_id, trade_no=trade_no, amount=total_amount, order_status=status)
                 session.commit()
         return True
-
-
-def _text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
