@@ -27,10 +27,11 @@ from werkzeug.wrappers import Request, Response
 
 from rewards.alipay.signing import sign_content, sign_rsa2, verify_rsa2
 
-from .certs import Certificates
-from .keys import KeyPair
+from .certs import Certificates, issue
+from .keys import KeyPair, generate
 
 AUTH_CODE_TTL = timedelta(minutes=5)
+DEFAULT_APP_ID = "2021000000000001"
 SUCCESS = {"code": "10000", "msg": "Success"}
 
 
@@ -326,7 +327,8 @@ class RunningSandbox:
     sandbox: Sandbox
     server: BaseWSGIServer
     thread: threading.Thread
-    # The merchant app's keys, when whoever started the sandbox made them (tests, the demo).
+    # The merchant app's id and keys, when whoever started the sandbox made them (tests, the demo).
+    app_id: str = ""
     merchant_keys: KeyPair | None = None
 
     @property
@@ -340,6 +342,22 @@ class RunningSandbox:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
+
+    def client_settings(self) -> dict[str, Any]:
+        """The HUODONG_ALIPAY_* settings that point Huodong at this sandbox as its merchant app."""
+        certs = self.sandbox.certs
+        return {"alipay_gateway_url": self.gateway_url, "alipay_app_id": self.app_id,
+                "alipay_app_private_key": self.merchant_keys.private_key,
+                "alipay_public_key": self.sandbox.keys.public_key, "alipay_seller_id": self.sandbox.seller_id,
+                "alipay_app_cert": certs.app_pem, "alipay_cert": certs.alipay_pem, "alipay_root_cert": certs.root_pem}
+
+
+def start_for_merchant(app_id: str = DEFAULT_APP_ID, **options: Any) -> RunningSandbox:
+    """A sandbox with fresh keys and certificates for one merchant app, on a free port of 127.0.0.1."""
+    merchant, gateway = generate(), generate()
+    running = Sandbox(gateway, {app_id: merchant.public_key}, certs=issue(gateway, merchant), **options).serve()
+    running.app_id, running.merchant_keys = app_id, merchant
+    return running
 
 
 @method("alipay.system.oauth.token")
@@ -382,6 +400,7 @@ def voucher_send(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, 
     return {**SUCCESS, "voucher_id": voucher.voucher_id}
 
 
+TRADE_NOT_EXIST = business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")
 AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,9})\.[0-9]{2}$")
 TRANSFER_PRODUCT = ("TRANS_ACCOUNT_NO_PWD", "DIRECT_TRANSFER")
 
@@ -462,7 +481,7 @@ def trade_query(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, A
     with sandbox.state.lock:
         trade = sandbox.state.trades.get(biz.get("out_trade_no", ""))
         if trade is None:
-            return business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")
+            return dict(TRADE_NOT_EXIST)
         return {**SUCCESS, "out_trade_no": trade.out_trade_no, "trade_no": trade.trade_no,
                 "trade_status": trade.status, "total_amount": trade.amount, "buyer_user_id": trade.buyer_id}
 
@@ -472,7 +491,7 @@ def trade_close(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, A
     with sandbox.state.lock:
         trade = sandbox.state.trades.get(biz.get("out_trade_no", ""))
         if trade is None:
-            return business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")
+            return dict(TRADE_NOT_EXIST)
         if trade.status == "WAIT_BUYER_PAY":
             trade.status = "TRADE_CLOSED"
         elif trade.status != "TRADE_CLOSED":
@@ -487,7 +506,7 @@ def trade_refund(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, 
     with sandbox.state.lock:
         trade = sandbox.state.trades.get(biz.get("out_trade_no", ""))
         if trade is None:
-            return business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")
+            return dict(TRADE_NOT_EXIST)
         if trade.status not in ("TRADE_SUCCESS", "TRADE_CLOSED") or str(biz.get("refund_amount")) != trade.amount:
             return business_error("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额不合法")
         done = sandbox.state.refunds.setdefault(request_no, {"out_trade_no": trade.out_trade_no,

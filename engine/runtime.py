@@ -14,7 +14,7 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ import marshmallow
 from . import errors
 from . import scripts as codes
 from .attributes import AttributeStore
-from .claims import Claim, Op, PlayResult, Release
+from .claims import Claim, GrantSpec, Op, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
 from .fairness import draw_seed
@@ -65,6 +65,12 @@ def new_claim_id(now_ms: int) -> str:
 def grant_id(claim_id: str, index: int) -> str:
     """Alphanumeric, as Alipay's out_biz_no wants."""
     return f"G{claim_id}{index:02x}"
+
+
+def grant_entries(claim_id: str, grants: Iterable[GrantSpec]) -> list[dict[str, Any]]:
+    """The grants of a claim as the outbox carries them, numbered by their place in the claim."""
+    return [{"id": grant_id(claim_id, i), "reward": dict(g.reward), "cost_fen": g.cost_fen,
+             **({"user_id": g.user_id} if g.user_id else {})} for i, g in enumerate(grants)]
 
 
 def order_id(claim_id: str) -> str:
@@ -211,11 +217,7 @@ class PlayService:
                request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext, *, finale: bool = False
                ) -> codes.ScriptReply:
         now_ms = to_ms(ctx.now)
-        grants = [
-            {"id": grant_id(ctx.claim_id, i), "reward": dict(g.reward), "cost_fen": g.cost_fen,
-             **({"user_id": g.user_id} if g.user_id else {})}
-            for i, g in enumerate(claim.grants)
-        ]
+        grants = grant_entries(ctx.claim_id, claim.grants)
         order = None
         hold_deadline_ms = 0
         if claim.order is not None:

@@ -11,9 +11,7 @@ import pytest
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from alipay_sandbox.certs import issue as issue_certificates
-from alipay_sandbox.keys import generate as generate_keys
-from alipay_sandbox.server import RunningSandbox, Sandbox
+from alipay_sandbox.server import RunningSandbox, start_for_merchant
 from engine.config import Settings, load_settings
 from rewards.context import set_worker_context
 from web import create_app
@@ -45,17 +43,11 @@ def database_url(services_dir: Path, run_id: str) -> Iterator[str]:
         yield url
 
 
-ALIPAY_APP_ID = "2021000000000001"
-
-
 @pytest.fixture(scope="session")
 def alipay_sandbox() -> Iterator[RunningSandbox]:
     """The sandbox gateway on 127.0.0.1 with fresh keys: this run's merchant app is the only one it knows."""
-    merchant, gateway = generate_keys(), generate_keys()
     # A "timeout" fault answers after 1.5 s, past the client's 1 s socket timeout (settings below).
-    running = Sandbox(gateway, {ALIPAY_APP_ID: merchant.public_key}, late_seconds=1.5,
-                      certs=issue_certificates(gateway, merchant)).serve()
-    running.merchant_keys = merchant
+    running = start_for_merchant(late_seconds=1.5)
     yield running
     running.stop()
 
@@ -65,13 +57,7 @@ def settings(services_dir: Path, redis_url: str, database_url: str, run_id: str,
              alipay_sandbox: RunningSandbox) -> Settings:
     """Settings for the whole run, never read from this machine's environment."""
     return load_settings({
-        "alipay_gateway_url": alipay_sandbox.gateway_url,
-        "alipay_app_id": ALIPAY_APP_ID,
-        "alipay_app_private_key": alipay_sandbox.merchant_keys.private_key,
-        "alipay_public_key": alipay_sandbox.sandbox.keys.public_key,
-        "alipay_app_cert": alipay_sandbox.sandbox.certs.app_pem,
-        "alipay_cert": alipay_sandbox.sandbox.certs.alipay_pem,
-        "alipay_root_cert": alipay_sandbox.sandbox.certs.root_pem,
+        **alipay_sandbox.client_settings(),
         "alipay_timeout_seconds": 1,
         "instance_path": str(services_dir / "instance"),
         "redis_url": redis_url,

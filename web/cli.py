@@ -257,26 +257,14 @@ POST {sandbox}/sandbox/trades/<order_id>/pay pays it and the sandbox notifies th
 """
 
 
-DEMO_SELLER_ID = "2088000000000000"
-
-
 def _with_alipay_sandbox(settings: Settings, *, notify_url: str) -> tuple[Settings, str | None]:
     """With no Alipay gateway configured, start the sandbox here (fresh keys) and point the settings at it."""
     if settings.alipay_gateway_url:
         return settings, None
-    from alipay_sandbox.certs import issue
-    from alipay_sandbox.keys import generate
-    from alipay_sandbox.server import Sandbox
+    from alipay_sandbox.server import start_for_merchant
 
-    merchant, gateway = generate(), generate()
-    certs = issue(gateway, merchant)
-    app_id = "2021000000000001"
-    running = Sandbox(gateway, {app_id: merchant.public_key}, certs=certs, seller_id=DEMO_SELLER_ID).serve()
-    return settings.replace(alipay_gateway_url=running.gateway_url, alipay_app_id=app_id,
-                            alipay_notify_url=notify_url, alipay_seller_id=DEMO_SELLER_ID,
-                            alipay_app_private_key=merchant.private_key, alipay_public_key=gateway.public_key,
-                            alipay_app_cert=certs.app_pem, alipay_cert=certs.alipay_pem,
-                            alipay_root_cert=certs.root_pem), running.url
+    running = start_for_merchant()
+    return settings.replace(**running.client_settings(), alipay_notify_url=notify_url), running.url
 
 
 def _with_redis(settings: Settings) -> Settings:

@@ -34,11 +34,12 @@ from sqlalchemy.orm import sessionmaker
 from campaigns import audit
 from campaigns.models import AuditEntry
 from engine import scripts as codes
+from engine.claims import GrantSpec
 from engine.clock import Clock, from_ms, iso, to_ms
 from engine.config import Settings
 from engine.errors import ConflictError, NotFoundError
 from engine.keys import CampaignKeys
-from engine.runtime import grant_id
+from engine.runtime import grant_entries
 from engine.scripts import Scripts
 
 from ..base import PermanentIssueError
@@ -143,8 +144,8 @@ class PaymentService:
             return False
         now = self._clock.now()
         paid = {"type": "order.paid", "order_id": order_id, "trade_no": trade_no, "at_ms": to_ms(now), "claim": claim,
-                "grants": [{"id": grant_id(claim["claim_id"], i), "reward": r["reward"], "cost_fen": r["cost_fen"]}
-                           for i, r in enumerate(claim["order"]["rewards_on_payment"])]}
+                "grants": grant_entries(claim["claim_id"], [GrantSpec(r["reward"], r["cost_fen"])
+                                                            for r in claim["order"]["rewards_on_payment"]])}
         reply = self._scripts.confirm(keys, order_id=order_id, now_ms=to_ms(now), trade_no=trade_no,
                                       event=json.dumps(paid, separators=(",", ":"), ensure_ascii=False))
         if reply.code == codes.NOT_HELD:
