@@ -32,6 +32,7 @@ class GrantStatus(enum.StrEnum):
     PENDING = "pending"
     ISSUED = "issued"
     FAILED = "failed"  # a retry is scheduled
+    UNKNOWN = "unknown"  # no answer came: the provider may have it; the next attempt asks before it sends
     DEAD = "dead"  # retries used up: a dead letter waiting for a person
 
 

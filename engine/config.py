@@ -59,6 +59,8 @@ class Settings:
     job_timeout_seconds: int = 120
     # Retry intervals (seconds) of an issuance job before it becomes a dead letter.
     job_retry_intervals: tuple[str, ...] = ("2", "10", "60", "300")
+    # Attempts after which housekeeping stops re-enqueueing an unsettled grant and dead-letters it.
+    grant_max_attempts: int = 20
     # A pending outbox entry idle this long is taken over from its (dead) consumer.
     outbox_claim_idle_ms: int = 30_000
     # Extra plugin modules to import at start-up, besides the huodong.* entry points.

@@ -8,8 +8,9 @@ provider (Alipay, the points ledger, a coupon pool, a merchant webhook).
 - ``issue(grant) -> external id``: must be idempotent by ``grant.id`` (the
   provider's ``out_biz_no``): issuing the same grant twice yields one reward
   and the same external id. Raise ``RetryableIssueError`` when the outcome is
-  unknown or temporary (timeouts, 5xx), ``PermanentIssueError`` when the
-  provider refused for good.
+  temporary (a busy pool, a 5xx that did nothing), ``OutcomeUnknownError``
+  when no answer came and the provider may have acted (a timeout), and
+  ``PermanentIssueError`` when the provider refused for good.
 - ``query(grant)``: the provider's view, for reconciliation; None if unknown.
 - ``revoke(grant)``: take it back where the provider allows it.
 
@@ -35,7 +36,12 @@ class IssueError(Exception):
 
 
 class RetryableIssueError(IssueError):
-    """Temporary or unknown outcome: try again later with the same grant id."""
+    """Temporary: try again later with the same grant id."""
+
+
+class OutcomeUnknownError(RetryableIssueError):
+    """No answer came and the provider may have acted (a read timeout): the grant is "unknown" until an attempt
+    asks the provider, or resends the very same idempotent request, and learns the truth."""
 
 
 class PermanentIssueError(IssueError):

@@ -23,6 +23,7 @@ import redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,7 +37,9 @@ from .tasks import issue_grant
 
 log = logging.getLogger(__name__)
 
-ENDED_JOB_STATUSES = {JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED, JobStatus.CANCELED}
+ENDED_JOB_STATUSES = {JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED, JobStatus.CANCELED, None}
+# Grants no attempt has settled yet: issued and dead are final.
+UNSETTLED = (GrantStatus.PENDING, GrantStatus.FAILED, GrantStatus.UNKNOWN)
 
 
 class GrantBusyError(ConflictError):
@@ -67,6 +70,7 @@ class Settlement:
         claim_idle_ms: int = 30_000,
         retry_intervals: Iterable[int] = (2, 10, 60, 300),
         job_timeout: int = 120,
+        give_up_after: int = 20,
         after_commit: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._client = client
@@ -79,6 +83,7 @@ class Settlement:
         self._claim_idle_ms = claim_idle_ms
         self._retry_intervals = [int(i) for i in retry_intervals]
         self._job_timeout = job_timeout
+        self._give_up_after = give_up_after
         # Observes the moment rows are committed and jobs not yet enqueued (crash tests use it).
         self._after_commit = after_commit
 
@@ -145,7 +150,8 @@ class Settlement:
         try:
             self._queue.enqueue(
                 issue_grant, grant_id, job_id=grant_id, unique=True,
-                retry=Retry(max=len(self._retry_intervals), interval=jittered(self._retry_intervals)),
+                retry=Retry(max=len(self._retry_intervals), interval=jittered(self._retry_intervals))
+                if self._retry_intervals else None,
                 job_timeout=self._job_timeout, result_ttl=86400, failure_ttl=30 * 86400,
             )
         except DuplicateJobError:
@@ -158,10 +164,7 @@ class Settlement:
         Its old job, if it ended (failed, or finished after a permanent refusal),
         is dropped first; one still queued, scheduled or running is left alone.
         """
-        try:
-            job = Job.fetch(grant_id, connection=self._queue.connection, serializer=self._queue.serializer)
-        except NoSuchJobError:
-            job = None
+        job = self._job(grant_id)
         if job is not None:
             if job.get_status() not in ENDED_JOB_STATUSES:
                 raise GrantBusyError("The grant's job is still queued or running.", job_status=job.get_status())
@@ -170,12 +173,53 @@ class Settlement:
             raise GrantBusyError("The grant's job was enqueued by someone else just now.")
 
     def requeue_stalled(self, older_than: timedelta) -> list[str]:
-        """Grants still pending long after they were written, with no job: enqueue them again."""
+        """Grants left unsettled long after their last change, with no job that will still run them: a fresh job.
+
+        That is a job Redis lost, or one that ended without settling its grant
+        (a worker killed on its last retry). A grant that has used up
+        ``give_up_after`` attempts becomes a dead letter with that reason instead,
+        so nothing stays stuck and nothing is retried for ever.
+        """
         cutoff = self._clock.now() - older_than
         with self._sessions() as session:
-            stalled = session.scalars(select(Grant.id).where(Grant.status == GrantStatus.PENDING,
-                                                             Grant.updated_at < cutoff).limit(1000)).all()
-        return [grant_id for grant_id in stalled if self.enqueue(grant_id)]
+            stalled = session.execute(select(Grant.id, Grant.attempts).where(
+                Grant.status.in_(UNSETTLED), Grant.updated_at < cutoff).limit(1000)).all()
+        requeued = []
+        for grant_id, attempts in stalled:
+            job = self._job(grant_id)
+            if job is not None and job.get_status() not in ENDED_JOB_STATUSES:
+                continue  # queued, scheduled or running: it will settle the grant
+            if attempts >= self._give_up_after:
+                self._give_up(grant_id, attempts)
+                continue
+            if job is not None:
+                job.delete()
+            if self.enqueue(grant_id):
+                requeued.append(grant_id)
+        return requeued
+
+    def recover_abandoned_jobs(self, *, as_of: float | None = None) -> None:
+        """Jobs of workers that died (their heartbeat lapsed) go back to the queue with their retries, or fail.
+
+        RQ workers do this in their own maintenance every ten minutes; settlement's
+        housekeeping does it every pass, so a killed worker's grant waits seconds.
+        ``as_of`` (a Unix time) lets a test look past the heartbeat's expiry.
+        """
+        StartedJobRegistry(queue=self._queue).cleanup(timestamp=as_of)
+
+    def _job(self, grant_id: str) -> Job | None:
+        try:
+            return Job.fetch(grant_id, connection=self._queue.connection, serializer=self._queue.serializer)
+        except NoSuchJobError:
+            return None
+
+    def _give_up(self, grant_id: str, attempts: int) -> None:
+        now = self._clock.now()
+        with self._sessions() as session, session.begin():
+            last_error = session.scalar(select(Grant.last_error).where(Grant.id == grant_id)) or ""
+            session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(UNSETTLED)).values(
+                status=GrantStatus.DEAD, updated_at=now,
+                last_error=f"gave up after {attempts} attempts; the last: {last_error}"[:2000]))
 
     def trim(self) -> int:
         """Drop entries every consumer has acknowledged; what is pending or unread stays."""

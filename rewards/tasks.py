@@ -10,7 +10,7 @@ from sqlalchemy import update
 from campaigns.models import Grant, GrantStatus
 from engine.reward_types import reward_types
 
-from .base import AdapterContext, PermanentIssueError
+from .base import AdapterContext, OutcomeUnknownError, PermanentIssueError
 from .context import worker_context
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ def issue_grant(grant_id: str) -> str | None:
     except Exception as exc:  # RetryableIssueError and anything unexpected: RQ retries, then dead letter
         job = get_current_job()
         last_try = job is None or not job.retries_left
-        _mark(grant_id, GrantStatus.DEAD if last_try else GrantStatus.FAILED, error=repr(exc), context=context)
+        waiting = GrantStatus.UNKNOWN if isinstance(exc, OutcomeUnknownError) else GrantStatus.FAILED
+        _mark(grant_id, GrantStatus.DEAD if last_try else waiting, error=repr(exc), context=context)
         raise
     _mark(grant_id, GrantStatus.ISSUED, external_id=external_id, context=context)
     return external_id

@@ -28,7 +28,7 @@ from campaigns.models import Grant
 from engine.clock import iso
 from engine.reward_types import reward_types
 
-from .base import PermanentIssueError, RetryableIssueError, RewardAdapter
+from .base import OutcomeUnknownError, PermanentIssueError, RetryableIssueError, RewardAdapter
 
 SIGNATURE_HEADER = "Huodong-Signature"
 RETRYABLE_STATUSES = {408, 429}
@@ -96,7 +96,10 @@ class WebhookAdapter(RewardAdapter):
                 raise RetryableIssueError(problem) from None
             raise PermanentIssueError(problem) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise RetryableIssueError(f"outcome unknown: {exc}") from None
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, TimeoutError):  # it may have been received: the retry sends the same delivery
+                raise OutcomeUnknownError(f"outcome unknown: {exc}") from None
+            raise RetryableIssueError(f"not delivered: {exc}") from None
 
     def query(self, grant: Grant) -> str | None:
         return grant.external_id

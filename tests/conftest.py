@@ -128,8 +128,8 @@ def settle(container: Container) -> Any:
     """Settle everything waiting: outbox -> rows -> jobs, then a real RQ worker in burst mode."""
     set_worker_context(container.adapter_context)
 
-    def run(*, worker: bool = True) -> None:
-        settlement = container.settlement(consumer="test-settlement")
+    def run(*, worker: bool = True, **overrides: Any) -> None:
+        settlement = container.settlement(consumer="test-settlement", **overrides)
         while settlement.step(block_ms=10).entries:
             pass
         if worker:

@@ -115,6 +115,7 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
             if time.monotonic() >= housekeeping_at:
                 released = container.hold_sweeper.sweep(container.clock.now())
                 _close_trades(container, released)
+                settlement.recover_abandoned_jobs()
                 settlement.requeue_stalled(timedelta(minutes=5))
                 settlement.trim()
                 with container.session_factory() as session:

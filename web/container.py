@@ -123,6 +123,7 @@ class Container:
             claim_idle_ms=self.settings.outbox_claim_idle_ms,
             retry_intervals=[int(i) for i in self.settings.job_retry_intervals],
             job_timeout=self.settings.job_timeout_seconds,
+            give_up_after=self.settings.grant_max_attempts,
         )
         options.update(overrides)
         return Settlement(**options)  # type: ignore[arg-type]

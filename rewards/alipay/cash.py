@@ -30,7 +30,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from campaigns.models import Grant
 from engine.reward_types import reward_types
 
-from ..base import PermanentIssueError, RetryableIssueError, RewardAdapter
+from ..base import OutcomeUnknownError, PermanentIssueError, RetryableIssueError, RewardAdapter
 from .gateway import SUCCESS, AlipayGateway, AlipayUnavailableError, alipay_user_of, issue_error
 
 PRODUCT_CODE = "TRANS_ACCOUNT_NO_PWD"
@@ -110,5 +110,5 @@ class AlipayCashAdapter(RewardAdapter):
         try:
             return gateway.execute_cert(request)
         except AlipayUnavailableError as exc:
-            raise RetryableIssueError(f"outcome unknown ({exc.details.get('reason')}); the next attempt asks "
+            raise OutcomeUnknownError(f"outcome unknown ({exc.details.get('reason')}); the next attempt asks "
                                       "the gateway first") from None

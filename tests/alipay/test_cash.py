@@ -38,14 +38,14 @@ def red_packet_sale(amount_fen: int = 88) -> dict[str, Any]:
 
 
 def paid_grant(factory, container, settle, db_session, user_id: str, amount_fen: int = 88,
-               faults: tuple[str, ...] = (), sandbox=None) -> Grant:
+               faults: tuple[str, ...] = (), sandbox=None, **settlement: Any) -> Grant:
     with container.session_factory() as session:
         player = find_or_create_alipay(session, user_id, clock=container.clock).id
     campaign = factory.campaign(red_packet_sale(amount_fen))
     outcome = factory.play(campaign, player, "buy", {"sku": "RP", "quantity": 1}).outcome
     if faults:
         sandbox.sandbox.inject(TRANSFER, *faults)
-    settle()
+    settle(**settlement)
     db_session.rollback()
     return db_session.scalar(select(Grant).where(Grant.claim_id == outcome["claim_id"]))
 
@@ -87,6 +87,14 @@ def test_a_timeout_after_the_money_moved_is_settled_by_asking_not_by_sending_aga
     calls = [c["method"] for c in alipay_sandbox.sandbox.state.calls
              if grant.id in c["params"].get("biz_content", "")]
     assert calls == [TRANSFER, "alipay.fund.trans.common.query"] and grant.attempts == 2
+
+
+def test_a_timeout_leaves_the_grant_unknown_until_an_attempt_asks(factory, container, settle, db_session,
+                                                                  alipay_sandbox):
+    grant = paid_grant(factory, container, settle, db_session, "2088000000000303", faults=("timeout_after",),
+                       sandbox=alipay_sandbox, retry_intervals=[3600])  # the retry waits an hour
+    assert grant.status == GrantStatus.UNKNOWN and "outcome unknown" in grant.last_error
+    assert [t["status"] for t in transfers_of(alipay_sandbox, grant)] == ["SUCCESS"]  # the money did move
 
 
 @pytest.mark.parametrize(("setup", "sub_code"), [

@@ -10,8 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from rq.registry import StartedJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from campaigns.models import Grant, GrantStatus, PointsEntry
 from engine.clock import SystemClock
@@ -44,9 +43,8 @@ def _run_worker(settings, timeout: float = 60) -> int:
 
 
 def _recover_abandoned_jobs(container) -> None:
-    """What any worker's maintenance does once the dead worker's heartbeat lapses; run now, not in a minute."""
-    registry = StartedJobRegistry(queue=container.settle_queue)
-    registry.cleanup(timestamp=(SystemClock().now() + timedelta(minutes=10)).timestamp())
+    """What housekeeping does once the dead worker's heartbeat lapses; run now, not in a minute."""
+    container.settlement().recover_abandoned_jobs(as_of=(SystemClock().now() + timedelta(minutes=10)).timestamp())
 
 
 def _counts(db_session) -> tuple[int, int, int]:
@@ -134,3 +132,44 @@ def test_grants_left_pending_without_a_job_are_enqueued_again(factory, container
     assert container.settlement().requeue_stalled(timedelta(0)) == [grant_id]
     settle()
     assert _counts(db_session) == (1, 1, 1)
+
+
+def test_a_grant_whose_job_died_on_its_last_try_gets_a_fresh_job(factory, settings, container, settle, db_session):
+    campaign_id = _crash_campaign(factory, "before_issue", "worker")
+    factory.play(campaign_id, "last-try")
+    settle(worker=False)
+    grant_id = db_session.scalar(select(Grant.id))
+    container.settle_queue.empty()
+    container.settlement(retry_intervals=[]).enqueue(grant_id)  # a job with no retry left
+    assert _run_worker(settings) == -signal.SIGKILL
+    _recover_abandoned_jobs(container)  # no retry left: the job fails, the grant is still pending
+
+    assert _counts(db_session) == (1, 0, 0)
+    assert container.settlement().requeue_stalled(timedelta(0)) == [grant_id]
+    assert _run_worker(settings) == 0
+    assert _counts(db_session) == (1, 1, 1)
+
+
+def test_a_grant_that_used_up_its_attempts_becomes_a_dead_letter_with_the_reason(
+        factory, container, settle, db_session):
+    campaign_id = factory.campaign(stock=10)
+    factory.play(campaign_id, "unlucky")
+    settle(worker=False)
+    container.settle_queue.empty()
+    grant_id = db_session.scalar(select(Grant.id))
+    with container.session_factory() as session, session.begin():
+        session.execute(update(Grant).values(attempts=20, status=GrantStatus.UNKNOWN, last_error="TimeoutError"))
+
+    assert container.settlement(give_up_after=20).requeue_stalled(timedelta(0)) == []
+    db_session.rollback()
+    grant = db_session.get(Grant, grant_id)
+    assert grant.status == GrantStatus.DEAD
+    assert grant.last_error == "gave up after 20 attempts; the last: TimeoutError"
+
+
+def test_a_grant_whose_job_is_queued_or_scheduled_is_not_enqueued_again(factory, container, settle, db_session):
+    campaign_id = factory.campaign(stock=10)
+    factory.play(campaign_id, "waiting")
+    settle(worker=False)
+    assert container.settlement().requeue_stalled(timedelta(0)) == []
+    assert container.settle_queue.count == 1
