@@ -59,6 +59,10 @@ class Settings:
     job_timeout_seconds: int = 120
     # Retry intervals (seconds) of an issuance job before it becomes a dead letter.
     job_retry_intervals: tuple[str, ...] = ("2", "10", "60", "300")
+    # Journal every admitted claim to a local file before answering (engine/journal.py), so reconciliation can
+    # settle claims a Redis crash lost; the folder defaults to <instance_path>/journal.
+    claim_journal: bool = True
+    claim_journal_dir: str = ""
     # Attempts after which housekeeping stops re-enqueueing an unsettled grant and dead-letters it.
     grant_max_attempts: int = 20
     # A pending outbox entry idle this long is taken over from its (dead) consumer.

@@ -90,6 +90,10 @@ class GlobalKeys:
         """The consumer group name settlement reads outboxes with."""
         return f"{self.namespace}:settlement"
 
+    def reconciliation(self, day: str) -> str:
+        """String with a week's TTL: set once the day's reconciliation job was enqueued."""
+        return f"{self.namespace}:reconciliation:{day}"
+
     def queue(self, name: str) -> str:
         """An RQ queue name inside this namespace."""
         return f"{self.namespace}:{name}"

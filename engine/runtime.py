@@ -30,6 +30,7 @@ from .eligibility import check_eligible
 from .fairness import draw_seed
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
+from .journal import ClaimJournal
 from .keys import CampaignKeys
 from .metrics import claim_latency, plays_counter
 from .scripts import ClaimItem, Scripts
@@ -79,8 +80,10 @@ def order_id(claim_id: str) -> str:
 
 class PlayService:
     def __init__(self, *, scripts: Scripts, snapshots: SnapshotCache, clock: Clock, namespace: str,
-                 idempotency_ttl: int, attributes: AttributeStore | None = None) -> None:
+                 idempotency_ttl: int, attributes: AttributeStore | None = None,
+                 journal: ClaimJournal | None = None) -> None:
         self._attributes = attributes
+        self._journal = journal
         self._scripts = scripts
         self._snapshots = snapshots
         self._clock = clock
@@ -255,7 +258,8 @@ class PlayService:
             # What the plan saw: with the revealed secret, ``huodong verify`` re-derives the outcome from it.
             event["draw"] = {"seq": ctx.state.seq, "day": ctx.day.isoformat(), "state": ctx.state.to_dict()}
         state_ttl = _state_ttl(snapshot, ctx)
-        return self._scripts.claim(
+        event_json = _json(event)
+        reply = self._scripts.claim(
             keys,
             user_id=request.user_id,
             idempotency_key=idempotency_key,
@@ -269,7 +273,7 @@ class PlayService:
             units=claim.units,
             cost_fen=claim.cost_fen,
             answer=_json(answer),
-            event=_json(event),
+            event=event_json,
             hold_deadline_ms=hold_deadline_ms,
             state_ttl=state_ttl,
             items=[ClaimItem(t.item, t.quantity, t.per_user_limit) for t in claim.takes],
@@ -278,6 +282,9 @@ class PlayService:
             ops=claim.ops,
             finale=finale,
         )
+        if reply.code == codes.OK and self._journal is not None:
+            self._journal.record(event_json, ctx.now)  # before the player is told
+        return reply
 
     def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,
                  request_print: str, now_ms: int) -> codes.ScriptReply:

@@ -23,11 +23,16 @@ from typing import Any
 from sqlalchemy import select, update
 
 from campaigns.models import Grant, GrantStatus, PointsEntry
+from engine.journal import journal_dir
 from engine.reward_types import reward_types
 
 from .base import AdapterContext, IssueError
+from .recovery import recover_day
+from .settlement import Settlement
 
 PAGE = 500
+# Claims younger than this are left to settlement, which is about to write them from the outbox anyway.
+RECOVERY_GRACE = timedelta(minutes=5)
 
 
 @dataclass
@@ -70,6 +75,18 @@ def reconcile(context: AdapterContext, day: date, *, fix: bool = False) -> Recon
         after = page[-1].id
     report.extra = _extra_points(context, start, end)
     return report
+
+
+def daily_reconciliation(context: AdapterContext, settlement: Settlement, day: date, *, fix: bool = True,
+                         grace: timedelta = RECOVERY_GRACE) -> dict[str, Any]:
+    """Both checks of a day: the claim journal against SQL (claims a Redis crash lost), then the day's grants
+    against their providers. With ``fix`` the lost claims are written and settled and unmarked grants marked."""
+    now = context.clock.now()
+    recovery = recover_day(context.session_factory, settlement, journal_dir(context.settings), day,
+                           admitted_before=now - grace, now=now, write=fix)
+    report = reconcile(context, day, fix=fix)
+    return {"journal": recovery.to_dict(), "grants": report.to_dict(),
+            "clean": report.clean and not recovery.recovered}
 
 
 def _check(context: AdapterContext, grant: Grant, report: ReconcileReport, fix: bool) -> None:

@@ -16,7 +16,7 @@ import random
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import redis
@@ -30,10 +30,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from campaigns.db import insert_for
 from campaigns.models import ClaimRecord, Grant, GrantStatus, Order, OrderStatus
 from engine.clock import Clock, from_ms
+from engine.config import Settings
 from engine.errors import ConflictError
 from engine.keys import CampaignKeys, GlobalKeys
 
-from .tasks import issue_grant
+# The RQ jobs (rewards/tasks.py) by name: the worker imports them; this module need not.
+ISSUE_GRANT = "rewards.tasks.issue_grant"
+RECONCILE_DAY = "rewards.tasks.reconcile_day"
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,18 @@ class Settlement:
         self._give_up_after = give_up_after
         # Observes the moment rows are committed and jobs not yet enqueued (crash tests use it).
         self._after_commit = after_commit
+
+    @classmethod
+    def configured(cls, settings: Settings, *, client: redis.Redis, queue: Queue, session_factory: sessionmaker,
+                   clock: Clock, **overrides: Any) -> Settlement:
+        """Settlement as the settings say (a test may override any option)."""
+        options: dict[str, Any] = dict(
+            client=client, queue=queue, session_factory=session_factory, namespace=settings.redis_namespace,
+            clock=clock, claim_idle_ms=settings.outbox_claim_idle_ms,
+            retry_intervals=[int(i) for i in settings.job_retry_intervals], job_timeout=settings.job_timeout_seconds,
+            give_up_after=settings.grant_max_attempts,
+        )
+        return cls(**{**options, **overrides})
 
     def streams(self) -> list[str]:
         return [stream for _campaign_id, stream in outbox_streams(self._client, self._namespace)]
@@ -149,7 +164,7 @@ class Settlement:
         """One RQ job per grant; False when its job already exists (a redelivered entry)."""
         try:
             self._queue.enqueue(
-                issue_grant, grant_id, job_id=grant_id, unique=True,
+                ISSUE_GRANT, grant_id, job_id=grant_id, unique=True,
                 retry=Retry(max=len(self._retry_intervals), interval=jittered(self._retry_intervals))
                 if self._retry_intervals else None,
                 job_timeout=self._job_timeout, result_ttl=86400, failure_ttl=30 * 86400,
@@ -220,6 +235,15 @@ class Settlement:
             session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(UNSETTLED)).values(
                 status=GrantStatus.DEAD, updated_at=now,
                 last_error=f"gave up after {attempts} attempts; the last: {last_error}"[:2000]))
+
+    def schedule_reconciliation(self, day: date) -> bool:
+        """Enqueue the day's reconciliation job (rewards.tasks.reconcile_day), once per day whichever
+        settlement process gets here first; True for the one that did."""
+        if not self._client.set(self._global.reconciliation(day.isoformat()), "1", nx=True, ex=7 * 86400):
+            return False
+        self._queue.enqueue(RECONCILE_DAY, day.isoformat(), job_id=f"reconcile-{day.isoformat()}",
+                            job_timeout=3600, result_ttl=7 * 86400, failure_ttl=30 * 86400)
+        return True
 
     def trim(self) -> int:
         """Drop entries every consumer has acknowledged; what is pending or unread stays."""

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
-from rq import get_current_job
+from rq import Queue, get_current_job
 from sqlalchemy import update
 
+from campaigns import audit
 from campaigns.models import Grant, GrantStatus
+from engine.connections import connect
 from engine.reward_types import reward_types
 
 from .base import AdapterContext, OutcomeUnknownError, PermanentIssueError
 from .context import worker_context
+from .reconcile import daily_reconciliation
+from .settlement import Settlement
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +69,19 @@ def _mark(grant_id: str, status: GrantStatus, *, context: AdapterContext, error:
         # An issued grant never goes back to failed (a late duplicate run).
         session.execute(update(Grant).where(Grant.id == grant_id, Grant.status != GrantStatus.ISSUED)
                         .values(**values))
+
+
+def reconcile_day(day: str) -> dict[str, object]:
+    """The daily reconciliation (scheduled by settlement's housekeeping): claims the journal has and SQL
+    lacks are written and settled, then every grant of the day is checked with its provider and those the
+    provider has but the rows do not say are marked issued. The report goes to the audit log."""
+    context: AdapterContext = worker_context()
+    job = get_current_job()
+    queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
+    settlement = Settlement.configured(context.settings, client=connect(context.settings), queue=queue,
+                                       session_factory=context.session_factory, clock=context.clock)
+    report = daily_reconciliation(context, settlement, date.fromisoformat(day))
+    with context.session_factory() as session, session.begin():
+        audit.record(session, at=context.clock.now(), actor="reconciliation", action="reconcile.day",
+                     subject_type="day", subject_id=day, **report)
+    return report

@@ -28,6 +28,9 @@ from .container import Container
 
 log = logging.getLogger(__name__)
 
+# How far past midnight (UTC) a day's reconciliation waits, so the day's last grants are settled first.
+RECONCILE_AFTER = timedelta(days=1, minutes=30)
+
 
 def _settings(ctx: click.Context) -> Settings:
     return ctx.obj
@@ -115,6 +118,8 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
             if time.monotonic() >= housekeeping_at:
                 released = container.hold_sweeper.sweep(container.clock.now())
                 _close_trades(container, released)
+                # Yesterday (UTC) is reconciled once it is half an hour behind us.
+                settlement.schedule_reconciliation((container.clock.now() - RECONCILE_AFTER).date())
                 settlement.recover_abandoned_jobs()
                 settlement.requeue_stalled(timedelta(minutes=5))
                 settlement.trim()
@@ -161,19 +166,23 @@ def verify(ctx: click.Context, campaign_id: int) -> None:
 
 @main.command()
 @click.option("--day", default=None, help="UTC day of the grants, YYYY-MM-DD (default: yesterday)")
-@click.option("--fix", is_flag=True, help="mark issued the grants the provider has but the rows do not say")
+@click.option("--fix", is_flag=True, help="settle the claims only the journal has, and mark issued the grants "
+              "the provider has but the rows do not say")
 @click.pass_context
 def reconcile(ctx: click.Context, day: str | None, fix: bool) -> None:
-    """Compare a day's grants with each provider; print what differs; exit 1 unless all agree."""
+    """Check a day: the claim journal against SQL, every grant against its provider. Exit 1 unless all agree.
+
+    Settlement's housekeeping runs this (with --fix) for yesterday every day, as an RQ job.
+    """
     from datetime import date as date_type
 
-    from rewards.reconcile import reconcile as reconcile_day
+    from rewards.reconcile import daily_reconciliation
 
     container = Container.build(_settings(ctx))
     when = date_type.fromisoformat(day) if day else (container.clock.now() - timedelta(days=1)).date()
-    report = reconcile_day(container.adapter_context, when, fix=fix)
-    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
-    if not report.clean:
+    report = daily_reconciliation(container.adapter_context, container.settlement(), when, fix=fix)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if not report["clean"]:
         ctx.exit(1)
 
 

@@ -23,6 +23,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.connections import connect
 from engine.holds import HoldSweeper
+from engine.journal import ClaimJournal, journal_dir
 from engine.keys import GlobalKeys
 from engine.plugins import load_plugins
 from engine.runtime import PlayService
@@ -94,6 +95,7 @@ class Container:
     def play_service(self) -> PlayService:
         return PlayService(scripts=self.scripts, snapshots=self.snapshots, clock=self.clock,
                            attributes=self.attributes,
+                           journal=ClaimJournal(journal_dir(self.settings)) if self.settings.claim_journal else None,
                            namespace=self.settings.redis_namespace,
                            idempotency_ttl=self.settings.idempotency_ttl_seconds)
 
@@ -117,16 +119,8 @@ class Container:
         return AdapterContext(settings=self.settings, session_factory=self.session_factory, clock=self.clock)
 
     def settlement(self, **overrides: object) -> Settlement:
-        options: dict[str, object] = dict(
-            client=self.redis, queue=self.settle_queue, session_factory=self.session_factory,
-            namespace=self.settings.redis_namespace, clock=self.clock,
-            claim_idle_ms=self.settings.outbox_claim_idle_ms,
-            retry_intervals=[int(i) for i in self.settings.job_retry_intervals],
-            job_timeout=self.settings.job_timeout_seconds,
-            give_up_after=self.settings.grant_max_attempts,
-        )
-        options.update(overrides)
-        return Settlement(**options)  # type: ignore[arg-type]
+        return Settlement.configured(self.settings, client=self.redis, queue=self.settle_queue,
+                                     session_factory=self.session_factory, clock=self.clock, **overrides)
 
     @cached_property
     def hold_sweeper(self) -> HoldSweeper:

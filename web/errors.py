@@ -6,7 +6,9 @@ import logging
 from typing import Any
 
 import marshmallow
+import redis
 from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import HuodongError, MalformedRequestError, ValidationError
@@ -59,6 +61,17 @@ def register_error_handlers(app: Flask) -> None:
         response = envelope(code, error.description or error.name, {}, status)
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(OperationalError)
+    def _store_unavailable(error: Exception) -> Any:
+        # Redis or the database is away (a restart, a failover): nothing was answered, so the client retries
+        # with the same Idempotency-Key and gets the play's one answer, whether or not it was applied.
+        log.warning("store unavailable: %r", error)
+        response = envelope("SERVICE_UNAVAILABLE", "The service is briefly unavailable; retry the request with the "
+                            "same Idempotency-Key.", {}, 503)
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

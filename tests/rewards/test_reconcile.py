@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 from sqlalchemy import delete, select
 
-from campaigns.models import Grant, GrantStatus, PointsEntry
+from campaigns.models import AuditEntry, Grant, GrantStatus, PointsEntry
 from campaigns.players import find_or_create_alipay
 from rewards.alipay.cash import AlipayCashAdapter
 from rewards.reconcile import reconcile
@@ -58,9 +58,26 @@ def test_money_that_moved_while_the_row_says_pending_is_found_and_marked(factory
     found = reconcile(container.adapter_context, day)
     assert found.unmarked == [{"grant_id": grant.id, "status": "pending", "provider": paid}]
     result = CliRunner().invoke(main, ["reconcile", "--day", day.isoformat(), "--fix"], obj=settings)
-    assert result.exit_code == 1 and json.loads(result.output)["fixed"] == 1
+    assert result.exit_code == 1 and json.loads(result.output)["grants"]["fixed"] == 1
     db_session.rollback()
     assert db_session.get(Grant, grant.id).status == GrantStatus.ISSUED
     assert db_session.get(Grant, grant.id).external_id == paid
     again = CliRunner().invoke(main, ["reconcile", "--day", day.isoformat()], obj=settings)
     assert again.exit_code == 0 and json.loads(again.output)["clean"] is True
+
+
+def test_housekeeping_enqueues_each_days_reconciliation_once_and_the_job_audits_its_report(
+        factory, settle, container, db_session):
+    _points_grants(factory, settle, 2)
+    day = container.clock.now().date()
+    first, second = container.settlement(), container.settlement(consumer="another")
+    assert first.schedule_reconciliation(day) is True
+    assert second.schedule_reconciliation(day) is False  # the other settlement process got there first
+    assert container.settle_queue.count == 1
+    settle()  # the worker runs rewards.tasks.reconcile_day
+
+    db_session.rollback()
+    [entry] = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "reconcile.day"))
+    assert (entry.actor, entry.subject_id) == ("reconciliation", day.isoformat())
+    assert entry.details["clean"] is True and entry.details["grants"]["checked"] == 2
+    assert entry.details["journal"]["recovered"] == []

@@ -3,60 +3,25 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from campaigns.models import Grant, GrantStatus
 from rewards.base import AdapterContext
 from rewards.context import set_worker_context
-from rewards.webhook import SIGNATURE_HEADER, sign, verify_signature
+from rewards.webhook import sign, verify_signature
 from tests.support.factories import flash_sale_definition
-
-SECRET = "whsec-test"
-
-
-@dataclass
-class Receiver:
-    """The merchant's endpoint: pays each grant once (by Idempotency-Key), answers as told."""
-
-    answers: list[tuple[int, float]] = field(default_factory=list)  # (status, delay) per delivery, then 200
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-    paid: dict[str, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        body = request.get_data()
-        with self.lock:
-            status, delay = self.answers.pop(0) if self.answers else (200, 0.0)
-            self.deliveries.append({"key": request.headers.get("Idempotency-Key"), "body": body,
-                                    "valid": verify_signature(SECRET, request.headers.get(SIGNATURE_HEADER, ""),
-                                                              body)})
-            if status == 200:
-                self.paid.setdefault(request.headers["Idempotency-Key"], f"pay-{len(self.paid) + 1}")
-                answer = json.dumps({"id": self.paid[request.headers["Idempotency-Key"]]})
-            else:
-                answer = f"refused with {status}"
-        time.sleep(delay)
-        return Response(answer, status=status, content_type="application/json")(environ, start_response)
+from tests.support.webhook_receiver import SECRET, Receiver, serving
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
     app = Receiver()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.port}/rewards"
-    server.shutdown()
+    with serving(app) as url:
+        yield app, url
 
 
 @pytest.fixture
