@@ -10,17 +10,19 @@ name (see ``methods``); each answers the response object.
 from __future__ import annotations
 
 import json
+import math
+import random
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -100,12 +102,21 @@ class SandboxState:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     # Faults to inject, per method, consumed one per call: see FAULTS.
     faults: dict[str, list[str]] = field(default_factory=dict)
+    # Random faults for load tests (Sandbox.set_fault_rates): fault -> probability per call of the methods named
+    # (all when None), drawn from fault_random.
+    fault_rates: dict[str, float] = field(default_factory=dict)
+    fault_rate_methods: frozenset[str] | None = None
+    fault_random: random.Random = field(default_factory=random.Random)
+    # How many calls each fault was applied to, queued or drawn.
+    fault_counts: dict[str, int] = field(default_factory=dict)
 
 
 # timeout_before: answer nothing until the client gave up, change nothing; timeout_after: do the work, then
 # answer too late (the money moved, the client does not know); http_500: a 500 page; system_error: a signed
 # 20000 SYSTEM_ERROR answer, nothing done; dealing: a transfer is accepted as DEALING (it succeeds once queried).
 FAULTS = ("timeout_before", "timeout_after", "http_500", "system_error", "dealing")
+# The only method "dealing" changes anything for; on any other it is no fault at all.
+DEALING_METHOD = "alipay.fund.trans.uni.transfer"
 # When a notification goes out again (seconds after the previous one): Alipay's own schedule is about
 # 4m, 10m, 10m, 1h, 2h, 6h, 15h over 25 hours; the sandbox's default is compressed for tests and the demo.
 NOTIFY_INTERVALS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -121,6 +132,22 @@ def method(name: str) -> Callable[[Handler], Handler]:
         methods[name] = handler
         return handler
     return register
+
+
+def _unknown_methods(names: Iterable[str]) -> set[str]:
+    """Names no handler answers (here because ``Sandbox.set_fault_rates`` has a parameter named ``methods``)."""
+    return set(names) - methods.keys()
+
+
+def _draw(rates: Mapping[str, float], rng: random.Random) -> str | None:
+    """One fault or none, each fault with its rate: one uniform draw against the rates laid end to end, in the
+    order of FAULTS so that a seed gives the same faults however the rates were written."""
+    point = rng.random()
+    for fault in FAULTS:
+        point -= rates.get(fault, 0.0)
+        if point < 0:
+            return fault
+    return None
 
 
 class Sandbox:
@@ -145,6 +172,7 @@ class Sandbox:
             Rule("/sandbox/auth_codes", endpoint="issue_auth_code", methods=["POST"]),
             Rule("/sandbox/activities", endpoint="create_activity", methods=["POST"]),
             Rule("/sandbox/faults", endpoint="inject_faults", methods=["POST"]),
+            Rule("/sandbox/fault_rates", endpoint="set_fault_rates", methods=["POST"]),
             Rule("/sandbox/ledger", endpoint="ledger", methods=["GET"]),
             Rule("/sandbox/trades/<out_trade_no>/pay", endpoint="pay_trade", methods=["POST"]),
             Rule("/sandbox/calls", endpoint="list_calls", methods=["GET"]),
@@ -158,10 +186,47 @@ class Sandbox:
         with self.state.lock:
             self.state.faults.setdefault(method_name, []).extend(faults)
 
-    def _next_fault(self, method_name: str) -> str | None:
+    def set_fault_rates(self, rates: Mapping[str, float], *, methods: Iterable[str] | None = None,
+                        seed: int | None = None) -> None:
+        """Load tests: each call of ``methods`` (every method when None) independently meets fault f with
+        probability ``rates[f]`` (at most one fault per call), drawn from a generator seeded with ``seed``.
+        Queued faults (``inject``) go first; ``set_fault_rates({})`` turns the rates off."""
+        rates = dict(rates)
+        unknown = set(rates) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}")
+        for fault, rate in rates.items():
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                raise ValueError(f"the rate of {fault} must be a number from 0 to 1, not {rate!r}")
+        if math.fsum(rates.values()) > 1 + 1e-9:  # slack for decimal rates meant to add up to exactly 1
+            raise ValueError(f"the rates add up to more than 1: {rates}")
+        if isinstance(methods, str):
+            raise ValueError("methods is a list of method names, not one name")
+        names = None if methods is None else frozenset(methods)
+        unknown = _unknown_methods(names or ())
+        if unknown:
+            raise ValueError(f"unknown methods {sorted(unknown)}")
         with self.state.lock:
-            queue = self.state.faults.get(method_name)
-            return queue.pop(0) if queue else None
+            self.state.fault_rates = {fault: float(rate) for fault, rate in rates.items() if rate}
+            self.state.fault_rate_methods = names
+            self.state.fault_random.seed(seed)
+
+    def _next_fault(self, method_name: str) -> str | None:
+        """The fault this call meets: the next queued one, else one drawn at the rates; counted."""
+        state = self.state
+        with state.lock:
+            queue = state.faults.get(method_name)
+            if queue:
+                fault: str | None = queue.pop(0)
+            elif state.fault_rates and (state.fault_rate_methods is None or method_name in state.fault_rate_methods):
+                fault = _draw(state.fault_rates, state.fault_random)
+            else:
+                fault = None
+            if fault == "dealing" and method_name != DEALING_METHOD:
+                fault = None
+            if fault is not None:
+                state.fault_counts[fault] = state.fault_counts.get(fault, 0) + 1
+            return fault
 
     # -- WSGI -----------------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -198,17 +263,18 @@ class Sandbox:
             cert_sn = self.certs.alipay_sn
         biz = json.loads(params["biz_content"]) if params.get("biz_content") else {}
         fault = self._next_fault(name)
+        body: dict[str, Any] | None = None  # no signed answer at all: a timeout before the work, a 500 page
+        if fault == "system_error":
+            body = business_error("SYSTEM_ERROR", "系统繁忙", "20000", "Service Currently Unavailable")
+        elif fault not in ("timeout_before", "http_500"):
+            body = handler(self, {**params, "_fault": fault or ""}, biz)
+        with self.state.lock:
+            self.state.calls.append({"method": name, "params": params, "answer": body, "fault": fault})
         if fault == "timeout_before":
             time.sleep(self.late_seconds)
             return Response("", status=504)
         if fault == "http_500":
             return Response("<html>500 Internal Server Error</html>", status=500)
-        if fault == "system_error":
-            body = business_error("SYSTEM_ERROR", "系统繁忙", "20000", "Service Currently Unavailable")
-        else:
-            body = handler(self, {**params, "_fault": fault or ""}, biz)
-        with self.state.lock:
-            self.state.calls.append({"method": name, "params": params, "answer": body, "fault": fault})
         if fault == "timeout_after":
             time.sleep(self.late_seconds)
         # Invalid arguments (a bad auth code, say) come back as error_response, as the real gateway does.
@@ -249,6 +315,22 @@ class Sandbox:
             raise NotFound(str(exc)) from None
         return Response("{}", content_type="application/json")
 
+    def _set_fault_rates(self, request: Request) -> Response:
+        """``{"rates": {fault: probability}, "methods": [name, ...] | null, "seed": int | null}``."""
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get("rates"), dict):
+            raise BadRequest("a JSON object with rates: {fault: probability, ...} is required")
+        methods, seed = data.get("methods"), data.get("seed")
+        if methods is not None and not (isinstance(methods, list) and all(isinstance(m, str) for m in methods)):
+            raise BadRequest("methods is a list of method names, or null for every method")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise BadRequest("seed is an integer or null")
+        try:
+            self.set_fault_rates(data["rates"], methods=methods, seed=seed)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return Response("{}", content_type="application/json")
+
     def _ledger(self, request: Request) -> Response:
         """Everything that moved: what a test counts to prove "exactly once at the provider"."""
         with self.state.lock:
@@ -257,8 +339,9 @@ class Sandbox:
             transfers = [{"out_biz_no": t.out_biz_no, "order_id": t.order_id, "amount_fen": t.amount_fen,
                           "payee": t.payee, "status": t.status} for t in self.state.transfers.values()]
             balance = self.state.balance_fen
-        return Response(json.dumps({"vouchers": vouchers, "transfers": transfers, "balance_fen": balance}),
-                        content_type="application/json")
+            faults = {fault: self.state.fault_counts.get(fault, 0) for fault in FAULTS}
+        return Response(json.dumps({"vouchers": vouchers, "transfers": transfers, "balance_fen": balance,
+                                    "faults": faults}), content_type="application/json")
 
     def _pay_trade(self, request: Request, out_trade_no: str) -> Response:
         """What the buyer does in my.tradePay: the trade succeeds and Alipay notifies the merchant."""
@@ -398,6 +481,20 @@ def voucher_send(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, 
         voucher = Voucher(f"V{secrets.token_hex(10)}", activity_id, out_biz_no, user_id, params["biz_content"])
         sandbox.state.vouchers[out_biz_no] = voucher
     return {**SUCCESS, "voucher_id": voucher.voucher_id}
+
+
+@method("alipay.marketing.voucher.query")
+def voucher_query(sandbox: Sandbox, params: Mapping[str, str], biz: Mapping[str, Any]) -> dict[str, Any]:
+    """A sent voucher by its voucher_id, the only key Alipay looks vouchers up by (not out_biz_no)."""
+    voucher_id = biz.get("voucher_id")
+    if not voucher_id:
+        return business_error("isv.missing-parameter", "缺少必选参数", "40002", "Invalid Arguments")
+    with sandbox.state.lock:
+        voucher = next((v for v in sandbox.state.vouchers.values() if v.voucher_id == voucher_id), None)
+    if voucher is None:
+        return business_error("VOUCHER_NOT_EXIST", "券不存在")
+    return {**SUCCESS, "voucher_id": voucher.voucher_id, "user_id": voucher.user_id,
+            "template_id": voucher.activity_id, "name": "商户代金券", "status": "ENABLED"}
 
 
 TRADE_NOT_EXIST = business_error("ACQ.TRADE_NOT_EXIST", "交易不存在")

@@ -10,8 +10,14 @@ what the provider has under that grant id:
   between the provider and the row). ``fix=True`` marks those issued.
 - points ledger entries of the day whose grant id has no grant row are *extra*.
 
-Adapters that cannot ask their provider answer their own record (the Alipay
-voucher, the webhook); their grants can only be found unmarked, not missing.
+The webhook cannot ask its receiver and answers its own record: its grants
+can only be found unmarked, never missing. The Alipay voucher asks by voucher
+id, so an issued voucher can be found missing; a grant never marked issued has
+no voucher id to ask by (its retry, under the same out_biz_no, answers a
+voucher already sent), so it is never found unmarked.
+
+Before the grants, the claim journal is read against SQL (rewards/recovery.py):
+claims a Redis crash lost are found there and, with ``fix``, settled.
 """
 
 from __future__ import annotations

@@ -6,24 +6,34 @@ send with the first voucher. The request is built only from the grant row
 changed request under the same out_biz_no would be refused. An answer that
 never came (timeout, 5xx) is "outcome unknown": the retry sends the same
 request again, which either sends the voucher or answers the one already sent.
+
+Reconciliation asks the gateway for the voucher of an issued grant by its
+voucher id (alipay.marketing.voucher.query), so a voucher Alipay no longer has
+is found missing.
 """
 
 from __future__ import annotations
 
 from alipay.aop.api.domain.AlipayMarketingActivityVoucherSendModel import AlipayMarketingActivityVoucherSendModel
+from alipay.aop.api.domain.AlipayMarketingVoucherQueryModel import AlipayMarketingVoucherQueryModel
 from alipay.aop.api.request.AlipayMarketingActivityVoucherSendRequest import (
     AlipayMarketingActivityVoucherSendRequest,
 )
+from alipay.aop.api.request.AlipayMarketingVoucherQueryRequest import AlipayMarketingVoucherQueryRequest
 from alipay.aop.api.response.AlipayMarketingActivityVoucherSendResponse import (
     AlipayMarketingActivityVoucherSendResponse,
 )
+from alipay.aop.api.response.AlipayMarketingVoucherQueryResponse import AlipayMarketingVoucherQueryResponse
 from marshmallow import RAISE, Schema, fields, validate
 
 from campaigns.models import Grant
 from engine.reward_types import reward_types
 
-from ..base import RetryableIssueError, RewardAdapter
+from ..base import OutcomeUnknownError, PermanentIssueError, RetryableIssueError, RewardAdapter
 from .gateway import SUCCESS, AlipayGateway, AlipayUnavailableError, alipay_user_of, issue_error
+
+# What the gateway answers for a voucher id it has no voucher for (the sandbox's choice of sub_code).
+NOT_FOUND = "VOUCHER_NOT_EXIST"
 
 
 class AlipayVoucherParams(Schema):
@@ -50,7 +60,7 @@ class AlipayVoucherAdapter(RewardAdapter):
         try:
             text = AlipayGateway(self.context.settings).execute(request)
         except AlipayUnavailableError as exc:
-            raise RetryableIssueError(f"outcome unknown ({exc.details.get('reason')}); the retry sends the same "
+            raise OutcomeUnknownError(f"outcome unknown ({exc.details.get('reason')}); the retry sends the same "
                                       "out_biz_no") from None
         response = AlipayMarketingActivityVoucherSendResponse()
         response.parse_response_content(text)
@@ -59,4 +69,29 @@ class AlipayVoucherAdapter(RewardAdapter):
         raise issue_error(response)
 
     def query(self, grant: Grant) -> str | None:
-        return grant.external_id
+        """The voucher the gateway holds for the grant's voucher id, None when it has none.
+
+        Alipay looks a voucher up only by its voucher id, never by out_biz_no, so a grant without an external
+        id (not issued yet, failed, dead) answers None without asking. A voucher sent for such a grant anyway
+        (the worker died before writing the row) is not lost: sending the grant again under the same
+        out_biz_no -- the retry, or an admin's retry of a dead letter -- answers that very voucher.
+        """
+        if not grant.external_id:
+            return None
+        kind, _, voucher_id = grant.external_id.partition(":")
+        if kind != "voucher" or not voucher_id:
+            raise PermanentIssueError(f"{grant.external_id!r} is not a voucher id; cannot ask Alipay about it")
+        model = AlipayMarketingVoucherQueryModel()
+        model.voucher_id = voucher_id
+        request = AlipayMarketingVoucherQueryRequest(biz_model=model)
+        try:
+            text = AlipayGateway(self.context.settings).execute(request)
+        except AlipayUnavailableError as exc:
+            raise RetryableIssueError(f"Alipay did not answer ({exc.details.get('reason')}); ask again later") from None
+        response = AlipayMarketingVoucherQueryResponse()
+        response.parse_response_content(text)
+        if response.code == SUCCESS:
+            return f"voucher:{response.voucher_id or voucher_id}"
+        if response.sub_code == NOT_FOUND:
+            return None
+        raise issue_error(response)

@@ -10,7 +10,10 @@ from sqlalchemy import select
 
 from campaigns.models import Grant, GrantStatus
 from campaigns.players import find_or_create_alipay
+from rewards.reconcile import reconcile
 from tests.support.factories import flash_sale_definition
+
+QUERY = "alipay.marketing.voucher.query"
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +48,19 @@ def ledger(alipay_sandbox) -> list[dict[str, Any]]:
 def grant_of(db_session, claim_outcome) -> Grant:
     db_session.rollback()
     return db_session.scalar(select(Grant).where(Grant.claim_id == claim_outcome["claim_id"]))
+
+
+def voucher_grant(factory, container, settle, db_session, activity: str, user_id: str, *, worker: bool = True) -> Grant:
+    player = alipay_player(container, user_id)
+    campaign = factory.campaign(voucher_sale(activity))
+    outcome = factory.play(campaign, player, "buy", {"sku": "V20", "quantity": 1}).outcome
+    settle(worker=worker)
+    return grant_of(db_session, outcome)
+
+
+def queries_of(alipay_sandbox, voucher_id: str) -> list[dict[str, Any]]:
+    return [c["answer"] for c in alipay_sandbox.sandbox.state.calls
+            if c["method"] == QUERY and voucher_id in c["params"]["biz_content"]]
 
 
 def test_a_won_voucher_is_sent_once_to_the_players_alipay_account(factory, container, settle, db_session,
@@ -119,3 +135,41 @@ def test_the_same_out_biz_no_with_another_request_is_refused_by_the_gateway(sett
     assert first["code"] == replay["code"] == "10000" and first["voucher_id"] == replay["voucher_id"]
     assert changed["sub_code"] == "PAYMENT_INFO_INCONSISTENCY"
     assert len([v for v in ledger(alipay_sandbox) if v["out_biz_no"] == "G-same-no"]) == 1
+
+
+def test_reconciliation_asks_alipay_and_finds_a_voucher_it_no_longer_has_missing(
+        factory, container, settle, db_session, alipay_sandbox, activity):
+    grant = voucher_grant(factory, container, settle, db_session, activity, "2088000000000111")
+    day = container.clock.now().date()
+    held = reconcile(container.adapter_context, day)
+    assert held.clean and held.checked == held.matched == 1
+
+    with alipay_sandbox.sandbox.state.lock:
+        del alipay_sandbox.sandbox.state.vouchers[grant.id]
+    gone = reconcile(container.adapter_context, day)
+    assert gone.missing == [grant.id] and gone.matched == 0 and not gone.unreachable
+    voucher_id = grant.external_id.removeprefix("voucher:")
+    answers = queries_of(alipay_sandbox, voucher_id)
+    assert [a["code"] for a in answers] == ["10000", "40004"] and answers[0]["voucher_id"] == voucher_id
+    assert answers[0]["user_id"] == "2088000000000111" and answers[0]["template_id"] == activity
+    assert answers[1]["sub_code"] == "VOUCHER_NOT_EXIST"
+
+
+@pytest.mark.parametrize("fault", ["timeout_before", "http_500", "system_error"])
+def test_a_voucher_query_the_gateway_fails_is_unreachable_not_missing(factory, container, settle, db_session,
+                                                                      alipay_sandbox, activity, fault):
+    grant = voucher_grant(factory, container, settle, db_session, activity, f"2088-query-{fault}")
+    alipay_sandbox.sandbox.inject(QUERY, fault)
+    report = reconcile(container.adapter_context, container.clock.now().date())
+    assert [u["grant_id"] for u in report.unreachable] == [grant.id] and not report.missing, report.unreachable
+
+
+def test_a_voucher_grant_not_yet_issued_is_not_looked_up(factory, container, settle, db_session, alipay_sandbox,
+                                                        activity):
+    # Alipay finds vouchers by voucher id only; the grant's retry, under the same out_biz_no, is what finds a
+    # voucher sent for it.
+    grant = voucher_grant(factory, container, settle, db_session, activity, "2088000000000112", worker=False)
+    calls = len(alipay_sandbox.sandbox.state.calls)
+    report = reconcile(container.adapter_context, container.clock.now().date())
+    assert grant.status == GrantStatus.PENDING and grant.external_id is None
+    assert report.clean and report.matched == 1 and len(alipay_sandbox.sandbox.state.calls) == calls

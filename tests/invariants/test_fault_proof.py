@@ -1,0 +1,316 @@
+"""The fault-injection proof: thousands of grants through every adapter while everything that can fail does.
+
+Players buy through the HTTP API (retrying on 503 with the same Idempotency-Key, as a mini-program does)
+while, at the same time:
+
+- the Alipay sandbox and the merchant's webhook receiver time out on 10 % of calls (half of those after the
+  money moved or the reward was paid) and answer 5xx on 5 %;
+- real RQ workers (``huodong worker``) are SIGKILLed at random, with their work horse, or only the horse;
+- the settlement process (``huodong settle``) is SIGKILLed at random, also while it holds read entries;
+- the Redis server, a redis-server this test owns with ``appendfsync always``, is SIGKILLed and restarted.
+
+Then the faults stop, housekeeping runs (abandoned jobs, stalled grants) and the counts are taken at the
+providers (sandbox ledger, webhook receiver) and in SQL: every claim acknowledged to a player has its
+rows, every grant is issued exactly once or a dead letter with a reason, and points balances are the sum
+of their ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from alipay_sandbox.server import start_for_merchant
+from campaigns.models import ClaimRecord, CouponCode, Grant, GrantStatus, PointsEntry, TierGrant
+from campaigns.players import find_or_create_alipay
+from rewards import coupons
+from rewards.points import balance
+from rewards.reconcile import reconcile
+from rewards.settlement import UNSETTLED
+from web import create_app
+
+from ..support.chaos import OwnRedis, PlayLog, Supervisor, chaos_loop, huodong, play_until_answered
+from ..support.factories import flash_sale_definition
+from ..support.services import child_env
+from ..support.webhook_receiver import SECRET, Receiver, serving
+
+pytestmark = pytest.mark.slow
+
+PLAYERS = 340  # x 6 reward types = 2,040 grants
+FAULT_RATES = {"timeout_before": 0.05, "timeout_after": 0.05, "http_500": 0.05}
+ALIPAY_METHODS = ("alipay.marketing.activity.voucher.send", "alipay.fund.trans.uni.transfer",
+                  "alipay.fund.trans.common.query")
+WORKERS = 3
+SEED = 20261125
+CHAOS_SECONDS = 240
+
+
+def _skus(activity_id: str, webhook_url: str) -> list[dict]:
+    rewards = {
+        "PTS": {"type": "points", "amount": 30, "cost_fen": 3},
+        "CPN": {"type": "coupon_code", "pool": "proof", "title": "Coffee", "cost_fen": 300},
+        "VIP": {"type": "tier", "tier": "gold", "days": 30, "cost_fen": 0},
+        "HOOK": {"type": "webhook", "url": webhook_url, "data": {"sku": "mug"}, "cost_fen": 500},
+        "VCH": {"type": "alipay_voucher", "activity_id": activity_id, "amount_fen": 2000, "cost_fen": 2000},
+        "CASH": {"type": "alipay_cash", "amount_fen": 88, "order_title": "活动红包", "cost_fen": 88},
+    }
+    return [{"sku": sku, "name": sku, "price_fen": 0, "stock": PLAYERS, "per_user_limit": 1, "reward": reward}
+            for sku, reward in rewards.items()]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path):
+    server = OwnRedis(tmp_path / "redis", appendfsync="always")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox():
+    # A timeout answers after 1.3 s, past the workers' 1 s socket timeout.
+    running = start_for_merchant(late_seconds=1.3)
+    yield running
+    running.stop()
+
+
+def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_and_a_redis_crash(
+        settings, tmp_path, own_redis, sandbox, db_session):
+    receiver = Receiver(rates=FAULT_RATES, late_seconds=1.3, seed=SEED)
+    with serving(receiver) as webhook_url:
+        chaos = settings.replace(
+            **sandbox.client_settings(), alipay_timeout_seconds=1, redis_url=own_redis.url,
+            redis_namespace=f"{settings.redis_namespace}p", instance_path=str(tmp_path / "instance"),
+            job_retry_intervals=("0", "0", "1", "1", "2", "3"), outbox_claim_idle_ms=1500,
+            webhook_secret=SECRET, webhook_timeout_seconds=1)
+        app = create_app(chaos)
+        container = app.extensions["huodong.container"]
+        client = app.test_client()
+        activity = "proof-activity"
+        sandbox.sandbox.state.activities[activity] = PLAYERS * 2
+        with container.session_factory() as session:
+            coupons.upload(session, "proof", "code\n" + "\n".join(f"P-{i:05d}" for i in range(PLAYERS)),
+                           now=container.clock.now())
+            players = [find_or_create_alipay(session, f"2088{i:012d}", clock=container.clock).id
+                       for i in range(PLAYERS)]
+            service = container.campaign_service(session)
+            campaign_id = service.create(flash_sale_definition(skus=_skus(activity, webhook_url)), actor="test").id
+            service.publish(campaign_id, actor="test")
+        tokens = {p: client.post("/api/v1/auth/dev", json={"user_id": p}).json["token"] for p in players}
+
+        sandbox.sandbox.set_fault_rates(FAULT_RATES, methods=ALIPAY_METHODS, seed=SEED)
+        supervisor = Supervisor(env=child_env(chaos), logs=tmp_path / "logs")
+        for i in range(WORKERS):
+            supervisor.add(f"worker{i}", huodong("worker"))
+        supervisor.add("settlement", huodong("settle"))
+        supervisor.start()
+        try:
+            log, stats = _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens)
+            sandbox.sandbox.set_fault_rates({})
+            receiver.rates = {}
+            drained = _drain(container)
+        finally:
+            supervisor.stop()
+        report = _count(container, db_session, sandbox, receiver, log, stats, supervisor, own_redis, drained)
+
+    print("\n" + json.dumps(report, indent=2, ensure_ascii=False))
+    (tmp_path / "fault-proof.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    assert report["grants"]["acknowledged"] >= 2000 and report["chaos"]["refused"] == []
+    assert report["grants"]["acknowledged_without_rows"] == 0
+    assert report["grants"]["unsettled"] == 0
+    assert report["grants"]["dead_without_reason"] == 0
+    for name, provider in report["providers"].items():
+        assert provider["issued_in_sql"] == provider["at_provider"], name
+        assert provider["twice"] == 0 and provider["unknown_at_provider"] == 0, name
+    assert report["points"]["balances_off"] == 0
+    assert report["reconciliation"]["missing"] == report["reconciliation"]["mismatched"] == 0
+    # The faults really happened.
+    assert report["chaos"]["redis_kills"] == 2 and report["chaos"]["settlement_kills_mid_batch"] >= 1
+    assert report["chaos"]["worker_kills"] >= 3 and report["chaos"]["work_horse_kills"] >= 3
+    assert report["faults"]["alipay"].get("timeout_after", 0) >= 10
+    assert report["faults"]["webhook"].get("timeout_after", 0) >= 5
+
+
+def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens):
+    """Every player buys every SKU once (HTTP, four at a time) while the chaos loop kills things; the chaos
+    goes on, faults and all, until settlement has issued or dead-lettered every grant (or for at most
+    CHAOS_SECONDS)."""
+    log = PlayLog()
+    plays = [(player, sku) for player in tokens for sku in ("PTS", "CPN", "VIP", "HOOK", "VCH", "CASH")]
+    rng = random.Random(SEED)
+    rng.shuffle(plays)
+    stats = {"redis_kills": 0, "settlement_kills_mid_batch": 0}
+
+    def play(item: tuple[str, str]) -> None:
+        player, sku = item
+        play_until_answered(
+            lambda headers: app.test_client().post(f"/api/v1/campaigns/{campaign_id}/actions/buy",
+                                                   json={"sku": sku, "quantity": 1}, headers=headers),
+            {"Authorization": f"Bearer {tokens[player]}"}, log)
+
+    def kill_worker() -> None:
+        supervisor.kill(f"worker{rng.randrange(WORKERS)}")
+
+    def kill_horse() -> None:
+        supervisor.kill(f"worker{rng.randrange(WORKERS)}", horse_only=True)
+
+    def kill_settlement() -> None:
+        pending = _outbox_pending(container)
+        if supervisor.kill("settlement", note={"pending": pending}) and pending:
+            stats["settlement_kills_mid_batch"] += 1
+
+    def crash_redis() -> None:
+        """Once while players play, once while settlement works through the grants."""
+        first = stats["redis_kills"] == 0 and len(log.acknowledged) > len(plays) * 0.4
+        second = stats["redis_kills"] == 1 and playing.done() and _settled(container) > len(plays) * 0.5
+        if first or second:
+            own_redis.kill()
+            stats["redis_kills"] += 1
+            time.sleep(1.0)
+            own_redis.start()
+
+    started = time.monotonic()
+
+    def over() -> bool:
+        return time.monotonic() - started > CHAOS_SECONDS or (
+            playing.done() and stats["redis_kills"] == 2 and _settled(container) >= len(plays))
+
+    with ThreadPoolExecutor(4) as pool:
+        playing = pool.submit(lambda: list(pool.map(play, plays)))
+        chaos_loop(rng, over, [(3, kill_worker), (3, kill_horse), (2, kill_settlement), (3, crash_redis)])
+        playing.result()
+    stats["chaos_seconds"] = round(time.monotonic() - started, 1)
+    return log, stats
+
+
+def _settled(container) -> int:
+    """Grants issued or dead-lettered so far (0 while the database cannot be asked)."""
+    with container.session_factory() as session:
+        return session.scalar(select(func.count()).select_from(Grant).where(Grant.status.not_in(UNSETTLED)))
+
+
+def _outbox_pending(container) -> int:
+    """Outbox entries settlement has read and not yet acknowledged (0 when Redis cannot be asked)."""
+    try:
+        settlement = container.settlement()
+        group = container.settings.redis_namespace + ":settlement"
+        return sum(container.redis.xpending(stream, group)["pending"] for stream in settlement.streams())
+    except Exception:  # noqa: BLE001  (Redis is down right now: count nothing)
+        return 0
+
+
+def _drain(container, patience: float = 240.0) -> dict:
+    """What housekeeping does over the next minutes, without waiting for them: abandoned jobs go back to the
+    queue, grants whose job ended unsettled get a new one; until nothing is left unsettled."""
+    settlement = container.settlement()
+    started = time.monotonic()
+    rounds = requeued = 0
+    while time.monotonic() - started < patience:
+        time.sleep(2)
+        rounds += 1
+        settlement.recover_abandoned_jobs(as_of=time.time() + 600)
+        requeued += len(settlement.requeue_stalled(timedelta(0)))
+        with container.session_factory() as session:
+            unsettled = session.scalar(select(func.count()).select_from(Grant).where(Grant.status.in_(UNSETTLED)))
+        if not unsettled and not _outbox_pending(container) and not _outbox_unread(container):
+            break
+    return {"seconds": round(time.monotonic() - started, 1), "rounds": rounds, "requeued": requeued}
+
+
+def _outbox_unread(container) -> int:
+    group = container.settings.redis_namespace + ":settlement"
+    return sum(g["lag"] or 0 for stream in container.settlement().streams()
+               for g in container.redis.xinfo_groups(stream) if g["name"] == group)
+
+
+def _count(container, db_session, sandbox, receiver, log, stats, supervisor, own_redis, drained) -> dict:
+    db_session.rollback()
+    grants = list(db_session.scalars(select(Grant)))
+    by_id = {g.id: g for g in grants}
+    claims = set(db_session.scalars(select(ClaimRecord.id)))
+    acknowledged = [(claim_id, g["id"]) for claim_id, answer in log.acknowledged.items() for g in answer["grants"]]
+
+    days = {g.created_at.astimezone(UTC).date() for g in grants}
+    reconciled = [reconcile(container.adapter_context, day, fix=True) for day in sorted(days)]
+    db_session.rollback()
+    grants = list(db_session.scalars(select(Grant)))
+    issued = {t: {g.id: g for g in grants if g.reward_type == t and g.status == GrantStatus.ISSUED}
+              for t in {g.reward_type for g in grants}}
+
+    ledger = sandbox.sandbox.state
+    with ledger.lock:
+        vouchers = [v.out_biz_no for v in ledger.vouchers.values()]
+        transfers = {t.out_biz_no: t.amount_fen for t in ledger.transfers.values() if t.status == "SUCCESS"}
+        alipay_faults = dict(ledger.fault_counts)
+    points_rows = list(db_session.execute(select(PointsEntry.grant_id, PointsEntry.user_id, PointsEntry.delta)))
+    codes = [c for c in db_session.scalars(select(CouponCode.grant_id).where(CouponCode.grant_id.is_not(None)))]
+    tiers = list(db_session.scalars(select(TierGrant.grant_id)))
+    paid = list(receiver.paid)
+    by_user = {g.id: g.user_id for g in grants}
+
+    def provider(kind: str, at_provider: list[str]) -> dict:
+        """The provider's records by grant id against the grants SQL says are issued. The providers refuse a
+        second record under one id, so "twice" would show as a second record under another id: a grant's
+        player holding two of the kind (every player won exactly one of each)."""
+        ours = set(issued.get(kind, {}))
+        holders = Counter(by_user[g] for g in at_provider if g in by_user)
+        return {"issued_in_sql": len(ours), "at_provider": len(set(at_provider) & ours),
+                "twice": sum(n - 1 for n in holders.values() if n > 1) + len(at_provider) - len(set(at_provider)),
+                "unknown_at_provider": len(set(at_provider) - ours)}
+
+    expected_points: dict[str, int] = {}
+    for grant in issued.get("points", {}).values():
+        expected_points[grant.user_id] = expected_points.get(grant.user_id, 0) + grant.reward["amount"]
+    now = datetime.now(UTC)
+    balances_off = [user for user, amount in expected_points.items()
+                    if balance(db_session, user, now) != amount
+                    or sum(d for _, u, d in points_rows if u == user) != amount]
+    return {
+        "grants": {
+            "acknowledged": len(acknowledged),
+            "acknowledged_without_rows": sum(1 for c, g in acknowledged if c not in claims or g not in by_id),
+            "in_sql": len(grants),
+            "issued": sum(1 for g in grants if g.status == GrantStatus.ISSUED),
+            "dead": sum(1 for g in grants if g.status == GrantStatus.DEAD),
+            "dead_reasons": sorted({(g.last_error or "")[:80] for g in grants if g.status == GrantStatus.DEAD}),
+            "dead_without_reason": sum(1 for g in grants if g.status == GrantStatus.DEAD and not g.last_error),
+            "unsettled": sum(1 for g in grants if g.status in UNSETTLED),
+            "attempts_max": max(g.attempts for g in grants),
+            "retried": sum(1 for g in grants if g.attempts > 1),
+        },
+        "providers": {
+            "alipay_voucher": provider("alipay_voucher", vouchers),
+            "alipay_cash": provider("alipay_cash", list(transfers)),
+            "webhook": provider("webhook", paid),
+            "points": provider("points", [g for g, _, _ in points_rows]),
+            "coupon_code": provider("coupon_code", codes),
+            "tier": provider("tier", tiers),
+        },
+        "cash_fen": {"moved": sum(transfers.values()),
+                     "issued": sum(g.reward["amount_fen"] for g in issued.get("alipay_cash", {}).values())},
+        "points": {"players": len(expected_points), "balances_off": len(balances_off)},
+        "reconciliation": {"checked": sum(r.checked for r in reconciled),
+                           "unmarked_fixed": sum(r.fixed for r in reconciled),
+                           "missing": sum(len(r.missing) for r in reconciled),
+                           "mismatched": sum(len(r.mismatched) for r in reconciled),
+                           "unreachable": sum(len(r.unreachable) for r in reconciled)},
+        "chaos": {"redis_kills": stats["redis_kills"], "redis_restarts": own_redis.kills,
+                  "worker_kills": sum(1 for k in supervisor.kills if k["name"].startswith("worker")
+                                      and not k["horse_only"]),
+                  "work_horse_kills": sum(1 for k in supervisor.kills if k["horse_only"]),
+                  "settlement_kills": sum(1 for k in supervisor.kills if k["name"] == "settlement"),
+                  "settlement_kills_mid_batch": stats["settlement_kills_mid_batch"],
+                  "process_starts": {c.name: c.starts for c in supervisor.children.values()},
+                  "seconds": stats["chaos_seconds"], "answers_503": log.unavailable, "refused": log.refused},
+        "faults": {"alipay": alipay_faults, "webhook": dict(receiver.faults),
+                   "webhook_deliveries": len(receiver.deliveries)},
+        "drain": drained,
+    }

@@ -1,0 +1,44 @@
+"""While Redis is away a play answers 503 SERVICE_UNAVAILABLE (never a 500); the same request with the same
+Idempotency-Key, once Redis is back, gets the play's one answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.chaos import OwnRedis
+from tests.support.factories import flash_sale_definition
+from web import create_app
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = OwnRedis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_play_while_redis_is_down_is_503_and_the_retry_plays_once(own_redis, settings, tmp_path):
+    app = create_app(settings.replace(redis_url=own_redis.url, redis_namespace=f"{settings.redis_namespace}u",
+                                      instance_path=str(tmp_path / "instance")))
+    container = app.extensions["huodong.container"]
+    client = app.test_client()
+    with container.session_factory() as session:
+        service = container.campaign_service(session)
+        campaign_id = service.create(flash_sale_definition(stock=5), actor="test").id
+        service.publish(campaign_id, actor="test")
+    token = client.post("/api/v1/auth/dev", json={"user_id": "waiting"}).json["token"]
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "only-once"}
+    body = {"sku": "C50", "quantity": 1}
+    client.post(f"/api/v1/campaigns/{campaign_id}", headers=headers)  # warm the snapshot cache
+
+    own_redis.kill()
+    down = client.post(f"/api/v1/campaigns/{campaign_id}/actions/buy", json=body, headers=headers)
+    assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+    assert down.json["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+    own_redis.start()
+    first = client.post(f"/api/v1/campaigns/{campaign_id}/actions/buy", json=body, headers=headers)
+    again = client.post(f"/api/v1/campaigns/{campaign_id}/actions/buy", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200 and first.json == again.json
+    assert container.live_state.stats(campaign_id).stock["sku:C50"]["taken"] == 1
