@@ -88,13 +88,13 @@ class Settings:
     alipay_cert: str = ""
     alipay_root_cert: str = ""
     # Socket timeout of a gateway call; a timeout means "outcome unknown", never "failed".
-    alipay_timeout_seconds: int = 5
+    alipay_timeout_seconds: float = 5.0
     # Membership tiers, lowest first, each with the points balance that reaches it (name:points).
     tier_ladder: tuple[str, ...] = ("silver:1000", "gold:5000", "platinum:20000")
     # Signs webhook rewards (HMAC-SHA256 over timestamp and body); empty = webhook rewards cannot be paid.
     webhook_secret: str = ""
     # Socket timeout of a webhook delivery.
-    webhook_timeout_seconds: int = 5
+    webhook_timeout_seconds: float = 5.0
     # Log level and format (json or console).
     log_level: str = "INFO"
     log_format: str = "json"

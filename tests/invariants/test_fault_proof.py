@@ -48,9 +48,10 @@ PLAYERS = 340  # x 6 reward types = 2,040 grants
 FAULT_RATES = {"timeout_before": 0.05, "timeout_after": 0.05, "http_500": 0.05}
 ALIPAY_METHODS = ("alipay.marketing.activity.voucher.send", "alipay.fund.trans.uni.transfer",
                   "alipay.fund.trans.common.query")
-WORKERS = 3
+WORKERS = 4
 SEED = 20261125
 CHAOS_SECONDS = 240
+PLAY_PAUSE = 0.07  # seconds each of the four players waits between plays: about a minute of plays in all
 
 
 def _skus(activity_id: str, webhook_url: str) -> list[dict]:
@@ -76,21 +77,22 @@ def own_redis(tmp_path: Path):
 
 @pytest.fixture
 def sandbox():
-    # A timeout answers after 1.3 s, past the workers' 1 s socket timeout.
-    running = start_for_merchant(late_seconds=1.3)
+    # A timeout answers after 0.8 s, past the workers' 0.5 s socket timeout.
+    running = start_for_merchant(late_seconds=0.8)
     yield running
     running.stop()
 
 
+@pytest.mark.timeout(600)
 def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_and_a_redis_crash(
         settings, tmp_path, own_redis, sandbox, db_session):
-    receiver = Receiver(rates=FAULT_RATES, late_seconds=1.3, seed=SEED)
+    receiver = Receiver(rates=FAULT_RATES, late_seconds=0.8, seed=SEED)
     with serving(receiver) as webhook_url:
         chaos = settings.replace(
-            **sandbox.client_settings(), alipay_timeout_seconds=1, redis_url=own_redis.url,
+            **sandbox.client_settings(), alipay_timeout_seconds=0.5, redis_url=own_redis.url,
             redis_namespace=f"{settings.redis_namespace}p", instance_path=str(tmp_path / "instance"),
             job_retry_intervals=("0", "0", "1", "1", "2", "3"), outbox_claim_idle_ms=1500,
-            webhook_secret=SECRET, webhook_timeout_seconds=1)
+            webhook_secret=SECRET, webhook_timeout_seconds=0.5)
         app = create_app(chaos)
         container = app.extensions["huodong.container"]
         client = app.test_client()
@@ -155,15 +157,23 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
             lambda headers: app.test_client().post(f"/api/v1/campaigns/{campaign_id}/actions/buy",
                                                    json={"sku": sku, "quantity": 1}, headers=headers),
             {"Authorization": f"Bearer {tokens[player]}"}, log)
+        time.sleep(PLAY_PAUSE)  # players arrive over a minute, so settlement works in many small batches
 
     def kill_worker() -> None:
         supervisor.kill(f"worker{rng.randrange(WORKERS)}")
 
     def kill_horse() -> None:
-        supervisor.kill(f"worker{rng.randrange(WORKERS)}", horse_only=True)
+        """Kill the first work horse busy with a job within a few seconds: its worker lives on."""
+        deadline = time.monotonic() + 3
+        while not supervisor.kill(f"worker{rng.randrange(WORKERS)}", horse_only=True) \
+                and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def kill_settlement() -> None:
-        pending = _outbox_pending(container)
+        """Kill it the moment it holds entries it has read and not acknowledged (or after a few seconds)."""
+        deadline = time.monotonic() + 3
+        while not (pending := _outbox_pending(container)) and time.monotonic() < deadline:
+            time.sleep(0.002)
         if supervisor.kill("settlement", note={"pending": pending}) and pending:
             stats["settlement_kills_mid_batch"] += 1
 
@@ -183,9 +193,14 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
         return time.monotonic() - started > CHAOS_SECONDS or (
             playing.done() and stats["redis_kills"] == 2 and _settled(container) >= len(plays))
 
-    with ThreadPoolExecutor(4) as pool:
-        playing = pool.submit(lambda: list(pool.map(play, plays)))
-        chaos_loop(rng, over, [(3, kill_worker), (3, kill_horse), (2, kill_settlement), (3, crash_redis)])
+    def play_all() -> None:
+        list(players.map(play, plays))
+        stats["plays_seconds"] = round(time.monotonic() - started, 1)
+
+    with ThreadPoolExecutor(4) as players, ThreadPoolExecutor(1) as background:
+        playing = background.submit(play_all)
+        chaos_loop(rng, over, [(3, kill_worker), (3, kill_horse), (2, kill_settlement), (3, crash_redis)],
+                   pause=(1.5, 3.5))
         playing.result()
     stats["chaos_seconds"] = round(time.monotonic() - started, 1)
     return log, stats
@@ -309,7 +324,8 @@ def _count(container, db_session, sandbox, receiver, log, stats, supervisor, own
                   "settlement_kills": sum(1 for k in supervisor.kills if k["name"] == "settlement"),
                   "settlement_kills_mid_batch": stats["settlement_kills_mid_batch"],
                   "process_starts": {c.name: c.starts for c in supervisor.children.values()},
-                  "seconds": stats["chaos_seconds"], "answers_503": log.unavailable, "refused": log.refused},
+                  "seconds": stats["chaos_seconds"], "plays_seconds": stats["plays_seconds"],
+                  "answers_503": log.unavailable, "refused": log.refused},
         "faults": {"alipay": alipay_faults, "webhook": dict(receiver.faults),
                    "webhook_deliveries": len(receiver.deliveries)},
         "drain": drained,
