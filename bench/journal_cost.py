@@ -20,7 +20,6 @@ import platform
 import secrets
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 

@@ -42,6 +42,12 @@ class ClaimJournal:
     def record(self, event_json: str, at: datetime) -> None:
         os.write(self._fd(at.astimezone(UTC).date()), event_json.encode() + b"\n")
 
+    def close(self) -> None:
+        """Close this process's file; the next record opens it again (or a new one, if it was removed)."""
+        if self._open is not None and self._open[0] == os.getpid():
+            os.close(self._open[2])
+        self._open = None
+
     def _fd(self, day: date) -> int:
         pid = os.getpid()
         if self._open is not None and self._open[:2] == (pid, day):

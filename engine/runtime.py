@@ -83,7 +83,7 @@ class PlayService:
                  idempotency_ttl: int, attributes: AttributeStore | None = None,
                  journal: ClaimJournal | None = None) -> None:
         self._attributes = attributes
-        self._journal = journal
+        self.journal = journal
         self._scripts = scripts
         self._snapshots = snapshots
         self._clock = clock
@@ -282,8 +282,8 @@ class PlayService:
             ops=claim.ops,
             finale=finale,
         )
-        if reply.code == codes.OK and self._journal is not None:
-            self._journal.record(event_json, ctx.now)  # before the player is told
+        if reply.code == codes.OK and self.journal is not None:
+            self.journal.record(event_json, ctx.now)  # before the player is told
         return reply
 
     def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,

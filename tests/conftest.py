@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from rq.serializers import JSONSerializer
 
 from alipay_sandbox.server import RunningSandbox, start_for_merchant
 from engine.config import Settings, load_settings
+from engine.journal import journal_dir
 from rewards.context import set_worker_context
 from web import create_app
 from web.container import Container
@@ -79,10 +81,13 @@ def session_container(settings: Settings) -> Container:
 
 @pytest.fixture(autouse=True)
 def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
-    """Every test starts and ends with this run's keys and rows gone."""
+    """Every test starts and ends with this run's keys, rows and journaled claims gone."""
     queue = session_container.settle_queue.name
     purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
     truncate_tables(session_container.sql_engine)
+    shutil.rmtree(journal_dir(settings), ignore_errors=True)
+    if session_container.play_service.journal is not None:
+        session_container.play_service.journal.close()
     session_container.snapshots._entries.clear()
     session_container.attributes.forget()
     yield

@@ -180,7 +180,8 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
     def crash_redis() -> None:
         """Once while players play, once while settlement works through the grants."""
         first = stats["redis_kills"] == 0 and len(log.acknowledged) > len(plays) * 0.4
-        second = stats["redis_kills"] == 1 and playing.done() and _settled(container) > len(plays) * 0.5
+        second = stats["redis_kills"] == 1 and playing.done() and (
+            _settled(container) > len(plays) * 0.3 or time.monotonic() - started > stats["plays_seconds"] + 20)
         if first or second:
             own_redis.kill()
             stats["redis_kills"] += 1
