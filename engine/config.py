@@ -63,6 +63,9 @@ class Settings:
     # settle claims a Redis crash lost; the folder defaults to <instance_path>/journal.
     claim_journal: bool = True
     claim_journal_dir: str = ""
+    # How often an RQ worker runs its maintenance: taking over the retry scheduler of a dead worker, failing
+    # over the jobs a dead worker left (RQ's default is ten minutes).
+    worker_maintenance_seconds: int = 30
     # Attempts after which housekeeping stops re-enqueueing an unsettled grant and dead-letters it.
     grant_max_attempts: int = 20
     # A pending outbox entry idle this long is taken over from its (dead) consumer.

@@ -179,7 +179,7 @@ class Settlement:
         Its old job, if it ended (failed, or finished after a permanent refusal),
         is dropped first; one still queued, scheduled or running is left alone.
         """
-        job = self._job(grant_id)
+        job = self.job(grant_id)
         if job is not None:
             if job.get_status() not in ENDED_JOB_STATUSES:
                 raise GrantBusyError("The grant's job is still queued or running.", job_status=job.get_status())
@@ -201,7 +201,7 @@ class Settlement:
                 Grant.status.in_(UNSETTLED), Grant.updated_at < cutoff).limit(1000)).all()
         requeued = []
         for grant_id, attempts in stalled:
-            job = self._job(grant_id)
+            job = self.job(grant_id)
             if job is not None and job.get_status() not in ENDED_JOB_STATUSES:
                 continue  # queued, scheduled or running: it will settle the grant
             if attempts >= self._give_up_after:
@@ -222,7 +222,8 @@ class Settlement:
         """
         StartedJobRegistry(queue=self._queue).cleanup(timestamp=as_of)
 
-    def _job(self, grant_id: str) -> Job | None:
+    def job(self, grant_id: str) -> Job | None:
+        """The RQ job of a grant (its id is the grant id), if Redis has it."""
         try:
             return Job.fetch(grant_id, connection=self._queue.connection, serializer=self._queue.serializer)
         except NoSuchJobError:

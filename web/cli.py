@@ -92,8 +92,10 @@ def worker(ctx: click.Context, name: str | None, burst: bool) -> None:
     """Run an RQ worker that issues grants (one queue per worker process)."""
     container = Container.build(_settings(ctx))
     set_worker_context(container.adapter_context)
+    # Maintenance takes over the scheduler of a worker that died (else delayed retries wait for RQ's default
+    # ten minutes) and fails over the jobs it left; every 30 s here.
     rq_worker = Worker([container.settle_queue], connection=container.rq_redis, serializer=JSONSerializer,
-                       name=name)
+                       name=name, maintenance_interval=container.settings.worker_maintenance_seconds)
     # The scheduler runs retries that have a delay (Retry intervals) when they fall due.
     rq_worker.work(burst=burst, with_scheduler=True, logging_level=container.settings.log_level.upper())
 

@@ -238,7 +238,17 @@ def _drain(container, patience: float = 240.0) -> dict:
             unsettled = session.scalar(select(func.count()).select_from(Grant).where(Grant.status.in_(UNSETTLED)))
         if not unsettled and not _outbox_pending(container) and not _outbox_unread(container):
             break
-    return {"seconds": round(time.monotonic() - started, 1), "rounds": rounds, "requeued": requeued}
+    with container.session_factory() as session:
+        stuck = [{"grant": g.id, "type": g.reward_type, "status": g.status, "attempts": g.attempts,
+                  "last_error": (g.last_error or "")[:200], "job": _job_status(container, g.id)}
+                 for g in session.scalars(select(Grant).where(Grant.status.in_(UNSETTLED)).limit(20))]
+    return {"seconds": round(time.monotonic() - started, 1), "rounds": rounds, "requeued": requeued,
+            "stuck": stuck}
+
+
+def _job_status(container, grant_id: str) -> str | None:
+    job = container.settlement().job(grant_id)
+    return None if job is None else f"{job.get_status()} retries_left={job.retries_left}"
 
 
 def _outbox_unread(container) -> int:
