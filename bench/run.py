@@ -71,7 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
-    p.add_argument("--players", type=int, default=256, help="distinct players (tokens) the load picks from")
+    p.add_argument("--players", type=int, default=4096,
+                   help="distinct players (tokens, each on its own device) the load picks from; enough that each "
+                        "stays under the default fraud policy's rate limits")
     p.add_argument("--only", default="", help="comma-separated measures to run: raw,play,pg,pg_async,"
                    "http_bare,http_evalsha,http_buy (default: all)")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
@@ -388,7 +390,8 @@ def pg_counts(url: str, schema: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- HTTP under gunicorn + wrk
 
 WRK_SCRIPT = """
--- POST the buy body with a player's bearer token and a unique Idempotency-Key per request.
+-- POST the buy body as a mini-program does: a player's bearer token, the player's device, a unique
+-- Idempotency-Key and nonce, and the time (the fraud gate's replay protection).
 local body = %(body)s
 local tokens = {%(tokens)s}
 local counter = 0
@@ -407,8 +410,12 @@ end
 
 function request()
   counter = counter + 1
-  headers["Authorization"] = "Bearer " .. tokens[(counter * 7 + tid) %% #tokens + 1]
+  local player = (counter * 7 + tid) %% #tokens + 1
+  headers["Authorization"] = "Bearer " .. tokens[player]
+  headers["X-Device-Id"] = "bench-device-" .. player
   headers["Idempotency-Key"] = prefix .. counter
+  headers["X-Request-Nonce"] = prefix .. counter
+  headers["X-Request-Timestamp"] = string.format("%%d", os.time() * 1000)
   return wrk.format("POST", nil, headers, body)
 end
 """

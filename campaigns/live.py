@@ -86,6 +86,10 @@ class LiveState:
             outbox_entries=outbox,
         )
 
+    def fraud_stats(self, campaign_id: int) -> dict[str, int]:
+        """The fraud gate's counts: refusals per rule, and 'shadow:<rule>' hits."""
+        return {rule: int(n) for rule, n in self._client.hgetall(self.keys(campaign_id).fraud_stats).items()}
+
     def player_view(self, campaign_id: int, user_id: str, reads: Sequence[Read] = ()) -> tuple[str | None, GameState]:
         """Status, stock left, this player's hash and the game's reads, in one round trip."""
         read = read_state(self._client, self.keys(campaign_id), user_id, reads, with_status=True)

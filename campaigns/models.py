@@ -112,6 +112,8 @@ class ClaimRecord(Base):
     variant: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # A stateful play's sequence number, business day and the state its plan read: re-derivable with the secret.
     draw: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
+    # What the fraud gate noted on an admitted play: {"shadow": [rules a shadow-mode rule would have refused]}.
+    fraud: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
 
 
 class Order(Base):
@@ -182,6 +184,17 @@ class AuditEntry(Base):
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+
+
+class FraudPolicy(Base):
+    """A named fraud policy (engine/fraud/policy.py), as the admin API saved it; mirrored to Redis."""
+
+    __tablename__ = "fraud_policies"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AdminToken(Base):

@@ -15,6 +15,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, valid
 
 from engine.audience import BUILTIN_ATTRIBUTES, problems
 from engine.clock import iso
+from engine.fraud.policy import DEFAULT as DEFAULT_POLICY
+from engine.fraud.policy import NAME as POLICY_NAME
 from engine.game import games
 from engine.variants import merged_config
 
@@ -35,7 +37,8 @@ class FraudSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    policy = fields.String(validate=validate.OneOf(["default"]), load_default="default")
+    policy = fields.String(validate=POLICY_NAME, load_default=DEFAULT_POLICY,
+                           metadata={"description": "a fraud policy saved with the admin API, or default"})
 
 
 class VariantSchema(Schema):

@@ -31,6 +31,7 @@ from engine.snapshot import CampaignSnapshot
 from . import audit
 from .attributes import attribute_types
 from .errors import InvalidTransitionError, PublishRaceError
+from .fraud import FraudPolicyService
 from .live import LiveState
 from .models import Campaign, CampaignStatus, CampaignVersion
 from .schemas import normalize_definition
@@ -66,10 +67,12 @@ FINALE_RETRY_WINDOW = timedelta(days=7)
 
 class CampaignService:
     def __init__(self, session: Session, *, live: LiveState, clock: Clock,
-                 finisher: Callable[[int], object] | None = None) -> None:
+                 finisher: Callable[[int], object] | None = None,
+                 fraud_policies: FraudPolicyService | None = None) -> None:
         self._session = session
         self._live = live
         self._clock = clock
+        self._fraud_policies = fraud_policies
         # Runs a game's finale (its one payout at the end); settlement's housekeeping retries what failed.
         self._finisher = finisher
 
@@ -120,6 +123,12 @@ class CampaignService:
         if campaign.status == CampaignStatus.ENDED:
             raise InvalidTransitionError("An ended campaign cannot be published.")
         definition = validated(campaign.draft, attribute_types(self._session))
+        policy = definition["fraud"]["policy"]
+        if self._fraud_policies is not None:
+            if not self._fraud_policies.exists(policy):
+                raise ValidationError("The campaign names a fraud policy that does not exist.",
+                                      fields={"fraud": {"policy": [f"No policy named {policy!r}; save it first."]}})
+            self._fraud_policies.mirror(policy)
         digest = content_hash(definition)
         latest = self._latest_version(campaign.id)
         now = self._clock.now()

@@ -63,6 +63,9 @@ class Settings:
     # settle claims a Redis crash lost; the folder defaults to <instance_path>/journal.
     claim_journal: bool = True
     claim_journal_dir: str = ""
+    # Reverse proxies in front of the web processes: their X-Forwarded-For gives the client's IP to the fraud
+    # gate. 0 = none (the connection's address is the client's).
+    trusted_proxies: int = 0
     # How often an RQ worker runs its maintenance: taking over the retry scheduler of a dead worker, failing
     # over the jobs a dead worker left (RQ's default is ten minutes).
     worker_maintenance_seconds: int = 30

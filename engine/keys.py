@@ -72,6 +72,15 @@ class CampaignKeys:
             return self.user(rest)
         return f"{self._base}:g:{name}"
 
+    def fraud(self, *parts: str) -> str:
+        """The fraud gate's state (engine/fraud/gate.py): nonces, rate-limit windows, a device's players..."""
+        return f"{self._base}:fraud:" + ":".join(parts)
+
+    @property
+    def fraud_stats(self) -> str:
+        """Hash: refusals per gate rule (label -> count), and shadow hits ('shadow:' + label -> count)."""
+        return self.fraud("stats")
+
     def all_keys_pattern(self) -> str:
         return f"{self._base}:*"
 
@@ -89,6 +98,11 @@ class GlobalKeys:
     def outbox_group(self) -> str:
         """The consumer group name settlement reads outboxes with."""
         return f"{self.namespace}:settlement"
+
+    @property
+    def fraud_policies(self) -> str:
+        """Hash: fraud policy name -> its JSON document (a mirror of SQL's fraud_policies for the hot path)."""
+        return f"{self.namespace}:fraud:policies"
 
     def reconciliation(self, day: str) -> str:
         """String with a week's TTL: set once the day's reconciliation job was enqueued."""

@@ -28,6 +28,9 @@ from .claims import Claim, GrantSpec, Op, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
 from .fairness import draw_seed
+from .fraud.features import RequestFeatures
+from .fraud.gate import Screening, screen
+from .fraud.store import PolicyCache
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
 from .journal import ClaimJournal
@@ -56,6 +59,9 @@ class PlayRequest:
     action: str
     payload: Mapping[str, Any]
     idempotency_key: str | None
+    # What the mini-program's request told (device, IP, timestamp, nonce...): the fraud gate screens plays
+    # that carry it. None for the engine's own callers (tests, the finale, tools), which it trusts.
+    features: RequestFeatures | None = None
 
 
 def new_claim_id(now_ms: int) -> str:
@@ -81,8 +87,9 @@ def order_id(claim_id: str) -> str:
 class PlayService:
     def __init__(self, *, scripts: Scripts, snapshots: SnapshotCache, clock: Clock, namespace: str,
                  idempotency_ttl: int, attributes: AttributeStore | None = None,
-                 journal: ClaimJournal | None = None) -> None:
+                 journal: ClaimJournal | None = None, policies: PolicyCache | None = None) -> None:
         self._attributes = attributes
+        self._policies = policies
         self.journal = journal
         self._scripts = scripts
         self._snapshots = snapshots
@@ -129,21 +136,38 @@ class PlayService:
         now = self._clock.now()
         check_eligible(snapshot, request.user_id, now, self._attributes)
         keys = CampaignKeys(self._namespace, snapshot.campaign_id)
+        screening = self._screen(keys, request, snapshot, idempotency_key, now)
         # The validated body (defaults filled in), so equivalent requests share a fingerprint.
         request_print = fingerprint(request.action, payload)
         for attempt in range(MAX_PLANS):
             if attempt:
                 # The player's own plays are racing each other: spread the retries out.
                 time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** attempt))
-            result = self._plan_and_apply(keys, request, payload, idempotency_key, request_print, snapshot, game, now)
+            result = self._plan_and_apply(keys, request, payload, idempotency_key, request_print, snapshot, game, now,
+                                          screening)
             if result is not None:
                 return result
         raise errors.ConflictError("This player's state kept changing during the play; try again.",
                                    reason="busy")
 
+    def _screen(self, keys: CampaignKeys, request: PlayRequest, snapshot: CampaignSnapshot, idempotency_key: str,
+                now: datetime) -> Screening | None:
+        """The fraud gate before the plan (DESIGN's step 3): a refusal by a rule that needs no Redis is counted
+        in the campaign's fraud stats and raised; the rest goes to the claim script."""
+        if request.features is None or self._policies is None:
+            return None
+        policy = self._policies.get(snapshot.fraud_policy)
+        try:
+            return screen(policy, keys, request.user_id, request.action, request.features, to_ms(now),
+                          idempotency_key)
+        except errors.HuodongError as refusal:
+            # Counted here, in a round trip of its own: only refused plays pay it.
+            self._scripts.client.hincrby(keys.fraud_stats, refusal.details["rule"], 1)
+            raise
+
     def _plan_and_apply(self, keys: CampaignKeys, request: PlayRequest, payload: Mapping[str, Any],
                         idempotency_key: str, request_print: str, snapshot: CampaignSnapshot, game: Game,
-                        now: datetime) -> PlayResult | None:
+                        now: datetime, screening: Screening | None = None) -> PlayResult | None:
         """One attempt: read (stateful games), plan, claim. None when the state changed under the plan."""
         now_ms = to_ms(now)
         ctx = play_context(snapshot, request.user_id, now)
@@ -169,7 +193,8 @@ class PlayService:
         if isinstance(plan, Release):
             reply = self._release(keys, plan, request, idempotency_key, request_print, now_ms)
         else:
-            reply = self._claim(keys, plan, request, idempotency_key, request_print, snapshot, ctx)
+            reply = self._claim(keys, plan, request, idempotency_key, request_print, snapshot, ctx,
+                                gate=screening)
         claim_latency(snapshot.game).observe(time.perf_counter() - started)
         if isinstance(plan, Release):
             return self._answer(reply)
@@ -179,6 +204,8 @@ class PlayService:
                 t.quantity for t in plan.takes if t.item == reply.body):
             # The stock ran out after the plan read it: plan again on fresh stock (a game may fall back).
             return None
+        if reply.code == codes.FRAUD:
+            raise screening.refusal(reply.body) if screening is not None else errors.ConflictError(reason=reply.body)
         if reply.code == codes.REFUSED:
             refused = plan.refusals.get(reply.body)
             raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
@@ -217,8 +244,8 @@ class PlayService:
                                    reason="busy")
 
     def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
-               request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext, *, finale: bool = False
-               ) -> codes.ScriptReply:
+               request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext, *, finale: bool = False,
+               gate: Screening | None = None) -> codes.ScriptReply:
         now_ms = to_ms(ctx.now)
         grants = grant_entries(ctx.claim_id, claim.grants)
         order = None
@@ -281,6 +308,7 @@ class PlayService:
             variant=ctx.variant,
             ops=claim.ops,
             finale=finale,
+            gate=gate,
         )
         if reply.code == codes.OK and self.journal is not None:
             self.journal.record(event_json, ctx.now)  # before the player is told

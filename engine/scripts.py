@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from .claims import Op
+from .fraud.gate import Screening
 from .keys import CampaignKeys
 
 
@@ -58,7 +59,7 @@ class Scripts:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._claim = client.register_script(_source("claim", "idempotency"))
+        self._claim = client.register_script(_source("claim", "idempotency", "gate"))
         self._release = client.register_script(_source("release", "idempotency"))
         self._load_state = client.register_script(_source("load_state"))
         self._set_status = client.register_script(_source("set_status"))
@@ -97,6 +98,7 @@ class Scripts:
         variant: str | None = None,
         ops: Sequence[Op] = (),
         finale: bool = False,
+        gate: Screening | None = None,
     ) -> ScriptReply:
         script_keys = [
             keys.meta, keys.stock_total, keys.stock_taken, keys.user(user_id),
@@ -110,11 +112,20 @@ class Scripts:
                 script_keys.append(real)
                 index[real] = len(script_keys)
             wire_ops.append(op.to_wire(index[real]))
+        wire_gate = ""
+        if gate is not None and (gate.checks or gate.shadow):
+            script_keys.append(keys.fraud_stats)
+            stats_index = len(script_keys)
+            checks = []
+            for check in gate.checks:
+                script_keys.append(check.key)
+                checks.append(check.to_wire(len(script_keys)))
+            wire_gate = json.dumps({"s": stats_index, "p": gate.shadow, "c": checks}, separators=(",", ":"))
         argv: list[Any] = [
             fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
             units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,
             _opt(seq), variant or "", json.dumps(wire_ops, separators=(",", ":")) if wire_ops else "[]",
-            "finale" if finale else "play", len(items),
+            "finale" if finale else "play", wire_gate, len(items),
         ]
         for item in items:
             argv += [item.item, item.quantity, _opt(item.per_user_limit)]
@@ -173,6 +184,7 @@ class Scripts:
 
 # Reply codes, named once for callers to match on.
 OK = "OK"
+FRAUD = "FRAUD"
 REPLAY = "REPLAY"
 REUSED = "REUSED"
 NOT_LIVE = "NOT_LIVE"

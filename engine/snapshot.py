@@ -15,6 +15,7 @@ import redis
 from .audience import Audience
 from .clock import business_day, parse_instant
 from .errors import NotFoundError
+from .fraud.policy import DEFAULT as DEFAULT_POLICY_NAME
 from .game import Game, games
 from .keys import CampaignKeys
 from .variants import Variant, merged_config
@@ -40,6 +41,11 @@ class CampaignSnapshot:
     secret: str = field(default="", repr=False)
     variants: tuple[Variant, ...] = ()
     audience: Audience | None = field(default=None, compare=False)
+
+    @property
+    def fraud_policy(self) -> str:
+        """The name of the fraud policy the campaign plays under."""
+        return (self.definition.get("fraud") or {}).get("policy") or DEFAULT_POLICY_NAME
 
     @property
     def needs_state(self) -> bool:

@@ -133,7 +133,10 @@ class Settlement:
         events = []
         for entry_id, fields in entries:
             try:
-                events.append(json.loads(fields["e"]))
+                event = json.loads(fields["e"])
+                if "f" in fields:  # what the fraud gate's shadow rules noted on the play
+                    event["fraud"] = json.loads(fields["f"])
+                events.append(event)
             except (KeyError, TypeError, ValueError):
                 # Only claim.lua and release.lua write here; anything else would block the stream forever.
                 log.error("dropping unreadable outbox entry %s of %s: %r", entry_id, stream, fields)
@@ -287,7 +290,8 @@ def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[
     common = {"campaign_id": event["campaign_id"], "version": event["version"], "user_id": event["user_id"]}
     session.execute(insert_for(session, ClaimRecord).values(
         id=event["claim_id"], game=event["game"], action=event["action"], request=event["request"],
-        outcome=event["outcome"], created_at=at, variant=event.get("variant"), draw=event.get("draw"), **common,
+        outcome=event["outcome"], created_at=at, variant=event.get("variant"), draw=event.get("draw"),
+        fraud=event.get("fraud"), **common,
     ).on_conflict_do_nothing(index_elements=["id"]))
     order = event.get("order")
     if order:

@@ -19,6 +19,7 @@ from rewards.context import set_worker_context
 from web import create_app
 from web.container import Container
 
+from .support.client import MiniProgramClient
 from .support.factories import Factory
 from .support.services import database, new_run_id, purge_redis, redis_server, truncate_tables
 
@@ -90,6 +91,7 @@ def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
         session_container.play_service.journal.close()
     session_container.snapshots._entries.clear()
     session_container.attributes.forget()
+    session_container.fraud_policies.forget()
     yield
     purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
 
@@ -104,6 +106,7 @@ def app(settings: Settings, session_container: Container) -> Any:
     app = create_app(settings)
     app.extensions["huodong.container"] = session_container
     app.config["TESTING"] = True
+    app.test_client_class = MiniProgramClient
     return app
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.clock import Clock
 from engine.config import Settings, load_settings
@@ -29,6 +30,8 @@ def create_app(config: Mapping[str, Any] | Settings | None = None, *, clock: Clo
     app.json = StrictJSONProvider(app)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_content_length)
     app.session_interface = PageOnlySessionInterface()
+    if settings.trusted_proxies:  # the client's address from the proxies' X-Forwarded-For (web/features.py)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
 
     container = Container.build(settings, clock)
     app.extensions["huodong.container"] = container

@@ -36,6 +36,15 @@ class PlayerToken:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class PlayerClaims:
+    """What a verified token says: the player, the device it was issued to, when the player registered."""
+
+    user_id: str
+    device: str | None = None
+    registered_ms: int | None = None
+
+
 class PlayerTokens:
     """Signed (HMAC), expiring player tokens. A verified token is remembered, so a player's next
     request skips the signature check (the hot path); its expiry is still checked every time."""
@@ -48,17 +57,26 @@ class PlayerTokens:
         self._seconds = seconds  # itsdangerous signs with time.time(); tests move it
         self._verified: dict[str, tuple[str, float]] = {}
 
-    def issue(self, user_id: str, now: datetime) -> PlayerToken:
-        return PlayerToken(self._serializer.dumps({"u": user_id}), user_id,
-                           now + timedelta(seconds=self.ttl_seconds))
+    def issue(self, user_id: str, now: datetime, *, device: str | None = None,
+              registered_at: datetime | None = None) -> PlayerToken:
+        """A token for the player; bound to the device it was issued to, when the login named one."""
+        data: dict[str, Any] = {"u": user_id}
+        if device:
+            data["d"] = device
+        if registered_at is not None:
+            data["r"] = int(registered_at.timestamp() * 1000)
+        return PlayerToken(self._serializer.dumps(data), user_id, now + timedelta(seconds=self.ttl_seconds))
 
     def verify(self, token: str) -> str:
+        return self.claims(token).user_id
+
+    def claims(self, token: str) -> PlayerClaims:
         known = self._verified.get(token)
         if known is not None:
-            user_id, signed_at = known
+            claims, signed_at = known
             if self._seconds() - signed_at > self.ttl_seconds:
                 raise TokenExpiredError()
-            return user_id
+            return claims
         try:
             data, signed_at = self._serializer.loads(token, max_age=self.ttl_seconds, return_timestamp=True)
         except SignatureExpired:
@@ -67,10 +85,11 @@ class PlayerTokens:
             raise UnauthorizedError("The token is not valid.") from None
         if not isinstance(data, dict) or not isinstance(data.get("u"), str):
             raise UnauthorizedError("The token is not valid.")
+        claims = PlayerClaims(data["u"], data.get("d"), data.get("r"))
         if len(self._verified) >= self.CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = (data["u"], signed_at.timestamp())
-        return data["u"]
+        self._verified[token] = (claims, signed_at.timestamp())
+        return claims
 
 
 def bearer_token() -> str:
@@ -84,7 +103,8 @@ def bearer_token() -> str:
 def require_player(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.user_id = current_app.extensions["huodong.player_tokens"].verify(bearer_token())
+        g.player = current_app.extensions["huodong.player_tokens"].claims(bearer_token())
+        g.user_id = g.player.user_id
         return view(*args, **kwargs)
 
     return wrapper

@@ -246,10 +246,12 @@ Huodong demo is running (Ctrl-C stops everything).
 
 Play the coupon grab (campaign 1), then list the other games:
 
-  TOKEN=$(curl -s -X POST {base}/api/v1/auth/dev -H 'Content-Type: application/json' \\
+  TOKEN=$(curl -s -X POST {base}/api/v1/auth/dev -H 'Content-Type: application/json' -H 'X-Device-Id: alice-phone' \\
           -d '{{"user_id": "alice"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   curl -s -X POST {base}/api/v1/campaigns/1/actions/buy -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -H "Idempotency-Key: $(python3 -c 'import uuid; print(uuid.uuid4())')" \\
+       -H 'X-Device-Id: alice-phone' -H "X-Request-Timestamp: $(date +%s)000" \\
+       -H "X-Request-Nonce: $(python3 -c 'import uuid; print(uuid.uuid4().hex)')" \\
        -d '{{"sku": "P100", "quantity": 1}}'
   curl -s {base}/api/v1/me/points -H "Authorization: Bearer $TOKEN"
   curl -s {base}/api/v1/campaigns -H "Authorization: Bearer $TOKEN"    # the check-in, wheel, cards, red packet

@@ -16,12 +16,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.db import make_engine, make_session_factory
+from campaigns.fraud import FraudPolicyService
 from campaigns.live import LiveState
 from campaigns.services import CampaignService
 from engine.attributes import AttributeStore
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.connections import connect
+from engine.fraud.store import PolicyCache
 from engine.holds import HoldSweeper
 from engine.journal import ClaimJournal, journal_dir
 from engine.keys import GlobalKeys
@@ -96,15 +98,25 @@ class Container:
         return PlayService(scripts=self.scripts, snapshots=self.snapshots, clock=self.clock,
                            attributes=self.attributes,
                            journal=ClaimJournal(journal_dir(self.settings)) if self.settings.claim_journal else None,
+                           policies=self.fraud_policies,
                            namespace=self.settings.redis_namespace,
                            idempotency_ttl=self.settings.idempotency_ttl_seconds)
+
+    @cached_property
+    def fraud_policies(self) -> PolicyCache:
+        return PolicyCache(self.redis, self.settings.redis_namespace, ttl_seconds=self.settings.snapshot_cache_seconds)
 
     @cached_property
     def live_state(self) -> LiveState:
         return LiveState(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace)
 
     def campaign_service(self, session: Session) -> CampaignService:
-        return CampaignService(session, live=self.live_state, clock=self.clock, finisher=self.play_service.finale)
+        return CampaignService(session, live=self.live_state, clock=self.clock, finisher=self.play_service.finale,
+                               fraud_policies=self.fraud_policy_service(session))
+
+    def fraud_policy_service(self, session: Session) -> FraudPolicyService:
+        return FraudPolicyService(session, client=self.redis, namespace=self.settings.redis_namespace,
+                                  clock=self.clock)
 
     def grant_service(self, session: Session) -> GrantService:
         return GrantService(session, settlement=self.settlement(), clock=self.clock)

@@ -16,7 +16,8 @@
 -- KEYS[6]  outbox stream
 -- KEYS[7]  holds sorted set (order id by payment deadline)
 -- KEYS[8]  order hash of this claim (written only when the order is held)
--- KEYS[9..] the keys the game's ops touch (hashes and bitmaps of this campaign), by index
+-- KEYS[9..] the keys the game's ops touch (hashes and bitmaps of this campaign), by index; then, when
+--          the fraud gate has checks, its stats hash and the keys of its checks (lib/gate.lua)
 --
 -- ARGV[1]  request fingerprint (sha256 hex)
 -- ARGV[2]  now, ms since the epoch
@@ -39,7 +40,8 @@
 --          kinds: incr (bounded by low/high), put, expect, absent, delete, setbit
 -- ARGV[18] mode: 'play', or 'finale' (the game's one payout when the campaign has ended: the
 --          status must be 'ended' and the schedule is not checked)
--- ARGV[19] n, the number of items; then n triples from ARGV[20]:
+-- ARGV[19] the fraud gate's checks, JSON (see lib/gate.lua); '' = the play is not screened
+-- ARGV[20] n, the number of items; then n triples from ARGV[21]:
 --          item, quantity, limit of this item per player ('' = none)
 --
 -- Returns {code, body}:
@@ -53,6 +55,7 @@
 --   {'BUDGET', ''}
 --   {'STALE', ''}               the player played since the plan read their state: read and plan again
 --   {'REFUSED', label}          an op's guard failed; label names the game's refusal (or STALE)
+--   {'FRAUD', label}            a fraud gate check failed; label names the rule
 
 local replay = idem_lookup(KEYS[5], ARGV[1])
 if replay then
@@ -81,6 +84,16 @@ if ARGV[15] ~= '' and (redis.call('HGET', KEYS[4], 'seq') or '0') ~= ARGV[15] th
   return {'STALE', ''}
 end
 
+local gate = ARGV[19] ~= '' and cjson.decode(ARGV[19]) or nil
+local shadow = {}
+if gate then
+  local refused
+  refused, shadow = gate_check(gate, now)
+  if refused then
+    return {'FRAUD', refused}
+  end
+end
+
 local units = tonumber(ARGV[7])
 local cost = tonumber(ARGV[8])
 local day_field = 'd:' .. ARGV[4]
@@ -94,12 +107,12 @@ if ARGV[6] ~= '' and used_day + units > tonumber(ARGV[6]) then
   return {'LIMIT', 'per_user_per_day'}
 end
 
-local n = tonumber(ARGV[19])
+local n = tonumber(ARGV[20])
 local items = {}
 for i = 0, n - 1 do
-  local item = ARGV[20 + 3 * i]
-  local quantity = tonumber(ARGV[21 + 3 * i])
-  local item_limit = ARGV[22 + 3 * i]
+  local item = ARGV[21 + 3 * i]
+  local quantity = tonumber(ARGV[22 + 3 * i])
+  local item_limit = ARGV[23 + 3 * i]
   if item_limit ~= '' then
     local used_item = tonumber(redis.call('HGET', KEYS[4], 'i:' .. item) or '0')
     if used_item + quantity > tonumber(item_limit) then
@@ -217,7 +230,14 @@ if deadline > 0 then
   redis.call('ZADD', KEYS[7], deadline, ARGV[13])
 end
 
-redis.call('XADD', KEYS[6], '*', 'e', ARGV[10])
+if gate then
+  gate_apply(gate, shadow, now)
+end
+if #shadow > 0 then  -- what shadow rules would have refused, recorded on the play (claims.fraud)
+  redis.call('XADD', KEYS[6], '*', 'e', ARGV[10], 'f', cjson.encode({shadow = shadow}))
+else
+  redis.call('XADD', KEYS[6], '*', 'e', ARGV[10])
+end
 
 local answer = ARGV[9] .. '\n' .. cjson.encode({remaining = remaining, used = {all = used_all, today = used_day}})
 idem_store(KEYS[5], ARGV[1], answer, ARGV[3])

@@ -38,6 +38,7 @@ from rewards.settlement import UNSETTLED
 from web import create_app
 
 from ..support.chaos import OwnRedis, PlayLog, Supervisor, chaos_loop, huodong, play_until_answered
+from ..support.client import MiniProgramClient
 from ..support.factories import flash_sale_definition
 from ..support.services import child_env
 from ..support.webhook_receiver import SECRET, Receiver, serving
@@ -94,6 +95,7 @@ def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_
             job_retry_intervals=("0", "0", "1", "1", "2", "3"), outbox_claim_idle_ms=1500,
             webhook_secret=SECRET, webhook_timeout_seconds=0.5)
         app = create_app(chaos)
+        app.test_client_class = MiniProgramClient
         container = app.extensions["huodong.container"]
         client = app.test_client()
         activity = "proof-activity"

@@ -28,6 +28,7 @@ from rewards.reconcile import daily_reconciliation
 from web import create_app
 
 from ..support.chaos import OwnRedis
+from ..support.client import MiniProgramClient
 from ..support.factories import flash_sale_definition
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,7 @@ def everysec(tmp_path, settings):
     server.start()
     app = create_app(settings.replace(redis_url=server.url, redis_namespace=f"{settings.redis_namespace}e",
                                       instance_path=str(tmp_path / "instance")))
+    app.test_client_class = MiniProgramClient
     yield server, app
     server.stop()
 

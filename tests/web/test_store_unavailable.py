@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.chaos import OwnRedis
+from tests.support.client import MiniProgramClient
 from tests.support.factories import flash_sale_definition
 from web import create_app
 
@@ -21,6 +22,7 @@ def own_redis(tmp_path):
 def test_a_play_while_redis_is_down_is_503_and_the_retry_plays_once(own_redis, settings, tmp_path):
     app = create_app(settings.replace(redis_url=own_redis.url, redis_namespace=f"{settings.redis_namespace}u",
                                       instance_path=str(tmp_path / "instance")))
+    app.test_client_class = MiniProgramClient
     container = app.extensions["huodong.container"]
     client = app.test_client()
     with container.session_factory() as session:

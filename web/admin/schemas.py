@@ -111,3 +111,19 @@ class CompensationRequest(Schema):
     user_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
     reward = fields.Dict(required=True, metadata={"description": "{type, ...the type's fields, cost_fen}"})
     reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+
+
+class FraudPolicyViewSchema(Schema):
+    name = fields.String(required=True)
+    policy = fields.Dict(required=True, metadata={"description": "the policy document (see PUT)"})
+    built_in = fields.Boolean(required=True, metadata={"description": "the default no one has saved yet"})
+    updated_by = fields.String(allow_none=True)
+    updated_at = fields.DateTime(allow_none=True)
+
+
+class CampaignFraudSchema(Schema):
+    policy = fields.String(required=True)
+    blocked = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                          metadata={"description": "refused plays per rule"})
+    shadow = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                         metadata={"description": "admitted plays a shadow-mode rule would have refused, per rule"})

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 
+from campaigns.models import Player
 from campaigns.players import find_or_create, find_or_create_alipay
 from engine.errors import NotFoundError
 
+from ..features import device_of
 from ..requestctx import container, db
 from . import blp
 from .schemas import AlipayLoginRequest, DevLoginRequest, ErrorSchema, TokenResponse
@@ -23,7 +25,7 @@ def dev_login(body: dict[str, Any]) -> dict[str, Any]:
     settings = container().settings
     if not settings.dev_login:
         raise NotFoundError("Not found.")
-    return _token_for(find_or_create(db(), body["user_id"], clock=container().clock).id)
+    return _token_for(find_or_create(db(), body["user_id"], clock=container().clock))
 
 
 @blp.route("/auth/alipay", methods=["POST"])
@@ -35,9 +37,11 @@ def alipay_login(body: dict[str, Any]) -> dict[str, Any]:
     """Exchange a mini-program auth code (alipay.system.oauth.token) for a player token."""
     c = container()
     user = c.alipay.user_for_auth_code(body["auth_code"])
-    return _token_for(find_or_create_alipay(db(), user.user_id, clock=c.clock).id)
+    return _token_for(find_or_create_alipay(db(), user.user_id, clock=c.clock))
 
 
-def _token_for(player_id: str) -> dict[str, Any]:
-    token = current_app.extensions["huodong.player_tokens"].issue(player_id, container().clock.now())
+def _token_for(player: Player) -> dict[str, Any]:
+    """The player's token, bound to the device the login came from (X-Device-Id), if it named one."""
+    token = current_app.extensions["huodong.player_tokens"].issue(
+        player.id, container().clock.now(), device=device_of(request), registered_at=player.created_at)
     return {"token": token.token, "user_id": token.user_id, "expires_at": token.expires_at.isoformat()}

@@ -11,6 +11,7 @@ from campaigns.public import campaign_view, live_campaigns
 from engine.runtime import PlayRequest
 
 from ..auth import require_player
+from ..features import request_features
 from ..jsonio import json_body
 from ..requestctx import container, db
 from . import CAMPAIGN_ID, blp
@@ -28,15 +29,19 @@ from .schemas import (
 PLAY_ERRORS = {
     400: "IDEMPOTENCY_KEY_REQUIRED or MALFORMED_REQUEST",
     401: "UNAUTHORIZED or TOKEN_EXPIRED",
-    403: "NOT_ELIGIBLE (details.reason: audience or rollout); PACKET_NOT_YOURS, CARD_REQUEST_NOT_YOURS",
+    403: "NOT_ELIGIBLE (details.reason: audience or rollout); RISK_DENIED (details.rule: the fraud rule); "
+         "PACKET_NOT_YOURS, CARD_REQUEST_NOT_YOURS",
     404: "NOT_FOUND (campaign or order), UNKNOWN_ACTION, PACKET_NOT_FOUND, CARD_REQUEST_NOT_FOUND",
-    409: "SOLD_OUT, LIMIT_REACHED, BUDGET_EXHAUSTED, CAMPAIGN_NOT_LIVE, ORDER_NOT_HELD, CONFLICT (reason busy: the "
+    409: "REPLAY_REJECTED (details.reason: missing, stale or nonce_seen), SOLD_OUT, LIMIT_REACHED, "
+         "BUDGET_EXHAUSTED, CAMPAIGN_NOT_LIVE, ORDER_NOT_HELD, CONFLICT (reason busy: the "
          "player's own plays kept racing), NO_CHANCES, NOT_ENOUGH_POINTS, TASK_TOKEN_INVALID, TASK_TOO_SOON, "
          "TASK_LIMIT_REACHED; checkin: ALREADY_CHECKED_IN, MAKEUP_NOT_OFFERED, MAKEUP_LIMIT_REACHED; lottery: "
          "CHANCES_NOT_SOLD, BOUGHT_CHANCES_LIMIT; cards: CARD_NOT_HELD, CARD_GIFT_LIMIT_REACHED, "
          "CARD_ASK_LIMIT_REACHED, CARD_REQUEST_CLOSED; referral: PACKET_ALREADY_OPEN, PACKET_LIMIT_REACHED, "
          "ALREADY_ASSISTED, ASSIST_LIMIT_REACHED, PACKET_CLOSED, PACKET_FULL, PACKET_EXPIRED, PACKET_NOT_FULL",
     413: "PAYLOAD_TOO_LARGE",
+    429: "RATE_LIMITED (details.reason: the rate limit's name; details.retry_after_seconds)",
+    503: "SERVICE_UNAVAILABLE (Redis or the database is away: retry with the same Idempotency-Key)",
     415: "UNSUPPORTED_MEDIA_TYPE (a body that is not application/json)",
     422: "VALIDATION_ERROR, IDEMPOTENCY_KEY_REUSED, UNKNOWN_SKU, UNKNOWN_TASK, UNKNOWN_CARD, CARD_SELF_TRANSFER, "
          "SELF_ASSIST, MAKEUP_NOT_PAST, MAKEUP_OUT_OF_WINDOW",
@@ -112,7 +117,7 @@ def play(campaign_id: int, action: str) -> Any:
     """Play: buy, cancel, draw... Answers the outcome, the grants won (pending settlement) and state."""
     result = container().play_service.play(PlayRequest(
         campaign_id=campaign_id, user_id=g.user_id, action=action, payload=json_body(),
-        idempotency_key=request.headers.get("Idempotency-Key"),
+        idempotency_key=request.headers.get("Idempotency-Key"), features=request_features(),
     ))
     response = current_app.response_class(result.to_json(), mimetype="application/json")
     if result.replayed:

@@ -1,15 +1,22 @@
-"""What the claim journal costs a play: flash-sale buys with the journal on and off, in one process.
+"""What the claim journal and the fraud gate cost a play: flash-sale buys with each on and off, in one process.
 
-    .venv/bin/python bench/journal_cost.py [--redis-url URL] [--plays 5000] [--rounds 5] [--warmup 500]
+    .venv/bin/python bench/play_options.py [--redis-url URL] [--plays 5000] [--rounds 5] [--warmup 500]
 
 Two containers share one Redis server, one SQLite database and one published
 flash sale (free SKU, huge stock); one journals every admitted claim
 (``engine/journal.py``: one ``write(2)`` to an ``O_APPEND`` file before the
-answer), the other does not. Each round measures ``--plays`` buys by new
-players with each, in alternating order; the best round of each counts, and
-the difference is the journal's cost. A bare ``os.write`` of a claim event's
-bytes is timed too. Keys go under a fresh ``hdbench<random>:`` namespace and
-are deleted at the end; the database and the journal live in a temp folder.
+answer), the other does not. Three measures of ``--plays`` buys by new players
+each, in rotating order per round, the best round of each counting:
+
+1. no journal, no gate (the engine's own callers: no request features);
+2. the journal on, no gate;
+3. the journal on and the fraud gate with the built-in default policy (the
+   request features a mini-program sends: device, IP, timestamp, nonce), so
+   replay, device and rate-limit checks run in the claim script.
+
+A bare ``os.write`` of a 1 kB line is timed too. Keys go under a fresh
+``hdbench<random>:`` namespace and are deleted at the end; the database and the
+journal live in a temp folder.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import platform
 import secrets
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -47,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hdbench-")))
         from campaigns.migrate import upgrade
         from engine.config import load_settings
+        from engine.fraud.features import RequestFeatures
         from engine.runtime import PlayRequest
         from web.container import Container
 
@@ -66,15 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         if server_pid and Path(f"/proc/{server_pid}/stat").exists():
             SERVER_PIDS.append(server_pid)
 
-        def buyer(container: Container):
+        def buyer(container: Container, *, screened: bool = False):
             play = container.play_service.play
 
             def one(user: str, key: str) -> None:
-                play(PlayRequest(sale_id, user, "buy", run.BUY_BODY, key))
+                features = RequestFeatures(device_id=f"d-{user}", ip="10.0.0.1", timestamp_ms=int(time.time() * 1000),
+                                           nonce=key) if screened else None
+                play(PlayRequest(sale_id, user, "buy", run.BUY_BODY, key, features))
 
             return one
 
-        measures = {"journal on": buyer(journaled), "journal off": buyer(bare)}
+        measures = {"journal off, gate off": buyer(bare), "journal on, gate off": buyer(journaled),
+                    "journal on, gate on (default)": buyer(journaled, screened=True)}
         event = (tmp / "event.json")
         line = (b'{"type":"claim","claim_id":"' + secrets.token_hex(13).encode() + b'"' + b' ' * 900 + b"}\n")
         event.write_bytes(b"")
@@ -86,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             per_call(one, users_for(f"w{len(name)}", args.warmup))
         best: dict[str, float] = {}
         for r in range(args.rounds):
-            order = list(measures) if r % 2 == 0 else list(reversed(measures))
+            order = list(measures)[r % len(measures):] + list(measures)[:r % len(measures)]
             for name in order:
                 figure = per_call(measures[name], users_for(f"r{r}{len(name)}", args.plays))
                 best[name] = min(best.get(name, figure.wall), figure.wall)
@@ -95,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nPython {platform.python_version()}, {os.cpu_count()} cores, load before {load_before[0]:.2f}; "
           f"{args.plays} buys x {args.rounds} rounds per measure, best round (µs per call, wall)")
     for name, micros in best.items():
-        print(f"  {name:28} {micros:8.1f}")
-    cost = best["journal on"] - best["journal off"]
-    print(f"  journal cost per buy         {cost:8.1f} µs ({cost / best['journal off'] * 100:+.1f} %)")
+        print(f"  {name:32} {micros:8.1f}")
+    base = best["journal off, gate off"]
+    for name in ("journal on, gate off", "journal on, gate on (default)"):
+        cost = best[name] - base
+        print(f"  {name} vs neither: {cost:+8.1f} µs ({cost / base * 100:+.1f} %)")
     print(f"  journal lines written        {journal_lines}")
     return 0
 

@@ -1,0 +1,143 @@
+"""The gate's decision for one play: what refuses it now, and what the claim script must check.
+
+``screen`` runs the rules that need nothing from Redis -- the deny and allow
+lists, the replay window, device binding and account age -- and raises the
+first one in ``enforce`` mode that the request breaks. The rules that need
+shared state (a nonce seen before, a sliding-window rate limit, the players a
+device carries) become ``GateCheck``s that ``claim.lua`` makes in the same
+script as the claim (``engine/scripts/lib/gate.lua``): no extra round trip,
+and no check can race the claim it guards. A rule in ``shadow`` mode refuses
+nothing; every rule it would have broken is listed on the admitted play.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConflictError, ForbiddenError, HuodongError
+from ..keys import CampaignKeys
+from .features import RequestFeatures
+from .policy import CompiledPolicy
+
+
+class RiskDeniedError(ForbiddenError):
+    code = "RISK_DENIED"
+    default_message = "This play was refused by the campaign's fraud rules."
+
+
+class ReplayRejectedError(ConflictError):
+    code = "REPLAY_REJECTED"
+    default_message = ("The request's timestamp is too old or its nonce was used before; send a fresh timestamp "
+                       "and nonce with every request.")
+
+
+class RateLimitedError(HuodongError):
+    code = "RATE_LIMITED"
+    http_status = 429
+    default_message = "Too many plays in a short time; wait a moment."
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One check the claim script makes. ``kind``: ``nonce`` (the key must be new: SET NX, kept ``ttl_ms``),
+    ``window`` (fewer than ``limit`` members scored within ``ttl_ms``; the play adds one), ``distinct`` (the
+    set holds ``member`` already or fewer than ``limit`` members; the play adds it, kept ``ttl_ms``)."""
+
+    kind: str
+    key: str
+    rule: str
+    mode: str
+    limit: int = 0
+    ttl_ms: int = 0
+    member: str = ""
+
+    def to_wire(self, key_index: int) -> list[Any]:
+        return [self.kind, key_index, self.rule, self.mode == "shadow", self.limit, self.ttl_ms, self.member]
+
+
+@dataclass
+class Screening:
+    """What the gate decided before the claim: the shadow hits so far and the checks left to the script."""
+
+    shadow: list[str] = field(default_factory=list)
+    checks: list[GateCheck] = field(default_factory=list)
+    refusals: dict[str, HuodongError] = field(default_factory=dict)
+
+    def refusal(self, label: str) -> HuodongError:
+        """The error for a check the claim script refused (its label)."""
+        return self.refusals.get(label) or RiskDeniedError(reason=label, rule=label)
+
+
+def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str, features: RequestFeatures,
+           now_ms: int, idempotency_key: str) -> Screening:
+    """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate."""
+    result = Screening()
+    document = policy.document
+    device, ip = features.device_id, features.ip
+    if policy.allow.holds(user_id, device, ip) and document["lists"]["mode"] != "off":
+        return result
+
+    def hit(rule: str, mode: str, error: HuodongError) -> None:
+        if mode == "enforce":
+            error.details["rule"] = rule  # what the campaign's fraud stats count it under
+            raise error
+        if mode == "shadow":
+            result.shadow.append(rule)
+
+    lists = document["lists"]
+    listed = policy.deny.holds(user_id, device, ip)
+    if listed and lists["mode"] != "off":
+        hit(f"deny_list:{listed}", lists["mode"], RiskDeniedError(reason=f"deny_list:{listed}"))
+
+    replay = document["replay"]
+    if replay["mode"] != "off":
+        window_ms = replay["window_seconds"] * 1000
+        if features.timestamp_ms is None or not features.nonce:
+            hit("replay:missing", replay["mode"], ReplayRejectedError(
+                "Send X-Request-Timestamp and X-Request-Nonce with every play.", reason="missing"))
+        elif abs(now_ms - features.timestamp_ms) > window_ms:
+            hit("replay:stale", replay["mode"], ReplayRejectedError(reason="stale", window_seconds=window_ms // 1000))
+        else:
+            # Kept twice the window: a nonce older than that is refused as stale anyway.
+            result.checks.append(GateCheck("nonce", keys.fraud("nonce", user_id, features.nonce), "replay:nonce",
+                                           replay["mode"], ttl_ms=2 * window_ms))
+            result.refusals["replay:nonce"] = ReplayRejectedError(reason="nonce_seen", rule="replay:nonce")
+
+    devices = document["devices"]
+    if devices["mode"] != "off":
+        if device is None:
+            if devices["require_device"]:
+                hit("device:missing", devices["mode"], RiskDeniedError(
+                    "Send X-Device-Id with every play.", reason="device:missing"))
+        elif devices["bind_token_to_device"] and features.token_device and features.token_device != device:
+            hit("device:token_mismatch", devices["mode"], RiskDeniedError(reason="device:token_mismatch"))
+        sets = []  # (the limit's name, the set, who joins it, the rule)
+        if device is not None:
+            sets += [("max_users_per_device", keys.fraud("device_users", device), user_id, "device:users_per_device"),
+                     ("max_devices_per_user", keys.fraud("user_devices", user_id), device, "device:devices_per_user")]
+        if ip is not None:
+            sets.append(("max_users_per_ip", keys.fraud("ip_users", ip), user_id, "device:users_per_ip"))
+        for limit_name, key, member, rule in sets:
+            if devices[limit_name]:
+                result.checks.append(GateCheck("distinct", key, rule, devices["mode"], limit=devices[limit_name],
+                                               ttl_ms=devices["window_hours"] * 3_600_000, member=member))
+
+    accounts = document["new_accounts"]
+    if accounts["mode"] != "off" and features.registered_ms is not None \
+            and now_ms - features.registered_ms < accounts["min_age_minutes"] * 60_000:
+        hit("new_account", accounts["mode"], RiskDeniedError(reason="new_account"))
+
+    for rule in document["rate_limits"]:
+        if rule["mode"] == "off" or ("*" not in rule["actions"] and action not in rule["actions"]):
+            continue
+        value = {"user": user_id, "device": device, "ip": ip}[rule["scope"]]
+        if value is None:
+            continue
+        label = f"rate:{rule['name']}"
+        result.checks.append(GateCheck("window", keys.fraud("rate", rule["name"], value), label, rule["mode"],
+                                       limit=rule["limit"], ttl_ms=rule["window_seconds"] * 1000,
+                                       member=f"{user_id}:{idempotency_key}"))
+        result.refusals[label] = RateLimitedError(reason=rule["name"], rule=label,
+                                                  retry_after_seconds=rule["window_seconds"])
+    return result

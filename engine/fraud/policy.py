@@ -1,0 +1,194 @@
+"""Fraud policies: named documents a campaign points to (``fraud: {"policy": "<name>"}``).
+
+Every rule has a ``mode``: ``enforce`` (refuse the play), ``shadow`` (score and
+record what it would have refused, refuse nothing) or ``off``. A policy is
+validated by ``PolicySchema`` when it is saved and compiled once per version
+(IP ranges parsed, lists made sets) into a ``CompiledPolicy`` the gate reads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+
+MODES = ("enforce", "shadow", "off")
+SCOPES = ("user", "device", "ip")
+NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,39}$", error="1 to 40 of a-z, 0-9, _ and -, starting with a letter "
+                                                             "or digit.")
+DEFAULT = "default"
+
+
+def _mode(default: str = "enforce") -> fields.String:
+    return fields.String(load_default=default, validate=validate.OneOf(MODES),
+                         metadata={"description": "enforce (refuse), shadow (record only) or off"})
+
+
+def _names(max_items: int = 1000) -> fields.List:
+    return fields.List(fields.String(validate=validate.Length(min=1, max=128)), load_default=list,
+                       validate=validate.Length(max=max_items))
+
+
+def Int(**options: Any) -> fields.Integer:  # noqa: N802  (reads as a field type)
+    return fields.Integer(strict=True, **options)
+
+
+class Bool(fields.Boolean):
+    """true or false only: marshmallow's Boolean also takes 1, "yes", "on"... (and 0 == False in a set)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def _nested(schema: type[Schema]) -> fields.Nested:
+    """A nested rule that, when left out, gets its own defaults (not an empty dict)."""
+    return fields.Nested(schema, load_default=lambda: schema().load({}))
+
+
+class Closed(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class EntityListSchema(Closed):
+    users = _names()
+    devices = _names()
+    ips = _names()
+
+    @validates("ips")
+    def _ips(self, value: list[str], **_: Any) -> None:
+        bad = [ip for ip in value if _network(ip) is None]
+        if bad:
+            raise ValidationError(f"Not an IP address or CIDR range: {', '.join(bad[:5])}.")
+
+
+class ListsSchema(Closed):
+    mode = _mode()
+    deny = _nested(EntityListSchema)
+    # Allowed users, devices and IPs skip every other rule (a store's own test devices, say).
+    allow = _nested(EntityListSchema)
+
+
+class ReplaySchema(Closed):
+    mode = _mode()
+    window_seconds = Int(load_default=300, validate=validate.Range(min=5, max=3600),
+                                    metadata={"description": "how old a request's timestamp may be, either way"})
+
+
+class RateLimitSchema(Closed):
+    name = fields.String(required=True, validate=NAME)
+    scope = fields.String(required=True, validate=validate.OneOf(SCOPES))
+    actions = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=lambda: ["*"],
+                          validate=validate.Length(min=1, max=20),
+                          metadata={"description": "the actions it counts; * for all"})
+    limit = Int(required=True, validate=validate.Range(min=1, max=100_000))
+    window_seconds = Int(required=True, validate=validate.Range(min=1, max=86_400))
+    mode = _mode()
+
+
+class DeviceRulesSchema(Closed):
+    """Multi-account detection: how many players one device (or IP) may carry, and devices one player."""
+
+    mode = _mode()
+    max_users_per_device = Int(load_default=3, allow_none=True, validate=validate.Range(min=1))
+    max_users_per_ip = Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    max_devices_per_user = Int(load_default=3, allow_none=True, validate=validate.Range(min=1))
+    window_hours = Int(load_default=24, validate=validate.Range(min=1, max=24 * 90))
+    # A request whose device is not the one its player's token was issued to (a stolen token).
+    bind_token_to_device = Bool(load_default=True)
+    require_device = Bool(load_default=True,
+                                    metadata={"description": "refuse plays that name no device"})
+
+
+class NewAccountSchema(Closed):
+    mode = _mode("off")
+    min_age_minutes = Int(load_default=10, validate=validate.Range(min=1, max=60 * 24 * 365))
+
+
+class PolicySchema(Closed):
+    description = fields.String(load_default="", validate=validate.Length(max=500))
+    replay = _nested(ReplaySchema)
+    lists = _nested(ListsSchema)
+    rate_limits = fields.List(fields.Nested(RateLimitSchema), load_default=list,
+                              validate=validate.Length(max=20))
+    devices = _nested(DeviceRulesSchema)
+    new_accounts = _nested(NewAccountSchema)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _unique_names(self, data: dict[str, Any], **_: Any) -> None:
+        names = [rule["name"] for rule in data["rate_limits"]]
+        if len(names) != len(set(names)):
+            raise ValidationError("Rate limit names must be unique.", field_name="rate_limits")
+
+
+# What a campaign gets when no policy of its name was saved: replay protection, one device per token,
+# a few accounts per device, and rate limits far above what a person taps. No limit per IP: behind a
+# carrier's NAT thousands of honest phones share one address.
+DEFAULT_POLICY: dict[str, Any] = {
+    "description": "Built in: replay protection, device binding, multi-account limits, generous rate limits.",
+    "rate_limits": [
+        {"name": "user_burst", "scope": "user", "limit": 20, "window_seconds": 10},
+        {"name": "device_minute", "scope": "device", "limit": 60, "window_seconds": 60},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class EntityList:
+    users: frozenset[str] = frozenset()
+    devices: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> EntityList:
+        ips = [_network(ip) for ip in document.get("ips", [])]
+        return cls(frozenset(document.get("users", [])), frozenset(document.get("devices", [])),
+                   frozenset(str(n.network_address) for n in ips if n and n.num_addresses == 1),
+                   tuple(n for n in ips if n and n.num_addresses > 1))
+
+    def holds(self, user: str, device: str | None, ip: str | None) -> str | None:
+        """Which entity of the request is on the list ("user", "device", "ip"), if any."""
+        if user in self.users:
+            return "user"
+        if device is not None and device in self.devices:
+            return "device"
+        if ip is not None and (ip in self.addresses or self._in_networks(ip)):
+            return "ip"
+        return None
+
+    def _in_networks(self, ip: str) -> bool:
+        if not self.networks:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    name: str
+    document: dict[str, Any]
+    deny: EntityList = field(default_factory=EntityList)
+    allow: EntityList = field(default_factory=EntityList)
+
+    @classmethod
+    def compile(cls, name: str, document: dict[str, Any]) -> CompiledPolicy:
+        loaded = PolicySchema().load(document)
+        return cls(name, loaded, EntityList.of(loaded["lists"]["deny"]), EntityList.of(loaded["lists"]["allow"]))
+
+    def rule(self, name: str) -> dict[str, Any]:
+        return self.document[name]
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None

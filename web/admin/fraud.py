@@ -1,0 +1,70 @@
+"""Fraud policies (named, validated, audited) and what the gate did on a campaign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, request
+
+from campaigns.models import AdminRole
+from engine.errors import NotFoundError, ValidationError
+from engine.fraud.policy import DEFAULT, PolicySchema
+
+from ..api import CAMPAIGN_ID
+from ..api.schemas import ErrorSchema
+from ..auth import require_admin
+from ..jsonio import json_body
+from ..requestctx import container, db
+from . import blp
+from .schemas import CampaignFraudSchema, FraudPolicyViewSchema
+
+POLICY_NAME = "<string:name>"
+
+
+@blp.route("/fraud-policies", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, FraudPolicyViewSchema(many=True))
+def list_policies() -> list[dict[str, Any]]:
+    """Every saved policy, and the built-in default (until one named default is saved)."""
+    return container().fraud_policy_service(db()).list()
+
+
+@blp.route(f"/fraud-policies/{POLICY_NAME}", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, FraudPolicyViewSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def get_policy(name: str) -> dict[str, Any]:
+    return container().fraud_policy_service(db()).get(name)
+
+
+@blp.route(f"/fraud-policies/{POLICY_NAME}", methods=["PUT"])
+@require_admin(AdminRole.MARKETER)
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": PolicySchema}}})
+@blp.response(200, FraudPolicyViewSchema)
+@blp.alt_response(422, schema=ErrorSchema)
+def save_policy(name: str) -> dict[str, Any]:
+    """Create or replace a policy (the whole document). Campaigns naming it play under it within a second."""
+    if not request.get_data(cache=True).strip():  # a missing body is not "every rule at its default"
+        raise ValidationError("Send the policy as a JSON object ({} for every rule at its default).",
+                              fields={"body": ["Missing."]})
+    return container().fraud_policy_service(db()).save(name, json_body(), actor=g.actor)
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/fraud", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, CampaignFraudSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def campaign_fraud(campaign_id: int) -> dict[str, Any]:
+    """The campaign's policy, the plays its rules refused (per rule) and what its shadow rules would have."""
+    c = container()
+    campaign = c.campaign_service(db()).get(campaign_id)
+    try:
+        policy = c.snapshots.get(campaign_id).fraud_policy  # the live version's
+    except NotFoundError:  # never published
+        policy = campaign.draft.get("fraud", {}).get("policy", DEFAULT)
+    counts = c.live_state.fraud_stats(campaign_id)
+    return {
+        "policy": policy,
+        "blocked": {rule: n for rule, n in counts.items() if not rule.startswith("shadow:")},
+        "shadow": {rule.removeprefix("shadow:"): n for rule, n in counts.items() if rule.startswith("shadow:")},
+    }
