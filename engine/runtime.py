@@ -1,8 +1,9 @@
 """``PlayService.play``: one player action, from snapshot to the claim script's answer.
 
-The steps of DESIGN.md's "How a play flows": snapshot, eligibility, (fraud
-gate: not built yet), the game's pure plan, then ONE Redis round trip that
-checks and applies everything and appends the claim to the outbox. A
+The steps of DESIGN.md's "How a play flows": snapshot, eligibility, the fraud
+gate (engine/fraud: what needs no Redis here, the rest inside the claim
+script), the game's pure plan, then ONE Redis round trip that checks and
+applies everything and appends the claim to the outbox. A
 stateful game (or a campaign with A/B variants) first reads the player's
 state in one pipelined round trip; if that state changes before the claim,
 the claim answers STALE and the play is planned again on fresh state.

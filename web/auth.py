@@ -55,7 +55,7 @@ class PlayerTokens:
         self._serializer = URLSafeTimedSerializer(secret, salt="huodong.player")
         self.ttl_seconds = ttl_seconds
         self._seconds = seconds  # itsdangerous signs with time.time(); tests move it
-        self._verified: dict[str, tuple[str, float]] = {}
+        self._verified: dict[str, tuple[PlayerClaims, float]] = {}
 
     def issue(self, user_id: str, now: datetime, *, device: str | None = None,
               registered_at: datetime | None = None) -> PlayerToken:
