@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from engine import scripts as codes
-from engine.clock import to_ms
+from engine.clock import from_ms, to_ms
 from engine.errors import ConflictError
 from engine.keys import CampaignKeys, GlobalKeys
 from engine.scripts import Scripts
@@ -89,6 +89,11 @@ class LiveState:
     def fraud_stats(self, campaign_id: int) -> dict[str, int]:
         """The fraud gate's counts: refusals per rule, and 'shadow:<rule>' hits."""
         return {rule: int(n) for rule, n in self._client.hgetall(self.keys(campaign_id).fraud_stats).items()}
+
+    def fraud_log(self, campaign_id: int, count: int = 50) -> list[dict[str, Any]]:
+        """The latest refused plays, newest first: when, which rule, who, from which device and IP."""
+        return [{"at": from_ms(int(entry_id.partition("-")[0])), **fields}
+                for entry_id, fields in self._client.xrevrange(self.keys(campaign_id).fraud_log, count=count)]
 
     def player_view(self, campaign_id: int, user_id: str, reads: Sequence[Read] = ()) -> tuple[str | None, GameState]:
         """Status, stock left, this player's hash and the game's reads, in one round trip."""

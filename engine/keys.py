@@ -81,6 +81,11 @@ class CampaignKeys:
         """Hash: refusals per gate rule (label -> count), and shadow hits ('shadow:' + label -> count)."""
         return self.fraud("stats")
 
+    @property
+    def fraud_log(self) -> str:
+        """Stream, capped at about FRAUD_LOG_LENGTH: the latest refused plays (rule, user, device, ip)."""
+        return self.fraud("log")
+
     def all_keys_pattern(self) -> str:
         return f"{self._base}:*"
 

@@ -30,7 +30,7 @@ from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
 from .fairness import draw_seed
 from .fraud.features import RequestFeatures
-from .fraud.gate import Screening, screen
+from .fraud.gate import FRAUD_LOG_LENGTH, Screening, screen
 from .fraud.store import PolicyCache
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
@@ -162,8 +162,13 @@ class PlayService:
             return screen(policy, keys, request.user_id, request.action, request.features, to_ms(now),
                           idempotency_key)
         except errors.HuodongError as refusal:
-            # Counted here, in a round trip of its own: only refused plays pay it.
-            self._scripts.client.hincrby(keys.fraud_stats, refusal.details["rule"], 1)
+            # Counted and logged here, in a round trip of its own: only refused plays pay it.
+            features, rule = request.features, refusal.details["rule"]
+            with self._scripts.client.pipeline(transaction=False) as pipe:
+                pipe.hincrby(keys.fraud_stats, rule, 1)
+                pipe.xadd(keys.fraud_log, {"rule": rule, "user": request.user_id, "device": features.device_id or "",
+                                           "ip": features.ip or ""}, maxlen=FRAUD_LOG_LENGTH, approximate=True)
+                pipe.execute()
             raise
 
     def _plan_and_apply(self, keys: CampaignKeys, request: PlayRequest, payload: Mapping[str, Any],

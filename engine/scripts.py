@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from .claims import Op
-from .fraud.gate import Screening
+from .fraud.gate import FRAUD_LOG_LENGTH, Screening
 from .keys import CampaignKeys
 
 
@@ -114,13 +114,14 @@ class Scripts:
             wire_ops.append(op.to_wire(index[real]))
         wire_gate = ""
         if gate is not None and (gate.checks or gate.shadow):
-            script_keys.append(keys.fraud_stats)
-            stats_index = len(script_keys)
+            script_keys += [keys.fraud_stats, keys.fraud_log]
+            stats_index = len(script_keys) - 1
             checks = []
             for check in gate.checks:
                 script_keys.append(check.key)
                 checks.append(check.to_wire(len(script_keys)))
-            wire_gate = json.dumps({"s": stats_index, "p": gate.shadow, "c": checks}, separators=(",", ":"))
+            wire_gate = json.dumps({"s": stats_index, "l": stats_index + 1, "n": FRAUD_LOG_LENGTH, "w": gate.who,
+                                    "p": gate.shadow, "c": checks}, separators=(",", ":"))
         argv: list[Any] = [
             fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
             units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,

@@ -56,10 +56,16 @@ class GateCheck:
         return [self.kind, key_index, self.rule, self.mode == "shadow", self.limit, self.ttl_ms, self.member]
 
 
+# How many refused plays a campaign's fraud log keeps (the latest; Redis trims the stream approximately).
+FRAUD_LOG_LENGTH = 10_000
+
+
 @dataclass
 class Screening:
     """What the gate decided before the claim: the shadow hits so far and the checks left to the script."""
 
+    # Who is asking, as a refusal is logged: user, device and IP ('' when the request did not say).
+    who: dict[str, str] = field(default_factory=dict)
     shadow: list[str] = field(default_factory=list)
     checks: list[GateCheck] = field(default_factory=list)
     refusals: dict[str, HuodongError] = field(default_factory=dict)
@@ -72,9 +78,9 @@ class Screening:
 def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str, features: RequestFeatures,
            now_ms: int, idempotency_key: str) -> Screening:
     """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate."""
-    result = Screening()
-    document = policy.document
     device, ip = features.device_id, features.ip
+    result = Screening(who={"user": user_id, "device": device or "", "ip": ip or ""})
+    document = policy.document
     if policy.allow.holds(user_id, device, ip) and document["lists"]["mode"] != "off":
         return result
 

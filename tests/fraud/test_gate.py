@@ -170,6 +170,10 @@ def test_blocked_attempts_are_counted_per_rule(factory, client, policy, admin):
     stats = client.get(f"{ADMIN}/campaigns/{campaign}/fraud", headers=admin).json
     assert stats["policy"] == "strict"
     assert stats["blocked"] == {"deny_list:user": 3, "device:users_per_device": 1}
+    # The latest refusals, newest first, with who and where: the gate's (in the claim script) and Python's.
+    assert [(r["rule"], r["user"], r["device"]) for r in stats["recent"]] == [
+        ("device:users_per_device", "b", "d")] + [("deny_list:user", "bot", "phone-bot")] * 3
+    assert all(r["ip"] == "10.1.2.3" and r["at"] for r in stats["recent"])
 
 
 def test_policies_are_validated_audited_and_a_campaign_must_name_one_that_exists(client, admin, factory,

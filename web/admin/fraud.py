@@ -55,7 +55,8 @@ def save_policy(name: str) -> dict[str, Any]:
 @blp.response(200, CampaignFraudSchema)
 @blp.alt_response(404, schema=ErrorSchema)
 def campaign_fraud(campaign_id: int) -> dict[str, Any]:
-    """The campaign's policy, the plays its rules refused (per rule) and what its shadow rules would have."""
+    """The campaign's policy, the plays its rules refused (per rule, and the latest 50 with who and where) and
+    what its shadow rules would have refused."""
     c = container()
     campaign = c.campaign_service(db()).get(campaign_id)
     try:
@@ -67,4 +68,5 @@ def campaign_fraud(campaign_id: int) -> dict[str, Any]:
         "policy": policy,
         "blocked": {rule: n for rule, n in counts.items() if not rule.startswith("shadow:")},
         "shadow": {rule.removeprefix("shadow:"): n for rule, n in counts.items() if rule.startswith("shadow:")},
+        "recent": c.live_state.fraud_log(campaign_id),
     }

@@ -121,9 +121,19 @@ class FraudPolicyViewSchema(Schema):
     updated_at = fields.DateTime(allow_none=True)
 
 
+class FraudRefusalSchema(Schema):
+    at = fields.DateTime(required=True)
+    rule = fields.String(required=True)
+    user = fields.String(required=True)
+    device = fields.String(required=True, metadata={"description": "'' when the request named none"})
+    ip = fields.String(required=True)
+
+
 class CampaignFraudSchema(Schema):
     policy = fields.String(required=True)
     blocked = fields.Dict(keys=fields.String(), values=fields.Integer(),
                           metadata={"description": "refused plays per rule"})
     shadow = fields.Dict(keys=fields.String(), values=fields.Integer(),
                          metadata={"description": "admitted plays a shadow-mode rule would have refused, per rule"})
+    recent = fields.List(fields.Nested(FraudRefusalSchema), required=True,
+                         metadata={"description": "the latest refused plays, newest first (up to 50)"})

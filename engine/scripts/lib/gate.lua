@@ -1,8 +1,9 @@
 -- gate.lua (a prelude of claim.lua): the fraud gate's checks that need shared state, made inside the
 -- claim's own script so that no check races the claim it guards (see engine/fraud/gate.py).
 --
--- The gate's argument (JSON) is {s = index of the stats hash in KEYS, p = [labels of the shadow rules the
--- request already broke], c = [check, ...]}; a check is
+-- The gate's argument (JSON) is {s = index of the stats hash in KEYS, l = index of the log stream, n = the
+-- log's length, w = {user, device, ip} of the request, p = [labels of the shadow rules the request already
+-- broke], c = [check, ...]}; a check is
 --   [kind, index of its key in KEYS, rule label, shadow (true: record only), limit, ttl ms, member]:
 --   nonce     the key must not exist (a nonce used before: a replay); an admitted play sets it for ttl ms
 --   window    fewer than limit members of the sorted set scored within the last ttl ms (a member already
@@ -11,8 +12,9 @@
 --             and keeps the set ttl ms from then
 --
 -- gate_check answers the label of the first enforced check that fails (nil when none) and the labels of
--- every shadow rule broken; a refusal is counted in the stats hash (field = label), and so is every
--- shadow hit of an admitted play (field = 'shadow:' .. label). gate_apply records an admitted play.
+-- every shadow rule broken; a refusal is counted in the stats hash (field = label) and logged (the capped
+-- stream), and every shadow hit of an admitted play is counted (field = 'shadow:' .. label). gate_apply
+-- records an admitted play.
 
 local function gate_check(gate, now)
   local shadow = {}
@@ -35,6 +37,8 @@ local function gate_check(gate, now)
     if failed then
       if not is_shadow then
         redis.call('HINCRBY', KEYS[gate.s], label, 1)
+        redis.call('XADD', KEYS[gate.l], 'MAXLEN', '~', gate.n, '*', 'rule', label, 'user', gate.w.user,
+          'device', gate.w.device, 'ip', gate.w.ip)
         return label, shadow
       end
       shadow[#shadow + 1] = label
