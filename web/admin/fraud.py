@@ -41,6 +41,7 @@ def get_policy(name: str) -> dict[str, Any]:
 @require_admin(AdminRole.MARKETER)
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": PolicySchema}}})
 @blp.response(200, FraudPolicyViewSchema)
+@blp.alt_response(413, schema=ErrorSchema, description="PAYLOAD_TOO_LARGE: the body is over the size limit.")
 @blp.alt_response(422, schema=ErrorSchema)
 def save_policy(name: str) -> dict[str, Any]:
     """Create or replace a policy (the whole document). Campaigns naming it play under it within a second."""
