@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/ is not a package)
+from stateful_play import publish  # noqa: E402
 
 
 @dataclass
@@ -95,12 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         container = app.extensions["huodong.container"]
         client = app.test_client()
         try:
-            with container.session_factory() as session:
-                service = container.campaign_service(session)
-                definition = run.flash_sale(clock.now())
-                definition["ends_at"] = iso(clock.now() + timedelta(days=2))
-                campaign = service.create(definition, actor="sim").id
-                service.publish(campaign, actor="sim")
+            definition = run.flash_sale(clock.now())
+            definition["ends_at"] = iso(clock.now() + timedelta(days=2))
+            campaign = publish(container, definition)
             tallies = simulate(client, clock, campaign, rng, args.honest)
         finally:
             removed = run.delete_namespace(container.redis, namespace)

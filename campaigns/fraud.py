@@ -53,7 +53,7 @@ class FraudPolicyService:
         except marshmallow.ValidationError as exc:
             raise ValidationError("Bad policy name.", fields={"name": exc.messages}) from None
         try:
-            loaded = PolicySchema().load(document if isinstance(document, dict) else {"": document})
+            loaded = PolicySchema().load(document)
         except marshmallow.ValidationError as exc:
             raise ValidationError("The fraud policy is not valid.", fields=exc.normalized_messages()) from None
         now = self._clock.now()

@@ -86,9 +86,16 @@ class LiveState:
             outbox_entries=outbox,
         )
 
-    def fraud_stats(self, campaign_id: int) -> dict[str, int]:
-        """The fraud gate's counts: refusals per rule, and 'shadow:<rule>' hits."""
-        return {rule: int(n) for rule, n in self._client.hgetall(self.keys(campaign_id).fraud_stats).items()}
+    def fraud_stats(self, campaign_id: int) -> dict[str, dict[str, int]]:
+        """The fraud gate's counts: ``blocked`` (refused plays per rule) and ``shadow`` (admitted plays a
+        shadow-mode rule would have refused, per rule)."""
+        counts: dict[str, dict[str, int]] = {"blocked": {}, "shadow": {}}
+        for field, n in self._client.hgetall(self.keys(campaign_id).fraud_stats).items():
+            if field.startswith("shadow:"):
+                counts["shadow"][field.removeprefix("shadow:")] = int(n)
+            else:
+                counts["blocked"][field] = int(n)
+        return counts
 
     def fraud_log(self, campaign_id: int, count: int = 50) -> list[dict[str, Any]]:
         """The latest refused plays, newest first: when, which rule, who, from which device and IP."""

@@ -30,7 +30,7 @@ from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
 from .fairness import draw_seed
 from .fraud.features import RequestFeatures
-from .fraud.gate import FRAUD_LOG_LENGTH, Screening, screen
+from .fraud.gate import FRAUD_LOG_LENGTH, Screening, requester, screen
 from .fraud.store import PolicyCache
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
@@ -163,11 +163,11 @@ class PlayService:
                           idempotency_key)
         except errors.HuodongError as refusal:
             # Counted and logged here, in a round trip of its own: only refused plays pay it.
-            features, rule = request.features, refusal.details["rule"]
+            rule = refusal.details["rule"]
             with self._scripts.client.pipeline(transaction=False) as pipe:
                 pipe.hincrby(keys.fraud_stats, rule, 1)
-                pipe.xadd(keys.fraud_log, {"rule": rule, "user": request.user_id, "device": features.device_id or "",
-                                           "ip": features.ip or ""}, maxlen=FRAUD_LOG_LENGTH, approximate=True)
+                pipe.xadd(keys.fraud_log, {"rule": rule, **requester(request.user_id, request.features)},
+                          maxlen=FRAUD_LOG_LENGTH, approximate=True)
                 pipe.execute()
             raise
 

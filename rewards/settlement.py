@@ -182,11 +182,9 @@ class Settlement:
         Its old job, if it ended (failed, or finished after a permanent refusal),
         is dropped first; one still queued, scheduled or running is left alone.
         """
-        job = self.job(grant_id)
-        if job is not None:
-            if job.get_status() not in ENDED_JOB_STATUSES:
-                raise GrantBusyError("The grant's job is still queued or running.", job_status=job.get_status())
-            job.delete()
+        busy = self._live_job_status(grant_id)
+        if busy is not None:
+            raise GrantBusyError("The grant's job is still queued or running.", job_status=busy)
         if not self.enqueue(grant_id):
             raise GrantBusyError("The grant's job was enqueued by someone else just now.")
 
@@ -204,15 +202,11 @@ class Settlement:
                 Grant.status.in_(UNSETTLED), Grant.updated_at < cutoff).limit(1000)).all()
         requeued = []
         for grant_id, attempts in stalled:
-            job = self.job(grant_id)
-            if job is not None and job.get_status() not in ENDED_JOB_STATUSES:
+            if self._live_job_status(grant_id) is not None:
                 continue  # queued, scheduled or running: it will settle the grant
             if attempts >= self._give_up_after:
                 self._give_up(grant_id, attempts)
-                continue
-            if job is not None:
-                job.delete()
-            if self.enqueue(grant_id):
+            elif self.enqueue(grant_id):
                 requeued.append(grant_id)
         return requeued
 
@@ -231,6 +225,18 @@ class Settlement:
             return Job.fetch(grant_id, connection=self._queue.connection, serializer=self._queue.serializer)
         except NoSuchJobError:
             return None
+
+    def _live_job_status(self, grant_id: str) -> str | None:
+        """The status of the grant's job if it will still run (queued, scheduled, started); None when it has no
+        job or one that ended, which is deleted so that a fresh one can take its id."""
+        job = self.job(grant_id)
+        if job is None:
+            return None
+        status = job.get_status()
+        if status not in ENDED_JOB_STATUSES:
+            return status
+        job.delete()
+        return None
 
     def _give_up(self, grant_id: str, attempts: int) -> None:
         now = self._clock.now()

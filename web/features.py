@@ -28,7 +28,7 @@ def request_features() -> RequestFeatures:
     return RequestFeatures(
         device_id=device_of(request),
         ip=request.remote_addr,
-        user_agent=(request.user_agent.string or "")[:256] or None,
+        user_agent=request.headers.get("User-Agent", "")[:256] or None,
         timestamp_ms=int(timestamp) if timestamp.isdigit() and len(timestamp) <= 15 else None,
         nonce=nonce if 8 <= len(nonce) <= 64 else None,
         token_device=claims.device,

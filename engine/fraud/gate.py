@@ -75,11 +75,16 @@ class Screening:
         return self.refusals.get(label) or RiskDeniedError(reason=label, rule=label)
 
 
+def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
+    """Who is asking, as the fraud log records a refusal ('' for what the request did not say)."""
+    return {"user": user_id, "device": features.device_id or "", "ip": features.ip or ""}
+
+
 def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str, features: RequestFeatures,
            now_ms: int, idempotency_key: str) -> Screening:
     """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate."""
     device, ip = features.device_id, features.ip
-    result = Screening(who={"user": user_id, "device": device or "", "ip": ip or ""})
+    result = Screening(who=requester(user_id, features))
     document = policy.document
     if policy.allow.holds(user_id, device, ip) and document["lists"]["mode"] != "off":
         return result

@@ -183,9 +183,6 @@ class CompiledPolicy:
         loaded = PolicySchema().load(document)
         return cls(name, loaded, EntityList.of(loaded["lists"]["deny"]), EntityList.of(loaded["lists"]["allow"]))
 
-    def rule(self, name: str) -> dict[str, Any]:
-        return self.document[name]
-
 
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:

@@ -35,11 +35,10 @@ from rewards import coupons
 from rewards.points import balance
 from rewards.reconcile import reconcile
 from rewards.settlement import UNSETTLED
-from web import create_app
 
 from ..support.chaos import OwnRedis, PlayLog, Supervisor, chaos_loop, huodong, play_until_answered
-from ..support.client import MiniProgramClient
-from ..support.factories import flash_sale_definition
+from ..support.client import mini_program_app
+from ..support.factories import Factory, flash_sale_definition
 from ..support.services import child_env
 from ..support.webhook_receiver import SECRET, Receiver, serving
 
@@ -94,8 +93,7 @@ def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_
             redis_namespace=f"{settings.redis_namespace}p", instance_path=str(tmp_path / "instance"),
             job_retry_intervals=("0", "0", "1", "1", "2", "3"), outbox_claim_idle_ms=1500,
             webhook_secret=SECRET, webhook_timeout_seconds=0.5)
-        app = create_app(chaos)
-        app.test_client_class = MiniProgramClient
+        app = mini_program_app(chaos)
         container = app.extensions["huodong.container"]
         client = app.test_client()
         activity = "proof-activity"
@@ -105,9 +103,7 @@ def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_
                            now=container.clock.now())
             players = [find_or_create_alipay(session, f"2088{i:012d}", clock=container.clock).id
                        for i in range(PLAYERS)]
-            service = container.campaign_service(session)
-            campaign_id = service.create(flash_sale_definition(skus=_skus(activity, webhook_url)), actor="test").id
-            service.publish(campaign_id, actor="test")
+        campaign_id = Factory(container, client).campaign(flash_sale_definition(skus=_skus(activity, webhook_url)))
         tokens = {p: client.post("/api/v1/auth/dev", json={"user_id": p}).json["token"] for p in players}
 
         sandbox.sandbox.set_fault_rates(FAULT_RATES, methods=ALIPAY_METHODS, seed=SEED)

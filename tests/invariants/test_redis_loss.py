@@ -25,11 +25,10 @@ from campaigns.models import ClaimRecord, Grant, GrantStatus, PointsEntry
 from engine.journal import journal_dir, journaled_events
 from rewards.context import set_worker_context
 from rewards.reconcile import daily_reconciliation
-from web import create_app
 
 from ..support.chaos import OwnRedis
-from ..support.client import MiniProgramClient
-from ..support.factories import flash_sale_definition
+from ..support.client import mini_program_app
+from ..support.factories import Factory, flash_sale_definition
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +37,8 @@ pytestmark = pytest.mark.slow
 def everysec(tmp_path, settings):
     server = OwnRedis(tmp_path / "redis", appendfsync="everysec")
     server.start()
-    app = create_app(settings.replace(redis_url=server.url, redis_namespace=f"{settings.redis_namespace}e",
-                                      instance_path=str(tmp_path / "instance")))
-    app.test_client_class = MiniProgramClient
-    yield server, app
+    yield server, mini_program_app(settings.replace(
+        redis_url=server.url, redis_namespace=f"{settings.redis_namespace}e", instance_path=str(tmp_path / "instance")))
     server.stop()
 
 
@@ -67,10 +64,7 @@ def test_claims_an_everysec_crash_lost_are_found_in_the_journal_and_settled_once
     server, app = everysec
     container = app.extensions["huodong.container"]
     client = app.test_client()
-    with container.session_factory() as session:
-        service = container.campaign_service(session)
-        campaign_id = service.create(flash_sale_definition(stock=100), actor="test").id
-        service.publish(campaign_id, actor="test")
+    campaign_id = Factory(container, client).campaign(flash_sale_definition(stock=100))
 
     kept = [_buy(client, campaign_id, f"early{i}") for i in range(20)]
     _settle(container)

@@ -8,9 +8,12 @@ import secrets
 import time
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 
+from engine.config import Settings
 from engine.fraud.features import DEVICE_HEADER, NONCE_HEADER, TIMESTAMP_HEADER
+from web import create_app
 
 
 class MiniProgramClient(FlaskClient):
@@ -23,3 +26,10 @@ class MiniProgramClient(FlaskClient):
         headers.setdefault(TIMESTAMP_HEADER, str(int(time.time() * 1000)))
         headers.setdefault(NONCE_HEADER, secrets.token_hex(12))
         return super().open(*args, headers=headers, **kwargs)
+
+
+def mini_program_app(settings: Settings) -> Flask:
+    """An app of a test's own (its own Redis server, say) whose test client sends what a mini-program sends."""
+    app = create_app(settings)
+    app.test_client_class = MiniProgramClient
+    return app

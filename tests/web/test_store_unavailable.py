@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.chaos import OwnRedis
-from tests.support.client import MiniProgramClient
-from tests.support.factories import flash_sale_definition
-from web import create_app
+from tests.support.client import mini_program_app
+from tests.support.factories import Factory, flash_sale_definition
 
 
 @pytest.fixture
@@ -20,15 +19,11 @@ def own_redis(tmp_path):
 
 
 def test_a_play_while_redis_is_down_is_503_and_the_retry_plays_once(own_redis, settings, tmp_path):
-    app = create_app(settings.replace(redis_url=own_redis.url, redis_namespace=f"{settings.redis_namespace}u",
-                                      instance_path=str(tmp_path / "instance")))
-    app.test_client_class = MiniProgramClient
+    app = mini_program_app(settings.replace(redis_url=own_redis.url, redis_namespace=f"{settings.redis_namespace}u",
+                                            instance_path=str(tmp_path / "instance")))
     container = app.extensions["huodong.container"]
     client = app.test_client()
-    with container.session_factory() as session:
-        service = container.campaign_service(session)
-        campaign_id = service.create(flash_sale_definition(stock=5), actor="test").id
-        service.publish(campaign_id, actor="test")
+    campaign_id = Factory(container, client).campaign(flash_sale_definition(stock=5))
     token = client.post("/api/v1/auth/dev", json={"user_id": "waiting"}).json["token"]
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "only-once"}
     body = {"sku": "C50", "quantity": 1}

@@ -64,10 +64,4 @@ def campaign_fraud(campaign_id: int) -> dict[str, Any]:
         policy = c.snapshots.get(campaign_id).fraud_policy  # the live version's
     except NotFoundError:  # never published
         policy = campaign.draft.get("fraud", {}).get("policy", DEFAULT)
-    counts = c.live_state.fraud_stats(campaign_id)
-    return {
-        "policy": policy,
-        "blocked": {rule: n for rule, n in counts.items() if not rule.startswith("shadow:")},
-        "shadow": {rule.removeprefix("shadow:"): n for rule, n in counts.items() if rule.startswith("shadow:")},
-        "recent": c.live_state.fraud_log(campaign_id),
-    }
+    return {"policy": policy, **c.live_state.fraud_stats(campaign_id), "recent": c.live_state.fraud_log(campaign_id)}
