@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,8 +13,9 @@ from .db import insert_for
 from .models import Player
 
 
-def find_or_create(session: Session, player_id: str, *, clock: Clock) -> Player:
-    session.execute(insert_for(session, Player).values(id=player_id, created_at=clock.now())
+def find_or_create(session: Session, player_id: str, *, clock: Clock, age: timedelta = timedelta()) -> Player:
+    """The player of this id; a new one registered ``age`` ago (now, unless a dev login says otherwise)."""
+    session.execute(insert_for(session, Player).values(id=player_id, created_at=clock.now() - age)
                     .on_conflict_do_nothing(index_elements=["id"]))
     session.commit()
     return session.get(Player, player_id)

@@ -128,6 +128,17 @@ def _opt(value: int | None) -> str:
 
 
 @dataclass(frozen=True)
+class Relation:
+    """A play on something another player owns, for the fraud gate's referral-ring checks: ``tree`` is the
+    shared thing (a red packet's id), ``owner`` its player, ``role`` what the play does to it: ``open``,
+    ``assist`` or ``cashout``."""
+
+    role: str
+    tree: str
+    owner: str
+
+
+@dataclass(frozen=True)
 class Claim:
     """Everything one play takes and wins; admitted whole or not at all.
 
@@ -143,6 +154,7 @@ class Claim:
     outcome: Mapping[str, Any] = field(default_factory=dict)
     ops: tuple[Op, ...] = ()
     refusals: Mapping[str, Exception] = field(default_factory=dict)
+    relation: Relation | None = None
 
     @property
     def cost_fen(self) -> int:

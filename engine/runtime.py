@@ -29,8 +29,10 @@ from .claims import Claim, GrantSpec, Op, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
 from .fairness import draw_seed
+from .fraud import challenge
 from .fraud.features import RequestFeatures
 from .fraud.gate import FRAUD_LOG_LENGTH, Screening, requester, screen
+from .fraud.risk import PopulationStats
 from .fraud.store import PolicyCache
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
@@ -91,6 +93,7 @@ class PlayService:
                  journal: ClaimJournal | None = None, policies: PolicyCache | None = None) -> None:
         self._attributes = attributes
         self._policies = policies
+        self._population = PopulationStats(scripts.client) if policies is not None else None
         self.journal = journal
         self._scripts = scripts
         self._snapshots = snapshots
@@ -158,9 +161,11 @@ class PlayService:
         if request.features is None or self._policies is None:
             return None
         policy = self._policies.get(snapshot.fraud_policy)
+        risk = policy.document["risk"]
+        limits = self._population.limits(keys, to_ms(now), risk) if risk["mode"] != "off" else None
         try:
             return screen(policy, keys, request.user_id, request.action, request.features, to_ms(now),
-                          idempotency_key)
+                          idempotency_key, limits)
         except errors.HuodongError as refusal:
             # Counted and logged here, in a round trip of its own: only refused plays pay it.
             rule = refusal.details["rule"]
@@ -211,12 +216,23 @@ class PlayService:
             # The stock ran out after the plan read it: plan again on fresh stock (a game may fall back).
             return None
         if reply.code == codes.FRAUD:
-            raise screening.refusal(reply.body) if screening is not None else errors.ConflictError(reason=reply.body)
+            raise self._fraud_refusal(keys, request, screening, reply.body)
         if reply.code == codes.REFUSED:
             refused = plan.refusals.get(reply.body)
             raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
                 f"Refused ({reply.body}).", reason=reply.body)
         return self._answer(reply)
+
+    def _fraud_refusal(self, keys: CampaignKeys, request: PlayRequest, screening: Screening | None,
+                       body: str) -> errors.HuodongError:
+        """The error for the claim script's FRAUD reply; a challenge is issued with CHALLENGE_REQUIRED."""
+        if screening is None:
+            return errors.ConflictError(reason=body)
+        label, _, detail = body.partition("\n")
+        error = screening.refusal(label, json.loads(detail) if detail else None)
+        if label == "risk:challenge":
+            error.details["challenge"] = challenge.issue(self._scripts.client, keys, request.user_id)
+        return error
 
     def finale(self, campaign_id: int) -> PlayResult | None:
         """Run the game's finale once, after the campaign has ended; None if it has none or it already ran."""
@@ -286,6 +302,8 @@ class PlayService:
             "request": dict(request.payload), "outcome": outcome, "order": order, "grants": grants,
             "variant": ctx.variant,
         }
+        if claim.takes:  # what a rejected review gives back
+            event["takes"] = [[t.item, t.quantity] for t in claim.takes]
         stateful = snapshot.plugin.stateful and ctx.state is not None
         if stateful:
             # What the plan saw: with the revealed secret, ``huodong verify`` re-derives the outcome from it.
@@ -315,6 +333,8 @@ class PlayService:
             ops=claim.ops,
             finale=finale,
             gate=gate,
+            relation=claim.relation,
+            held_answer=_json(held(answer)) if gate is not None and claim.relation is not None else "",
         )
         if reply.code == codes.OK and self.journal is not None:
             self.journal.record(event_json, ctx.now)  # before the player is told
@@ -335,6 +355,12 @@ class PlayService:
             answer, _, state = reply.body.partition("\n")
             return PlayResult(answer_json=answer, state_json=state or "{}", replayed=reply.code == codes.REPLAY)
         raise refusal(reply)
+
+
+def held(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a play the fraud gate holds for review: admitted, its grants waiting for a person."""
+    return {"outcome": {**answer["outcome"], "held": True},
+            "grants": [{**grant, "status": "held"} for grant in answer["grants"]]}
 
 
 def play_context(snapshot: CampaignSnapshot, user_id: str, now: datetime, *, state: GameState | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from .claims import Op
+from .claims import Op, Relation
 from .fraud.gate import FRAUD_LOG_LENGTH, Screening
 from .keys import CampaignKeys
 
@@ -59,7 +59,7 @@ class Scripts:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._claim = client.register_script(_source("claim", "idempotency", "gate"))
+        self._claim = client.register_script(_source("claim", "idempotency", "risk", "ring", "gate"))
         self._release = client.register_script(_source("release", "idempotency"))
         self._load_state = client.register_script(_source("load_state"))
         self._set_status = client.register_script(_source("set_status"))
@@ -99,6 +99,8 @@ class Scripts:
         ops: Sequence[Op] = (),
         finale: bool = False,
         gate: Screening | None = None,
+        relation: Relation | None = None,
+        held_answer: str = "",
     ) -> ScriptReply:
         script_keys = [
             keys.meta, keys.stock_total, keys.stock_taken, keys.user(user_id),
@@ -113,15 +115,21 @@ class Scripts:
                 index[real] = len(script_keys)
             wire_ops.append(op.to_wire(index[real]))
         wire_gate = ""
-        if gate is not None and (gate.checks or gate.shadow):
-            script_keys += [keys.fraud_stats, keys.fraud_log]
-            stats_index = len(script_keys) - 1
-            checks = []
-            for check in gate.checks:
-                script_keys.append(check.key)
-                checks.append(check.to_wire(len(script_keys)))
-            wire_gate = json.dumps({"s": stats_index, "l": stats_index + 1, "n": FRAUD_LOG_LENGTH, "w": gate.who,
-                                    "p": gate.shadow, "c": checks}, separators=(",", ":"))
+        ring = gate.ring(keys, user_id, relation) if gate is not None else None
+        if gate is not None and (gate.checks or gate.shadow or gate.risk or ring):
+            def index_of(key: str) -> int:
+                script_keys.append(key)
+                return len(script_keys)
+
+            stats_index, log_index = index_of(keys.fraud_stats), index_of(keys.fraud_log)
+            wire = {"s": stats_index, "l": log_index, "n": FRAUD_LOG_LENGTH, "w": gate.who, "p": gate.shadow,
+                    "c": [check.to_wire(index_of(check.key)) for check in gate.checks]}
+            if gate.risk is not None:
+                wire["r"] = gate.risk.to_wire(index_of)
+            if ring is not None:
+                wire["g"] = ring.to_wire(index_of)
+                wire["ha"] = held_answer or answer
+            wire_gate = json.dumps(wire, separators=(",", ":"))
         argv: list[Any] = [
             fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
             units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,

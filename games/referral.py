@@ -31,7 +31,7 @@ import numpy as np
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine import chances
-from engine.claims import Claim, GrantSpec, Op, public_reward
+from engine.claims import Claim, GrantSpec, Op, Relation, public_reward
 from engine.clock import from_ms, iso, parse_instant, to_ms
 from engine.errors import ConflictError, ForbiddenError, LimitReachedError, NotFoundError
 from engine.errors import ValidationError as HuodongValidationError
@@ -333,7 +333,8 @@ def open_packet(config: Mapping[str, Any], ctx: PlayContext) -> Claim:
         *(Op.put(me, name, value) for name, value in mirror.items()),
     )
     return Claim((), 1, ops=ops, refusals={PACKETS: PacketLimitError(limit=limit)},
-                 outcome={"packet_id": packet.id, "share_code": packet.id, "packet": packet.view(now_ms)})
+                 outcome={"packet_id": packet.id, "share_code": packet.id, "packet": packet.view(now_ms)},
+                 relation=Relation("open", packet.id, ctx.user_id))
 
 
 def assist(config: Mapping[str, Any], share_code: str, ctx: PlayContext) -> Claim:
@@ -384,7 +385,8 @@ def assist(config: Mapping[str, Any], share_code: str, ctx: PlayContext) -> Clai
         EXPIRED_LABEL: PacketExpiredError(deadline=iso(from_ms(packet.deadline_ms))),
         DAILY: AssistLimitError(limit=cap),
     }, outcome={"packet_id": share_code, "assist": index + 1, "amount_fen": amount, "progress_fen": progress,
-                "target_fen": packet.target_fen, "full": progress >= packet.target_fen, "welcome": welcome})
+                "target_fen": packet.target_fen, "full": progress >= packet.target_fen, "welcome": welcome},
+        relation=Relation("assist", share_code, packet.owner))
 
 
 def cashout(config: Mapping[str, Any], packet_id: str, ctx: PlayContext) -> Claim:
@@ -415,7 +417,8 @@ def cashout(config: Mapping[str, Any], packet_id: str, ctx: PlayContext) -> Clai
         ops += [Op.expect(me, CURRENT, packet_id), Op.put(me, CURRENT_STATUS, paid)]
     return Claim((), 0, grants=(GrantSpec.of(reward),), ops=tuple(ops),
                  outcome={"packet_id": packet_id, "paid": paid, "progress_fen": packet.progress_fen,
-                          "target_fen": packet.target_fen})
+                          "target_fen": packet.target_fen},
+                 relation=Relation("cashout", packet_id, ctx.user_id))
 
 
 def mirrored_packet(config: Mapping[str, Any], player: Mapping[str, str], now_ms: int) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Request, g, request
 
+from engine.fraud.challenge import ANSWER_HEADER, ID_HEADER
 from engine.fraud.features import DEVICE_HEADER, NONCE_HEADER, TIMESTAMP_HEADER, RequestFeatures
 
 MAX_DEVICE = 128
@@ -24,6 +25,8 @@ def request_features() -> RequestFeatures:
     """What this request tells the gate; a malformed timestamp or nonce counts as missing."""
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     nonce = request.headers.get(NONCE_HEADER, "").strip()
+    challenge_id = request.headers.get(ID_HEADER, "").strip()
+    answer = request.headers.get(ANSWER_HEADER, "").strip()
     claims = g.player
     return RequestFeatures(
         device_id=device_of(request),
@@ -33,4 +36,7 @@ def request_features() -> RequestFeatures:
         nonce=nonce if 8 <= len(nonce) <= 64 else None,
         token_device=claims.device,
         registered_ms=claims.registered_ms,
+        # A malformed answer is a wrong one: the challenge is used up and a new one is asked.
+        challenge_id=challenge_id[:64] if challenge_id.isalnum() else None,
+        challenge_answer=int(answer) if answer.isdigit() and len(answer) <= 5 else (-1 if answer else None),
     )

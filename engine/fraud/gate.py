@@ -15,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..claims import Relation
 from ..errors import ConflictError, ForbiddenError, HuodongError
 from ..keys import CampaignKeys
+from . import challenge
 from .features import RequestFeatures
 from .policy import CompiledPolicy
+from .risk import MINUTE_MS, Limits, ip_range, minute_of
 
 
 class RiskDeniedError(ForbiddenError):
@@ -30,6 +33,12 @@ class ReplayRejectedError(ConflictError):
     code = "REPLAY_REJECTED"
     default_message = ("The request's timestamp is too old or its nonce was used before; send a fresh timestamp "
                        "and nonce with every request.")
+
+
+class ChallengeRequiredError(ForbiddenError):
+    code = "CHALLENGE_REQUIRED"
+    default_message = ("Prove you are a person: solve details.challenge and play again with its id and your "
+                       "answer.")
 
 
 class RateLimitedError(HuodongError):
@@ -56,6 +65,18 @@ class GateCheck:
         return [self.kind, key_index, self.rule, self.mode == "shadow", self.limit, self.ttl_ms, self.member]
 
 
+@dataclass(frozen=True)
+class ScriptPart:
+    """A piece of the claim script's gate argument: its keys by role (sent as their indices in KEYS, under
+    ``k``) and its other arguments."""
+
+    keys: dict[str, str]
+    args: dict[str, Any]
+
+    def to_wire(self, index_of: Any) -> dict[str, Any]:
+        return {**self.args, "k": {role: index_of(key) for role, key in self.keys.items()}}
+
+
 # How many refused plays a campaign's fraud log keeps (the latest; Redis trims the stream approximately).
 FRAUD_LOG_LENGTH = 10_000
 
@@ -69,10 +90,33 @@ class Screening:
     shadow: list[str] = field(default_factory=list)
     checks: list[GateCheck] = field(default_factory=list)
     refusals: dict[str, HuodongError] = field(default_factory=dict)
+    # The risk score's part of the script (None: scoring is off), and the referral-ring rules with what
+    # the ring checks need to know about the player (their device, IP, whether the account is new).
+    risk: ScriptPart | None = None
+    referral: dict[str, Any] | None = None
 
-    def refusal(self, label: str) -> HuodongError:
-        """The error for a check the claim script refused (its label)."""
-        return self.refusals.get(label) or RiskDeniedError(reason=label, rule=label)
+    def refusal(self, label: str, detail: dict[str, Any] | None = None) -> HuodongError:
+        """The error for a check the claim script refused (its label; ``detail``: the risk score and reasons)."""
+        error = self.refusals.get(label) or RiskDeniedError(reason=label, rule=label)
+        if detail:
+            error.details.update(detail)
+        return error
+
+    def ring(self, keys: CampaignKeys, user_id: str, relation: Relation | None) -> ScriptPart | None:
+        """The ring checks of a play on a referral tree (lib/ring.lua), None when it involves none."""
+        if relation is None or self.referral is None:
+            return None
+        rules = self.referral
+        fraud = keys.fraud
+        return ScriptPart(
+            keys={"t": fraud("tree", relation.tree), "td": fraud("tree_dev", relation.tree),
+                  "ti": fraud("tree_ip", relation.tree), "hu": fraud("helpers", user_id),
+                  "ho": fraud("helpers", relation.owner), "ru": fraud("reach", user_id),
+                  "ro": fraud("reach", relation.owner)},
+            args={"role": relation.role, "tree": relation.tree, "u": user_id, "o": relation.owner,
+                  "d": self.who["device"], "ip": self.who["ip"], "new": rules["new"], "sip": rules["max_shared_ips"],
+                  "na": [rules["min_assists"], rules["max_new_share"]], "ttl": rules["window_hours"] * 3_600_000,
+                  "sh": rules["mode"] == "shadow", "deny": rules["action"] == "deny"})
 
 
 def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
@@ -81,8 +125,9 @@ def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
 
 
 def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str, features: RequestFeatures,
-           now_ms: int, idempotency_key: str) -> Screening:
-    """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate."""
+           now_ms: int, idempotency_key: str, limits: Limits | None = None) -> Screening:
+    """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate.
+    ``limits``: the population's rate limits for the risk score (``PopulationStats``)."""
     device, ip = features.device_id, features.ip
     result = Screening(who=requester(user_id, features))
     document = policy.document
@@ -151,4 +196,48 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
                                        member=f"{user_id}:{idempotency_key}"))
         result.refusals[label] = RateLimitedError(reason=rule["name"], rule=label,
                                                   retry_after_seconds=rule["window_seconds"])
+
+    def is_new(minutes: int) -> bool:
+        return features.registered_ms is not None and now_ms - features.registered_ms < minutes * 60_000
+
+    risk = document["risk"]
+    if risk["mode"] != "off":
+        result.risk = risk_part(risk, keys, user_id, features, now_ms, is_new(risk["new_account_minutes"]),
+                                limits or Limits(risk["device_rate"]["floor_per_minute"],
+                                                 risk["ip_range_rate"]["floor_per_minute"]))
+        result.refusals["risk:deny"] = RiskDeniedError(reason="risk", rule="risk:deny")
+        result.refusals["risk:challenge"] = ChallengeRequiredError(reason="risk", rule="risk:challenge")
+    referral = document["referral"]
+    if referral["mode"] != "off":
+        result.referral = {**referral, "new": is_new(referral["new_account_minutes"])}
     return result
+
+
+def risk_part(risk: dict[str, Any], keys: CampaignKeys, user_id: str, features: RequestFeatures, now_ms: int,
+              new: bool, limits: Limits) -> ScriptPart:
+    """The risk score's part of the claim script (lib/risk.lua), its keys and the policy's numbers."""
+    device = features.device_id or ""
+    ranges = risk["ip_range_rate"]
+    network = ip_range(features.ip, ranges["prefix_v4"], ranges["prefix_v6"]) or ""
+    minute = minute_of(now_ms)
+    fraud = keys.fraud
+    part_keys = {"t": fraud("taps", user_id), "dc": fraud("pop", "dev", str(minute)),
+                 "dp": fraud("pop", "dev", str(minute - 1)), "nc": fraud("pop", "net", str(minute)),
+                 "np": fraud("pop", "net", str(minute - 1)), "nu": fraud("net_users", network),
+                 "nn": fraud("net_new", network), "du": fraud("device_users", device),
+                 "pa": challenge.passed_key(keys, user_id)}
+    answer = None
+    if features.challenge_id and features.challenge_answer is not None:
+        part_keys["ch"] = challenge.challenge_key(keys, features.challenge_id)
+        answer = features.challenge_answer
+    taps, in_range = risk["tap_regularity"], risk["new_accounts_in_range"]
+    return ScriptPart(keys=part_keys, args={
+        "u": user_id, "d": device, "net": network, "new": new, "f": (now_ms % MINUTE_MS) / MINUTE_MS,
+        "lim": [limits.device, limits.ip_range],
+        "tr": [taps["points"], taps["min_taps"], taps["max_cv"]],
+        "dr": risk["device_rate"]["points"], "nr": ranges["points"], "sd": risk["shared_device"],
+        "na": [in_range["points"], in_range["min_players"], in_range["max_share"]],
+        "nw": risk["new_account"], "ttl": risk["new_account_minutes"] * 60_000,
+        "ca": risk["challenge_at"], "da": risk["deny_at"], "sh": risk["mode"] == "shadow",
+        "ans": answer, "tol": challenge.TOLERANCE_PX, "pass": risk["pass_minutes"] * 60_000,
+    })

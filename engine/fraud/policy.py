@@ -109,6 +109,87 @@ class NewAccountSchema(Closed):
     min_age_minutes = Int(load_default=10, validate=validate.Range(min=1, max=60 * 24 * 365))
 
 
+def Points(default: int) -> fields.Integer:  # noqa: N802
+    return Int(load_default=default, validate=validate.Range(min=0, max=1000),
+               metadata={"description": "what the signal adds to the risk score (0: not scored)"})
+
+
+class TapRegularitySchema(Closed):
+    """A machine taps at regular intervals; a person does not."""
+
+    points = Points(100)
+    min_taps = Int(load_default=6, validate=validate.Range(min=3, max=50),
+                   metadata={"description": "the player's latest taps compared (fewer: not scored)"})
+    max_cv = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=1),
+                          metadata={"description": "scored when the intervals' standard deviation over their mean "
+                                                   "is below this"})
+
+
+class RateSignalSchema(Closed):
+    """A device's (or an IP range's) plays in the last minute against the campaign's distribution."""
+
+    points = Points(100)
+    floor_per_minute = Int(load_default=30, validate=validate.Range(min=1, max=1_000_000),
+                           metadata={"description": "never scored at or below this many plays a minute"})
+    deviations = fields.Float(load_default=8.0, validate=validate.Range(min=1, max=100),
+                              metadata={"description": "scored above the median plus this many robust "
+                                                       "standard deviations (1.4826 MAD) of the population"})
+
+
+class RangeSignalSchema(RateSignalSchema):
+    points = Points(50)
+    prefix_v4 = Int(load_default=24, validate=validate.Range(min=8, max=32))
+    prefix_v6 = Int(load_default=64, validate=validate.Range(min=16, max=128))
+
+
+class NewAccountsInRangeSchema(Closed):
+    """Most players from one IP range registered moments ago: an account factory."""
+
+    points = Points(50)
+    min_players = Int(load_default=20, validate=validate.Range(min=2, max=100_000))
+    max_share = fields.Float(load_default=0.6, validate=validate.Range(min=0, max=1))
+
+
+class RiskSchema(Closed):
+    """The risk score: the points of every signal a play shows, summed; ``challenge_at`` asks the player to
+    prove they are a person (CHALLENGE_REQUIRED), ``deny_at`` refuses (RISK_DENIED)."""
+
+    mode = _mode()
+    challenge_at = Int(load_default=50, validate=validate.Range(min=1, max=10_000))
+    deny_at = Int(load_default=100, validate=validate.Range(min=1, max=10_000))
+    # A player who solved a challenge is not asked again for this long.
+    pass_minutes = Int(load_default=10, validate=validate.Range(min=1, max=24 * 60))
+    new_account_minutes = Int(load_default=60, validate=validate.Range(min=1, max=60 * 24 * 30),
+                              metadata={"description": "an account younger than this is new"})
+    tap_regularity = _nested(TapRegularitySchema)
+    device_rate = _nested(RateSignalSchema)
+    ip_range_rate = _nested(RangeSignalSchema)
+    shared_device = Points(50)  # the device already carries another player
+    new_accounts_in_range = _nested(NewAccountsInRangeSchema)
+    new_account = Points(20)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _order(self, data: dict[str, Any], **_: Any) -> None:
+        if data["challenge_at"] > data["deny_at"]:
+            raise ValidationError("challenge_at must not be above deny_at.", field_name="challenge_at")
+
+
+class ReferralSchema(Closed):
+    """Referral rings: assists by accounts sharing a device or IP with the packet's tree, trees made of new
+    accounts, and circular assists. ``action`` says what becomes of such an assist: ``hold`` (admitted, its
+    rewards wait in the review queue) or ``deny``; the cash-out of a tree that had one is always held."""
+
+    mode = _mode()
+    action = fields.String(load_default="hold", validate=validate.OneOf(("hold", "deny")))
+    max_shared_ips = Int(load_default=3, validate=validate.Range(min=0, max=1000),
+                         metadata={"description": "assists from an IP already in the tree allowed per tree"})
+    new_account_minutes = Int(load_default=60, validate=validate.Range(min=1, max=60 * 24 * 30))
+    min_assists = Int(load_default=3, validate=validate.Range(min=1, max=1000),
+                      metadata={"description": "a tree's new-account share is judged from this many assists"})
+    max_new_share = fields.Float(load_default=0.8, validate=validate.Range(min=0, max=1))
+    window_hours = Int(load_default=72, validate=validate.Range(min=1, max=24 * 90))
+
+
 class PolicySchema(Closed):
     description = fields.String(load_default="", validate=validate.Length(max=500))
     replay = _nested(ReplaySchema)
@@ -117,6 +198,8 @@ class PolicySchema(Closed):
                               validate=validate.Length(max=20))
     devices = _nested(DeviceRulesSchema)
     new_accounts = _nested(NewAccountSchema)
+    risk = _nested(RiskSchema)
+    referral = _nested(ReferralSchema)
 
     @validates_schema(skip_on_field_errors=True)
     def _unique_names(self, data: dict[str, Any], **_: Any) -> None:
@@ -129,7 +212,8 @@ class PolicySchema(Closed):
 # a few accounts per device, and rate limits far above what a person taps. No limit per IP: behind a
 # carrier's NAT thousands of honest phones share one address.
 DEFAULT_POLICY: dict[str, Any] = {
-    "description": "Built in: replay protection, device binding, multi-account limits, generous rate limits.",
+    "description": "Built in: replay protection, device binding, multi-account limits, generous rate limits, "
+                   "the risk score and referral-ring holds.",
     "rate_limits": [
         {"name": "user_burst", "scope": "user", "limit": 20, "window_seconds": 10},
         {"name": "device_minute", "scope": "device", "limit": 60, "window_seconds": 60},

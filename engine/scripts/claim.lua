@@ -17,7 +17,8 @@
 -- KEYS[7]  holds sorted set (order id by payment deadline)
 -- KEYS[8]  order hash of this claim (written only when the order is held)
 -- KEYS[9..] the keys the game's ops touch (hashes and bitmaps of this campaign), by index; then, when
---          the fraud gate has checks, its stats hash and the keys of its checks (lib/gate.lua)
+--          the play is screened, the gate's stats hash, log stream and the keys of its checks, risk score
+--          and ring checks (lib/gate.lua, lib/risk.lua, lib/ring.lua)
 --
 -- ARGV[1]  request fingerprint (sha256 hex)
 -- ARGV[2]  now, ms since the epoch
@@ -55,7 +56,8 @@
 --   {'BUDGET', ''}
 --   {'STALE', ''}               the player played since the plan read their state: read and plan again
 --   {'REFUSED', label}          an op's guard failed; label names the game's refusal (or STALE)
---   {'FRAUD', label}            a fraud gate check failed; label names the rule
+--   {'FRAUD', label}            a fraud gate check failed; label names the rule, followed by a newline and
+--                               {score, reasons} (JSON) when the risk score or a ring refused
 
 local replay = idem_lookup(KEYS[5], ARGV[1])
 if replay then
@@ -85,12 +87,11 @@ if ARGV[15] ~= '' and (redis.call('HGET', KEYS[4], 'seq') or '0') ~= ARGV[15] th
 end
 
 local gate = ARGV[19] ~= '' and cjson.decode(ARGV[19]) or nil
-local shadow = {}
+local verdict
 if gate then
-  local refused
-  refused, shadow = gate_check(gate, now)
-  if refused then
-    return {'FRAUD', refused}
+  verdict = gate_check(gate, now)
+  if verdict.refused then
+    return {'FRAUD', verdict.detail and (verdict.refused .. '\n' .. cjson.encode(verdict.detail)) or verdict.refused}
   end
 end
 
@@ -230,15 +231,21 @@ if deadline > 0 then
   redis.call('ZADD', KEYS[7], deadline, ARGV[13])
 end
 
+local given = ARGV[9]
+local record = nil
 if gate then
-  gate_apply(gate, shadow, now)
+  gate_apply(gate, verdict, now)
+  record = gate_record(gate, verdict)  -- what the gate noted on the play (claims.fraud)
+  if #verdict.held > 0 then
+    given = gate.ha  -- its grants wait in the review queue
+  end
 end
-if #shadow > 0 then  -- what shadow rules would have refused, recorded on the play (claims.fraud)
-  redis.call('XADD', KEYS[6], '*', 'e', ARGV[10], 'f', cjson.encode({shadow = shadow}))
+if record then
+  redis.call('XADD', KEYS[6], '*', 'e', ARGV[10], 'f', record)
 else
   redis.call('XADD', KEYS[6], '*', 'e', ARGV[10])
 end
 
-local answer = ARGV[9] .. '\n' .. cjson.encode({remaining = remaining, used = {all = used_all, today = used_day}})
+local answer = given .. '\n' .. cjson.encode({remaining = remaining, used = {all = used_all, today = used_day}})
 idem_store(KEYS[5], ARGV[1], answer, ARGV[3])
 return {'OK', answer}

@@ -29,7 +29,8 @@ def policy(client, admin):
     """Saves a policy under a name (every rule off unless the test turns it on) and answers the name."""
 
     def save(name: str = "strict", **rules: Any) -> str:
-        document = {"replay": {"mode": "off"}, "devices": {"mode": "off"}, "rate_limits": [], **rules}
+        document = {"replay": {"mode": "off"}, "devices": {"mode": "off"}, "rate_limits": [], "risk": {"mode": "off"},
+                    "referral": {"mode": "off"}, **rules}
         saved = client.put(f"{ADMIN}/fraud-policies/{name}", json=document, headers=admin)
         assert saved.status_code == 200, saved.json
         return name

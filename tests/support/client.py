@@ -1,5 +1,6 @@
 """The test client as a mini-program uses the API: every request names its device and carries a fresh
-timestamp and nonce (the fraud gate's replay protection), unless the test sets those headers itself."""
+timestamp and nonce (the fraud gate's replay protection), unless the test sets those headers itself. Each
+device connects from an address of its own (one phone, one network), unless the test sets REMOTE_ADDR."""
 
 from __future__ import annotations
 
@@ -25,7 +26,12 @@ class MiniProgramClient(FlaskClient):
             headers[DEVICE_HEADER] = "dev-" + hashlib.sha256(authorization.encode()).hexdigest()[:16]
         headers.setdefault(TIMESTAMP_HEADER, str(int(time.time() * 1000)))
         headers.setdefault(NONCE_HEADER, secrets.token_hex(12))
-        return super().open(*args, headers=headers, **kwargs)
+        device = headers.get(DEVICE_HEADER)
+        environ = dict(kwargs.pop("environ_base", None) or {})
+        if device and "REMOTE_ADDR" not in environ:
+            a, b, c = hashlib.sha256(device.encode()).digest()[:3]
+            environ["REMOTE_ADDR"] = f"10.{a}.{b}.{c % 254 + 1}"
+        return super().open(*args, headers=headers, environ_base=environ, **kwargs)
 
 
 def mini_program_app(settings: Settings) -> Flask:

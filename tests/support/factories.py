@@ -54,8 +54,10 @@ class Factory:
             service.publish(campaign.id, actor="test")
             return campaign.id
 
-    def token(self, user_id: str) -> str:
-        response = self.client.post("/api/v1/auth/dev", json={"user_id": user_id})
+    def token(self, user_id: str, *, registered_days_ago: int = 30) -> str:
+        """A player's token; an established account unless the test asks for a new one (0 days)."""
+        response = self.client.post("/api/v1/auth/dev", json={"user_id": user_id,
+                                                              "registered_days_ago": registered_days_ago})
         assert response.status_code == 200, response.json
         return response.json["token"]
 

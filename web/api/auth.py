@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, request
@@ -25,7 +26,8 @@ def dev_login(body: dict[str, Any]) -> dict[str, Any]:
     settings = container().settings
     if not settings.dev_login:
         raise NotFoundError("Not found.")
-    return _token_for(find_or_create(db(), body["user_id"], clock=container().clock))
+    return _token_for(find_or_create(db(), body["user_id"], clock=container().clock,
+                                     age=timedelta(days=body["registered_days_ago"])))
 
 
 @blp.route("/auth/alipay", methods=["POST"])

@@ -24,6 +24,10 @@ class ErrorSchema(Schema):
 
 class DevLoginRequest(StrictSchema):
     user_id = fields.String(required=True, validate=PLAYER_ID)
+    registered_days_ago = fields.Integer(
+        strict=True, load_default=0, validate=validate.Range(min=0, max=3650),
+        metadata={"description": "a player seen for the first time is registered this many days ago (demo and "
+                                 "tests: an established account, not a new one)"})
 
 
 class AlipayLoginRequest(StrictSchema):

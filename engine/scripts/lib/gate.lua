@@ -3,7 +3,8 @@
 --
 -- The gate's argument (JSON) is {s = index of the stats hash in KEYS, l = index of the log stream, n = the
 -- log's length, w = {user, device, ip} of the request, p = [labels of the shadow rules the request already
--- broke], c = [check, ...]}; a check is
+-- broke], c = [check, ...], r = the risk score's part (lib/risk.lua) or absent, g = the ring checks' part
+-- (lib/ring.lua) or absent, ha = the answer to give instead when the play is held for review}; a check is
 --   [kind, index of its key in KEYS, rule label, shadow (true: record only), limit, ttl ms, member]:
 --   nonce     the key must not exist (a nonce used before: a replay); an admitted play sets it for ttl ms
 --   window    fewer than limit members of the sorted set scored within the last ttl ms (a member already
@@ -11,13 +12,23 @@
 --   distinct  the set holds member already, or fewer than limit members; an admitted play adds member
 --             and keeps the set ttl ms from then
 --
--- gate_check answers the label of the first enforced check that fails (nil when none) and the labels of
--- every shadow rule broken; a refusal is counted in the stats hash (field = label) and logged (the capped
--- stream), and every shadow hit of an admitted play is counted (field = 'shadow:' .. label). gate_apply
--- records an admitted play.
+-- gate_check answers the verdict {refused = the label of the first enforced check that failed (nil: none),
+-- detail = {score, reasons} of a refusal by the risk score or a ring, shadow = labels of the shadow rules
+-- broken, held = labels of the ring signals that hold the play for review, risk = {score, reasons}}; the
+-- risk score (lib/risk.lua, gate.r) and the ring checks (lib/ring.lua, gate.g) come after the rules. A
+-- refusal is counted in the stats hash (field = label) and logged (the capped stream). gate_apply records
+-- an admitted play: its checks' effects, the tree it joins, and its shadow hits ('shadow:' .. label) and
+-- holds ('held:' .. label) in the stats hash.
+
+local function gate_refuse(gate, label, reasons)
+  redis.call('HINCRBY', KEYS[gate.s], label, 1)
+  redis.call('XADD', KEYS[gate.l], 'MAXLEN', '~', gate.n, '*', 'rule', label, 'user', gate.w.user,
+    'device', gate.w.device, 'ip', gate.w.ip, 'reasons', table.concat(reasons or {}, ','))
+end
 
 local function gate_check(gate, now)
-  local shadow = {}
+  local verdict = {shadow = {}, held = {}}
+  local shadow = verdict.shadow
   for _, label in ipairs(gate.p) do
     shadow[#shadow + 1] = label
   end
@@ -32,22 +43,48 @@ local function gate_check(gate, now)
     elseif kind == 'distinct' then
       failed = redis.call('SISMEMBER', key, c[7]) == 0 and redis.call('SCARD', key) >= limit
     else
-      return redis.error_reply('unknown gate check ' .. tostring(kind))
+      error('unknown gate check ' .. tostring(kind))
     end
     if failed then
       if not is_shadow then
-        redis.call('HINCRBY', KEYS[gate.s], label, 1)
-        redis.call('XADD', KEYS[gate.l], 'MAXLEN', '~', gate.n, '*', 'rule', label, 'user', gate.w.user,
-          'device', gate.w.device, 'ip', gate.w.ip)
-        return label, shadow
+        gate_refuse(gate, label)
+        verdict.refused = label
+        return verdict
       end
       shadow[#shadow + 1] = label
     end
   end
-  return nil, shadow
+  if gate.r then
+    local score, reasons = risk_score(gate.r, now)
+    verdict.risk = {score = score, reasons = reasons}
+    local decision = risk_decision(gate.r, score)
+    if decision and gate.r.sh then
+      shadow[#shadow + 1] = decision
+    elseif decision then
+      gate_refuse(gate, decision, reasons)
+      verdict.refused, verdict.detail = decision, verdict.risk
+      return verdict
+    end
+  end
+  if gate.g then
+    local signals = ring_signals(gate.g)
+    if #signals > 0 and gate.g.sh then
+      for _, label in ipairs(signals) do
+        shadow[#shadow + 1] = label
+      end
+    elseif #signals > 0 and gate.g.deny and gate.g.role == 'assist' then
+      ring_flag(gate.g)  -- a refused ring assist still marks the tree: its cash-out waits for review
+      gate_refuse(gate, signals[1], signals)
+      verdict.refused, verdict.detail = signals[1], {reasons = signals}
+      return verdict
+    else
+      verdict.held = signals
+    end
+  end
+  return verdict
 end
 
-local function gate_apply(gate, shadow, now)
+local function gate_apply(gate, verdict, now)
   for _, c in ipairs(gate.c) do
     local kind, key, ttl = c[1], KEYS[c[2]], c[6]
     if kind == 'nonce' then
@@ -60,7 +97,38 @@ local function gate_apply(gate, shadow, now)
       redis.call('PEXPIRE', key, ttl)
     end
   end
-  for _, label in ipairs(shadow) do
+  if gate.g then
+    if #verdict.held > 0 then
+      ring_flag(gate.g)
+    end
+    ring_apply(gate.g)
+  end
+  for _, label in ipairs(verdict.shadow) do
     redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. label, 1)
   end
+  for _, label in ipairs(verdict.held) do
+    redis.call('HINCRBY', KEYS[gate.s], 'held:' .. label, 1)
+  end
+end
+
+-- What the gate noted on an admitted play, for claims.fraud (nil when nothing).
+local function gate_record(gate, verdict)
+  if not gate then
+    return nil
+  end
+  local record, noted = {}, false
+  if #verdict.shadow > 0 then
+    record.shadow, noted = verdict.shadow, true
+  end
+  if verdict.risk and verdict.risk.score > 0 then
+    record.risk, noted = verdict.risk, true
+  end
+  if #verdict.held > 0 then
+    record.held, noted = verdict.held, true
+  end
+  if gate.g then
+    record.ring = {role = gate.g.role, tree = gate.g.tree, owner = gate.g.o, device = gate.g.d, ip = gate.g.ip}
+    noted = true
+  end
+  return noted and cjson.encode(record) or nil
 end

@@ -1,0 +1,98 @@
+"""The risk score's population statistics: how many plays a minute is unusual for a device or an IP range.
+
+The claim script counts every screened play per device and per IP range in
+per-minute hashes (lib/risk.lua). Once a minute each process reads a sample
+of the last full minute's counts and numpy turns it into a limit: the median
+plus some robust standard deviations (1.4826 x the median absolute
+deviation), never below the policy's floor. A device or range above it in
+the current sliding minute scores that signal's points. The limits ride into
+the claim script with the play: no read on the hot path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+
+from ..keys import CampaignKeys
+
+MINUTE_MS = 60_000
+# Fewer devices (or ranges) than this in a minute is no population: the floor stands.
+MIN_POPULATION = 20
+# Counts read per hash to estimate the distribution (HRANDFIELD: a uniform sample, not the whole hash).
+SAMPLE = 5_000
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Plays a minute above which a device's (or an IP range's) rate scores."""
+
+    device: float
+    ip_range: float
+
+
+def robust_limit(counts: np.ndarray, floor: float, deviations: float) -> float:
+    """median + deviations * 1.4826 * MAD of the population's counts, and never below the floor."""
+    if counts.size < MIN_POPULATION:
+        return float(floor)
+    median = float(np.median(counts))
+    mad = float(np.median(np.abs(counts - median)))
+    return max(float(floor), median + deviations * MAD_TO_SIGMA * mad)
+
+
+def minute_of(now_ms: int) -> int:
+    return now_ms // MINUTE_MS
+
+
+def ip_range(ip: str | None, prefix_v4: int, prefix_v6: int) -> str | None:
+    """The network an address is counted under (its /24, say); None for no or a malformed address."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = prefix_v4 if address.version == 4 else prefix_v6
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+class PopulationStats:
+    """Per campaign and minute, the limits of the last full minute's distribution (one read a minute)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._limits: dict[tuple[int, int, str], Limits] = {}
+
+    def limits(self, keys: CampaignKeys, now_ms: int, risk: dict) -> Limits:
+        minute = minute_of(now_ms)
+        device, ranges = risk["device_rate"], risk["ip_range_rate"]
+        # The policy's thresholds are part of the entry: a saved policy applies from its first play.
+        tag = f"{device['floor_per_minute']}:{device['deviations']}:{ranges['floor_per_minute']}:{ranges['deviations']}"
+        entry = (keys.campaign_id, minute, tag)
+        limits = self._limits.get(entry)
+        if limits is not None:
+            return limits
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.hrandfield(keys.fraud("pop", "dev", str(minute - 1)), SAMPLE, withvalues=True)
+            pipe.hrandfield(keys.fraud("pop", "net", str(minute - 1)), SAMPLE, withvalues=True)
+            devices, networks = pipe.execute()
+        limits = Limits(robust_limit(_counts(devices), device["floor_per_minute"], device["deviations"]),
+                        robust_limit(_counts(networks), ranges["floor_per_minute"], ranges["deviations"]))
+        with self._lock:
+            if len(self._limits) > 1000:  # old minutes
+                self._limits = {k: v for k, v in self._limits.items() if k[1] >= minute}
+            self._limits[entry] = limits
+        return limits
+
+
+def _counts(fields_and_values: list | None) -> np.ndarray:
+    """HRANDFIELD WITHVALUES answers [field, value, field, value, ...]."""
+    if not fields_and_values:
+        return np.empty(0)
+    return np.asarray(fields_and_values[1::2], dtype=np.float64)

@@ -1,0 +1,105 @@
+-- risk.lua (a prelude of claim.lua, after gate.lua): the risk score of one play, from the signals it shows,
+-- and what the score decides (see engine/fraud/gate.py risk_part and engine/fraud/risk.py).
+--
+-- The gate argument's r = {k = {keys by role, as indices in KEYS}, ...}:
+--   k.t   list: the player's latest tap times (ms), newest first
+--   k.dc  hash: plays per device this minute; k.dp the same for the minute before (kept 3 minutes)
+--   k.nc  hash: plays per IP range this minute; k.np the minute before
+--   k.nu  set: players seen from the request's IP range; k.nn those of them with new accounts
+--   k.du  set: players the request's device carries (written by the device rules of gate.lua)
+--   k.pa  string: set while the player is past a solved challenge
+--   k.ch  hash {user, x}: the challenge the request answers (absent when it answers none)
+--   u user, d device ('' = none), net IP range ('' = none), new (the account is new), f share of this minute
+--   gone, lim = {device limit, range limit} (plays a minute), tr = {points, taps compared, max cv},
+--   dr / nr / sd / nw points of device rate / range rate / shared device / new account,
+--   na = {points, min players, max new share}, ttl how long an account counts as new (ms),
+--   ca challenge at, da deny at, sh shadow mode, ans the challenge answer (px) or nil, tol its tolerance,
+--   pass how long a solved challenge lets the player through (ms)
+--
+-- Every screened play that reaches the score is counted (taps, rates, players per range): the statistics
+-- describe what was attempted, admitted or not. Nothing here is the player's chance or quota.
+
+local function sliding_rate(now_key, before_key, field, share_gone)
+  local now_count = redis.call('HINCRBY', now_key, field, 1)
+  redis.call('PEXPIRE', now_key, 180000)
+  local before = tonumber(redis.call('HGET', before_key, field) or '0')
+  return now_count + before * (1 - share_gone)
+end
+
+local function risk_score(r, now)
+  local score, reasons = 0, {}
+  local function add(points, reason)
+    if points > 0 then
+      score = score + points
+      reasons[#reasons + 1] = reason
+    end
+  end
+  local k = r.k
+  local points, taps_compared, max_cv = r.tr[1], r.tr[2], r.tr[3]
+  if points > 0 then
+    local taps = redis.call('LRANGE', KEYS[k.t], 0, taps_compared - 2)
+    redis.call('LPUSH', KEYS[k.t], now)
+    redis.call('LTRIM', KEYS[k.t], 0, taps_compared - 1)
+    redis.call('PEXPIRE', KEYS[k.t], 3600000)
+    if #taps >= taps_compared - 1 then
+      local later, sum, squares = now, 0, 0
+      for _, t in ipairs(taps) do
+        local gap = later - tonumber(t)
+        sum, squares, later = sum + gap, squares + gap * gap, tonumber(t)
+      end
+      local mean = sum / #taps
+      if mean > 0 then
+        local cv = math.sqrt(math.max(squares / #taps - mean * mean, 0)) / mean
+        if cv < max_cv then
+          add(points, 'tap_regularity')
+        end
+      end
+    end
+  end
+  if r.d ~= '' then
+    if sliding_rate(KEYS[k.dc], KEYS[k.dp], r.d, r.f) > r.lim[1] then
+      add(r.dr, 'device_rate')
+    end
+    if r.sd > 0 and redis.call('SISMEMBER', KEYS[k.du], r.u) == 0 and redis.call('SCARD', KEYS[k.du]) > 0 then
+      add(r.sd, 'shared_device')
+    end
+  end
+  if r.net ~= '' then
+    if sliding_rate(KEYS[k.nc], KEYS[k.np], r.net, r.f) > r.lim[2] then
+      add(r.nr, 'ip_range_rate')
+    end
+    redis.call('SADD', KEYS[k.nu], r.u)
+    redis.call('PEXPIRE', KEYS[k.nu], 86400000)
+    if r.new then
+      redis.call('SADD', KEYS[k.nn], r.u)
+      redis.call('PEXPIRE', KEYS[k.nn], r.ttl)
+    end
+    local players = redis.call('SCARD', KEYS[k.nu])
+    if players >= r.na[2] and redis.call('SCARD', KEYS[k.nn]) / players > r.na[3] then
+      add(r.na[1], 'new_accounts_in_range')
+    end
+  end
+  if r.new then
+    add(r.nw, 'new_account')
+  end
+  return score, reasons
+end
+
+-- 'risk:deny', 'risk:challenge' or nil. A challenge answered right lets the player through for r.pass ms.
+local function risk_decision(r, score)
+  if score >= r.da then
+    return 'risk:deny'
+  end
+  if score < r.ca or redis.call('EXISTS', KEYS[r.k.pa]) == 1 then
+    return nil
+  end
+  if r.k.ch then
+    local asked = redis.call('HMGET', KEYS[r.k.ch], 'user', 'x')
+    redis.call('DEL', KEYS[r.k.ch])  -- one try each
+    if asked[1] == r.u and type(r.ans) == 'number' and math.abs(tonumber(asked[2]) - r.ans) <= r.tol then
+      redis.call('SET', KEYS[r.k.pa], '1', 'PX', r.pass)
+      return nil
+    end
+  end
+  return 'risk:challenge'
+end
