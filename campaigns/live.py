@@ -87,12 +87,13 @@ class LiveState:
         )
 
     def fraud_stats(self, campaign_id: int) -> dict[str, dict[str, int]]:
-        """The fraud gate's counts: ``blocked`` (refused plays per rule) and ``shadow`` (admitted plays a
-        shadow-mode rule would have refused, per rule)."""
-        counts: dict[str, dict[str, int]] = {"blocked": {}, "shadow": {}}
+        """The fraud gate's counts: ``blocked`` (refused plays per rule), ``shadow`` (admitted plays a
+        shadow-mode rule would have refused, per rule) and ``held`` (plays held for review, per ring signal)."""
+        counts: dict[str, dict[str, int]] = {"blocked": {}, "shadow": {}, "held": {}}
         for field, n in self._client.hgetall(self.keys(campaign_id).fraud_stats).items():
-            if field.startswith("shadow:"):
-                counts["shadow"][field.removeprefix("shadow:")] = int(n)
+            kind, _, rule = field.partition(":")
+            if kind in ("shadow", "held"):
+                counts[kind][rule] = int(n)
             else:
                 counts["blocked"][field] = int(n)
         return counts

@@ -34,6 +34,16 @@ class GrantStatus(enum.StrEnum):
     FAILED = "failed"  # a retry is scheduled
     UNKNOWN = "unknown"  # no answer came: the provider may have it; the next attempt asks before it sends
     DEAD = "dead"  # retries used up: a dead letter waiting for a person
+    HELD = "held"  # the fraud gate held its play: it waits in the review queue, never issued until approved
+    REJECTED = "rejected"  # a reviewer rejected its play: never issued; its budget and stock went back
+
+
+class ReviewStatus(enum.StrEnum):
+    """A play the fraud gate held (claims.review): waiting for a person, then approved or rejected."""
+
+    HELD = "held"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class AdminRole(enum.StrEnum):
@@ -98,7 +108,8 @@ class ClaimRecord(Base):
     """One admitted play, as the outbox delivered it."""
 
     __tablename__ = "claims"
-    __table_args__ = (Index("ix_claims_campaign_user", "campaign_id", "user_id"),)
+    __table_args__ = (Index("ix_claims_campaign_user", "campaign_id", "user_id"),
+                      Index("ix_claims_review", "review", "campaign_id"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
@@ -112,8 +123,12 @@ class ClaimRecord(Base):
     variant: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # A stateful play's sequence number, business day and the state its plan read: re-derivable with the secret.
     draw: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
-    # What the fraud gate noted on an admitted play: {"shadow": [rules a shadow-mode rule would have refused]}.
+    # What the fraud gate noted on an admitted play: "shadow" (rules a shadow-mode rule would have refused),
+    # "risk" ({score, reasons}), "held" (the ring signals that held it), "ring" (the referral tree it is
+    # part of: role, tree, owner, device, ip), "takes" (the stock a held play took), "review" (the decision).
     fraud: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
+    # held while a held play waits in the review queue, then approved or rejected (ReviewStatus); else None.
+    review: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class Order(Base):

@@ -64,10 +64,12 @@ class Scripts:
         self._load_state = client.register_script(_source("load_state"))
         self._set_status = client.register_script(_source("set_status"))
         self._confirm = client.register_script(_source("confirm"))
+        self._give_back = client.register_script(_source("give_back"))
 
     def preload(self) -> None:
         """SCRIPT LOAD every script now, so the first play pays no NOSCRIPT round trip."""
-        for script in (self._claim, self._release, self._load_state, self._set_status, self._confirm):
+        for script in (self._claim, self._release, self._load_state, self._set_status, self._confirm,
+                       self._give_back):
             script.sha = _text(self.client.script_load(script.script))
 
     @property
@@ -186,6 +188,15 @@ class Scripts:
         """A held order was paid: 'paid' once, its rewards to the outbox (see confirm.lua)."""
         return ScriptReply.parse(self._confirm(keys=[keys.order(order_id), keys.holds, keys.outbox],
                                                args=[order_id, now_ms, trade_no, event]))
+
+    def give_back(self, keys: CampaignKeys, *, claim_id: str, cost_fen: int, takes: Sequence[Sequence[Any]],
+                  marker_seconds: int = 90 * 86400) -> bool:
+        """Return a rejected held play's budget and stock, once (see give_back.lua); True when it did now."""
+        argv: list[Any] = [cost_fen, marker_seconds, len(takes)]
+        for item, quantity in takes:
+            argv += [item, quantity]
+        return bool(self._give_back(keys=[keys.meta, keys.stock_taken, keys.fraud("given_back", claim_id)],
+                                    args=argv))
 
     def set_status(self, keys: CampaignKeys, status: str) -> ScriptReply:
         return ScriptReply.parse(self._set_status(keys=[keys.meta], args=[status]))

@@ -19,11 +19,18 @@ from engine.runtime import grant_id, new_claim_id
 from .settlement import Settlement
 
 MAX_PAGE = 200
+# What a person may put back in line: not an issued grant, nor one the review queue holds or rejected.
+RETRYABLE = (GrantStatus.PENDING, GrantStatus.FAILED, GrantStatus.UNKNOWN, GrantStatus.DEAD)
 
 
 class GrantAlreadyIssuedError(ConflictError):
     code = "GRANT_ALREADY_ISSUED"
     default_message = "The grant is issued; there is nothing to retry."
+
+
+class GrantUnderReviewError(ConflictError):
+    code = "GRANT_UNDER_REVIEW"
+    default_message = "The grant's play was held by the fraud gate: approve or reject it in the review queue."
 
 
 class GrantService:
@@ -75,9 +82,11 @@ class GrantService:
         grant = self.get(grant_id)
         if grant.status == GrantStatus.ISSUED:
             raise GrantAlreadyIssuedError()
+        if grant.status in (GrantStatus.HELD, GrantStatus.REJECTED):
+            raise GrantUnderReviewError(status=grant.status)
         now = self._clock.now()
         # Pending first, then the job: a worker that finishes at once must not be overwritten by this update.
-        self._session.execute(update(Grant).where(Grant.id == grant_id, Grant.status != GrantStatus.ISSUED)
+        self._session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(RETRYABLE))
                               .values(status=GrantStatus.PENDING, updated_at=now))
         audit.record(self._session, at=now, actor=actor, action="grant.retry", subject_type="grant",
                      subject_id=grant_id, previous_status=grant.status, last_error=grant.last_error)

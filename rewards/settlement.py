@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.db import insert_for
-from campaigns.models import ClaimRecord, Grant, GrantStatus, Order, OrderStatus
+from campaigns.models import ClaimRecord, Grant, GrantStatus, Order, OrderStatus, ReviewStatus
 from engine.clock import Clock, from_ms
 from engine.config import Settings
 from engine.errors import ConflictError
@@ -134,7 +134,7 @@ class Settlement:
         for entry_id, fields in entries:
             try:
                 event = json.loads(fields["e"])
-                if "f" in fields:  # what the fraud gate's shadow rules noted on the play
+                if "f" in fields:  # what the fraud gate noted on the play (shadow rules, risk, a hold)
                     event["fraud"] = json.loads(fields["f"])
                 events.append(event)
             except (KeyError, TypeError, ValueError):
@@ -291,13 +291,18 @@ def jittered(intervals: list[int], spread: float = 0.2) -> list[int]:
 
 
 def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[str]:
-    """The rows of one admitted claim; writing them twice changes nothing. Answers its grant ids."""
+    """The rows of one admitted claim; writing them twice changes nothing. Answers the ids of its grants to
+    issue: none when the fraud gate held the play (its grants wait, held, in the review queue)."""
     at = from_ms(event["at_ms"])
     common = {"campaign_id": event["campaign_id"], "version": event["version"], "user_id": event["user_id"]}
+    fraud = event.get("fraud")
+    held = bool(fraud and fraud.get("held"))
+    if held:  # what a rejection gives back
+        fraud = {**fraud, "takes": event.get("takes") or []}
     session.execute(insert_for(session, ClaimRecord).values(
         id=event["claim_id"], game=event["game"], action=event["action"], request=event["request"],
         outcome=event["outcome"], created_at=at, variant=event.get("variant"), draw=event.get("draw"),
-        fraud=event.get("fraud"), **common,
+        fraud=fraud, review=ReviewStatus.HELD if held else None, **common,
     ).on_conflict_do_nothing(index_elements=["id"]))
     order = event.get("order")
     if order:
@@ -306,16 +311,18 @@ def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[
             lines=order["lines"], deadline_at=from_ms(order["deadline_ms"]) if order.get("deadline_ms") else None,
             created_at=at, updated_at=now, **common,
         ).on_conflict_do_nothing(index_elements=["id"]))
-    return write_grants(session, event, event.get("grants") or [], at, now)
+    grant_ids = write_grants(session, event, event.get("grants") or [], at, now,
+                             status=GrantStatus.HELD if held else GrantStatus.PENDING)
+    return [] if held else grant_ids
 
 
 def write_grants(session: Session, claim: dict[str, Any], grants: list[dict[str, Any]], at: datetime,
-                 now: datetime) -> list[str]:
-    """Pending grant rows of a claim (a grant names its own player, or the claim's); twice changes nothing."""
+                 now: datetime, *, status: GrantStatus = GrantStatus.PENDING) -> list[str]:
+    """Grant rows of a claim (a grant names its own player, or the claim's); twice changes nothing."""
     for grant in grants:
         session.execute(insert_for(session, Grant).values(
             id=grant["id"], claim_id=claim["claim_id"], reward_type=grant["reward"]["type"], reward=grant["reward"],
-            cost_fen=grant["cost_fen"], status=GrantStatus.PENDING, attempts=0, created_at=at, updated_at=now,
+            cost_fen=grant["cost_fen"], status=status, attempts=0, created_at=at, updated_at=now,
             campaign_id=claim["campaign_id"], version=claim["version"],
             user_id=grant.get("user_id") or claim["user_id"],
         ).on_conflict_do_nothing(index_elements=["id"]))

@@ -37,6 +37,9 @@ def issue_grant(grant_id: str) -> str | None:
             return None
         if grant.status == GrantStatus.ISSUED:
             return grant.external_id
+        if grant.status in (GrantStatus.HELD, GrantStatus.REJECTED):  # the review queue decides, not a job
+            log.warning("grant %s is %s: not issued", grant_id, grant.status)
+            return None
         grant.attempts += 1
         grant.updated_at = now
         session.flush()

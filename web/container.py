@@ -34,6 +34,7 @@ from engine.snapshot import SnapshotCache
 from rewards.alipay.gateway import AlipayGateway
 from rewards.alipay.payments import PaymentService
 from rewards.base import AdapterContext
+from rewards.review import ReviewService
 from rewards.services import GrantService
 from rewards.settlement import Settlement
 
@@ -120,6 +121,10 @@ class Container:
 
     def grant_service(self, session: Session) -> GrantService:
         return GrantService(session, settlement=self.settlement(), clock=self.clock)
+
+    def review_service(self, session: Session) -> ReviewService:
+        return ReviewService(session, settlement=self.settlement(), scripts=self.scripts,
+                             namespace=self.settings.redis_namespace, clock=self.clock)
 
     @cached_property
     def settle_queue(self) -> Queue:

@@ -65,7 +65,9 @@ class AdminGrantSchema(GrantSchema):
     user_id = fields.String(required=True)
     reward_type = fields.String(required=True)
     cost_fen = fields.Integer(required=True)
-    status = fields.String(required=True, metadata={"description": "pending, issued, failed (will retry) or dead"})
+    status = fields.String(required=True, metadata={
+        "description": "pending, issued, failed (will retry), unknown (asked again before a resend), dead, held "
+                       "(its play waits in the review queue) or rejected (by a reviewer)"})
     attempts = fields.Integer(required=True)
     last_error = fields.String(allow_none=True)
     updated_at = fields.AwareDateTime(required=True)
@@ -127,6 +129,7 @@ class FraudRefusalSchema(Schema):
     user = fields.String(required=True)
     device = fields.String(required=True, metadata={"description": "'' when the request named none"})
     ip = fields.String(required=True)
+    reasons = fields.String(metadata={"description": "the risk score's signals or the ring's, comma-separated"})
 
 
 class CampaignFraudSchema(Schema):
@@ -135,5 +138,52 @@ class CampaignFraudSchema(Schema):
                           metadata={"description": "refused plays per rule"})
     shadow = fields.Dict(keys=fields.String(), values=fields.Integer(),
                          metadata={"description": "admitted plays a shadow-mode rule would have refused, per rule"})
+    held = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                       metadata={"description": "plays held for review, per ring signal"})
     recent = fields.List(fields.Nested(FraudRefusalSchema), required=True,
                          metadata={"description": "the latest refused plays, newest first (up to 50)"})
+
+
+class ReviewGrantSchema(Schema):
+    id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    reward = fields.Dict(required=True)
+    cost_fen = fields.Integer(required=True)
+    status = fields.String(required=True)
+
+
+class ReviewItemSchema(Schema):
+    claim_id = fields.String(required=True)
+    campaign_id = fields.Integer(required=True)
+    user_id = fields.String(required=True)
+    action = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    review = fields.String(required=True, metadata={"description": "held, approved or rejected"})
+    reasons = fields.List(fields.String(), required=True, metadata={"description": "the signals that held it"})
+    risk = fields.Dict(allow_none=True, metadata={"description": "{score, reasons} of the play's risk score"})
+    ring = fields.Dict(allow_none=True, metadata={"description": "{role, tree, owner, device, ip}"})
+    decision = fields.Dict(allow_none=True, metadata={"description": "{decision, by, at, note} once decided"})
+    outcome = fields.Dict(required=True)
+    grants = fields.List(fields.Nested(ReviewGrantSchema), required=True)
+
+
+class ReviewDetailSchema(ReviewItemSchema):
+    graph = fields.Dict(required=True, metadata={
+        "description": "the referral tree around the play: tree, owner, nodes (user_id, roles, devices, ips, "
+                       "held), edges (from the assister to the owner) and shared (devices, ips) used by more than "
+                       "one of its players"})
+
+
+class ReviewQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(load_default="held", validate=validate.OneOf(("held", "approved", "rejected")))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class ReviewDecisionRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    note = fields.String(load_default="", validate=validate.Length(max=500))
