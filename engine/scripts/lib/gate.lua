@@ -57,7 +57,7 @@ local function gate_check(gate, now)
   if gate.r then
     local score, reasons = risk_score(gate.r, now)
     verdict.risk = {score = score, reasons = reasons}
-    local decision = risk_decision(gate.r, score)
+    local decision = risk_decision(gate.r, score, now)
     if decision and gate.r.sh then
       shadow[#shadow + 1] = decision
     elseif decision then

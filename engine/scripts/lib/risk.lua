@@ -7,7 +7,7 @@
 --   k.nc  hash: plays per IP range this minute; k.np the minute before
 --   k.nu  set: players seen from the request's IP range; k.nn those of them with new accounts
 --   k.du  set: players the request's device carries (written by the device rules of gate.lua)
---   k.pa  string: set while the player is past a solved challenge
+--   k.pa  string: until when (ms) the player is past a solved challenge
 --   k.ch  hash {user, x}: the challenge the request answers (absent when it answers none)
 --   u user, d device ('' = none), net IP range ('' = none), new (the account is new), f share of this minute
 --   gone, lim = {device limit, range limit} (plays a minute), tr = {points, taps compared, max cv},
@@ -86,18 +86,18 @@ local function risk_score(r, now)
 end
 
 -- 'risk:deny', 'risk:challenge' or nil. A challenge answered right lets the player through for r.pass ms.
-local function risk_decision(r, score)
+local function risk_decision(r, score, now)
   if score >= r.da then
     return 'risk:deny'
   end
-  if score < r.ca or redis.call('EXISTS', KEYS[r.k.pa]) == 1 then
+  if score < r.ca or tonumber(redis.call('GET', KEYS[r.k.pa]) or '0') > now then
     return nil
   end
   if r.k.ch then
     local asked = redis.call('HMGET', KEYS[r.k.ch], 'user', 'x')
     redis.call('DEL', KEYS[r.k.ch])  -- one try each
     if asked[1] == r.u and type(r.ans) == 'number' and math.abs(tonumber(asked[2]) - r.ans) <= r.tol then
-      redis.call('SET', KEYS[r.k.pa], '1', 'PX', r.pass)
+      redis.call('SET', KEYS[r.k.pa], now + r.pass, 'PX', r.pass)
       return nil
     end
   end
