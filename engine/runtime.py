@@ -337,7 +337,8 @@ class PlayService:
             held_answer=_json(held(answer)) if gate is not None and claim.relation is not None else "",
         )
         if reply.code == codes.OK and self.journal is not None:
-            self.journal.record(event_json, ctx.now)  # before the player is told
+            noted = reply.body.split("\n", 2)[2:]  # what the fraud gate noted: a held play stays held if recovered
+            self.journal.record(f'{event_json[:-1]},"fraud":{noted[0]}}}' if noted else event_json, ctx.now)
         return reply
 
     def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,
@@ -353,6 +354,7 @@ class PlayService:
     def _answer(self, reply: codes.ScriptReply) -> PlayResult:
         if reply.code in (codes.OK, codes.REPLAY):
             answer, _, state = reply.body.partition("\n")
+            state = state.partition("\n")[0]  # what the gate noted follows (journaled, not answered)
             return PlayResult(answer_json=answer, state_json=state or "{}", replayed=reply.code == codes.REPLAY)
         raise refusal(reply)
 

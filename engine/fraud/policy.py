@@ -164,7 +164,7 @@ class RiskSchema(Closed):
     tap_regularity = _nested(TapRegularitySchema)
     device_rate = _nested(RateSignalSchema)
     ip_range_rate = _nested(RangeSignalSchema)
-    shared_device = Points(50)  # the device already carries another player
+    shared_device = Points(50)  # the device already carries another player (the devices rule's sets: on)
     new_accounts_in_range = _nested(NewAccountsInRangeSchema)
     new_account = Points(20)
 

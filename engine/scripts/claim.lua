@@ -46,7 +46,8 @@
 --          item, quantity, limit of this item per player ('' = none)
 --
 -- Returns {code, body}:
---   {'OK', answer}              admitted; answer = ARGV[9] .. '\n' .. state JSON
+--   {'OK', answer}              admitted; answer = ARGV[9] (or the gate's held answer) .. '\n' .. state JSON,
+--                               then '\n' .. what the gate noted on the play (JSON) when it noted anything
 --   {'REPLAY', answer}          this key and request were admitted before
 --   {'REUSED', ''}              this key was used with another request
 --   {'NOT_LIVE', status}        the campaign is paused, ended or a draft
@@ -248,4 +249,4 @@ end
 
 local answer = given .. '\n' .. cjson.encode({remaining = remaining, used = {all = used_all, today = used_day}})
 idem_store(KEYS[5], ARGV[1], answer, ARGV[3])
-return {'OK', answer}
+return {'OK', record and (answer .. '\n' .. record) or answer}

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from campaigns.models import AuditEntry, ClaimRecord, Grant
+from engine.journal import journal_dir
 from engine.keys import CampaignKeys
+from rewards.recovery import recover_day
 from tests.games.test_referral import definition
 from tests.web.test_bad_input import error_of
 
@@ -251,3 +254,20 @@ def test_review_endpoints_check_roles_ids_and_bodies(ring, settle, db_session, c
                     "REVIEW_CLOSED")
     db_session.rollback()
     assert db_session.scalars(select(ClaimRecord.review).where(ClaimRecord.id == claim.id)).one() == "held"
+
+
+def test_a_held_play_recovered_from_the_claim_journal_is_still_held(ring, container, db_session):
+    """Redis lost the outbox entry (settlement never saw it): the journal's copy carries the hold."""
+    friends = ring()
+    code = friends.open("owner", device="one-phone")
+    for i in range(4):
+        friends.assist(f"f{i}", code, device="one-phone" if i == 0 else None)
+    assert friends.cashout("owner", code).json["outcome"]["held"] is True
+    now = container.clock.now()
+    report = recover_day(container.session_factory, container.settlement(), journal_dir(container.settings),
+                         now.astimezone(UTC).date(), admitted_before=now + timedelta(seconds=1), now=now)
+    db_session.rollback()
+    cash = db_session.scalars(select(ClaimRecord).where(ClaimRecord.action == "cashout")).one()
+    assert cash.id in report.recovered and cash.review == "held" and cash.fraud["held"] == ["ring:tree_flagged"]
+    assert db_session.scalars(select(Grant.status).where(Grant.claim_id == cash.id)).all() == ["held"]
+    assert not any(g.startswith(f"G{cash.id}") for g in report.grants_enqueued)
