@@ -6,11 +6,20 @@ Measures, on loopback only and each for a fixed time:
 
 1. raw EVALSHA of claim.lua (the keys and arguments of a real buy) from N processes;
 2. ``PlayService.play`` in-process from N processes;
-3. ``POST /api/v1/campaigns/<id>/actions/buy`` under gunicorn, driven by wrk;
+3. ``POST /api/v1/campaigns/<id>/actions/buy`` under gunicorn, driven by wrk, once on a campaign under
+   the built-in default fraud policy and once (``http_buy_nogate``) on a second one whose policy turns
+   every rule off: the cost of the fraud gate in the claim benchmark;
 4. a bare Flask endpoint and a Flask endpoint that only runs the same EVALSHA,
    under the same gunicorn and wrk settings (``bench/apps.py``);
 5. a naive PostgreSQL claim (UPDATE stock ... AND left > 0 + INSERT order, one
    transaction) from N processes, in a schema made and dropped here.
+
+The wrk load looks like many phones on many networks: each player has its own
+device and its own /24 (sent as ``X-Forwarded-For``; the Huodong servers run
+with ``HUODONG_TRUSTED_PROXIES=1``, as behind one proxy), a fresh timestamp
+and nonce per request, and taps at irregular intervals, so that under the
+default policy every buy is admitted; the bench counts the refusals per rule
+to show it.
 
 It prints the machine, a table and the ratios against the targets. Every key
 it writes is under a fresh Redis namespace and deleted at the end; the
@@ -72,10 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     p.add_argument("--players", type=int, default=4096,
-                   help="distinct players (tokens, each on its own device) the load picks from; enough that each "
-                        "stays under the default fraud policy's rate limits")
+                   help="distinct players (tokens, each on its own device and /24) the load cycles through; enough "
+                        "that each stays under the default fraud policy's rate limits and the risk score's floors "
+                        "(30 plays a minute per device and per /24)")
     p.add_argument("--only", default="", help="comma-separated measures to run: raw,play,pg,pg_async,"
-                   "http_bare,http_evalsha,http_buy (default: all)")
+                   "http_bare,http_evalsha,http_buy,http_buy_nogate (default: all)")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
     return p.parse_args(argv)
 
@@ -119,8 +129,18 @@ def combine(name: str, kind: str, runs: list[Figure]) -> Figure:
         rounds=[r.rate for r in runs],
         cpu_us={k: statistics.median(r.cpu_us[k] for r in runs) for k in runs[0].cpu_us},
         extra={"claims_admitted": sum(r.extra.get("claims_admitted") or 0 for r in runs),
+               "non_2xx": sum(r.extra.get("non_2xx") or 0 for r in runs),
+               "refused": sum_counts(r.extra.get("refused") or {} for r in runs),
                "wrk": [r.extra.get("wrk") for r in runs]},
     )
+
+
+def sum_counts(dicts: Iterator[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 def percentile(sorted_values: list[int], q: float) -> float:
@@ -204,6 +224,36 @@ def set_up_campaign(overrides: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     captured["redis_url"] = overrides["redis_url"]
     c.sql_engine.dispose()
     return campaign_id, captured
+
+
+# A fraud policy with every rule off: the gate-off twin of the buy (``http_buy_nogate``).
+NOGATE_POLICY = "bench-gate-off"
+POLICY_OFF: dict[str, Any] = {
+    "description": "bench/run.py: every rule off",
+    "replay": {"mode": "off"}, "lists": {"mode": "off"}, "devices": {"mode": "off"}, "rate_limits": [],
+    "new_accounts": {"mode": "off"}, "risk": {"mode": "off"}, "referral": {"mode": "off"},
+}
+
+
+def set_up_nogate_campaign(overrides: dict[str, Any]) -> int:
+    """Save the all-off policy and publish a second flash sale naming it; answers its id."""
+    from engine.config import load_settings
+    from web.container import Container
+
+    c = Container.build(load_settings(overrides, environ={}))
+    with c.session_factory() as session:
+        c.fraud_policy_service(session).save(NOGATE_POLICY, POLICY_OFF, actor="bench")
+        service = c.campaign_service(session)
+        definition = flash_sale(c.clock.now())
+        definition.update(name="bench coupon grab, fraud gate off", fraud={"policy": NOGATE_POLICY})
+        campaign = service.create(definition, actor="bench")
+        service.publish(campaign.id, actor="bench")
+        campaign_id = campaign.id
+    snapshot = c.snapshots.get(campaign_id, fresh=True)
+    if snapshot.fraud_policy != NOGATE_POLICY or c.fraud_policies.get(NOGATE_POLICY).document["risk"]["mode"] != "off":
+        raise RuntimeError("the gate-off campaign does not play under the all-off policy")
+    c.sql_engine.dispose()
+    return campaign_id
 
 
 def player_tokens(overrides: dict[str, Any], count: int) -> list[str]:
@@ -390,8 +440,16 @@ def pg_counts(url: str, schema: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- HTTP under gunicorn + wrk
 
 WRK_SCRIPT = """
--- POST the buy body as a mini-program does: a player's bearer token, the player's device, a unique
--- Idempotency-Key and nonce, and the time (the fraud gate's replay protection).
+-- POST the buy body as many phones on many networks do. Player i (its bearer token) has its own device and
+-- its own /24, sent as X-Forwarded-For (the server trusts one proxy); every request has a unique
+-- Idempotency-Key and nonce and the time (the fraud gate's replay protection).
+--
+-- The fraud gate's risk score denies a player whose last 6 taps came at near-constant intervals
+-- (tap_regularity: cv < 0.1). A load that cycles through the players taps like a metronome, and one that
+-- picks them at random gives each player exponential gaps, of which about 1 in 5,000 sets of 5 is that
+-- regular. So each player taps twice in a row and then waits for its turn (a short gap, a long gap: cv near
+-- 1), and each wrk thread has its own players, so that two threads never interleave one player's taps.
+-- wrk ... -s buy.lua URL -- <run id> <threads>
 local body = %(body)s
 local tokens = {%(tokens)s}
 local counter = 0
@@ -404,15 +462,27 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + tid)
-  prefix = string.format("w%%d-%%d-%%08x-", tid, os.time(), math.random(0, 2147483646))
+  local run = args[1] or string.format("%%d-%%08x", os.time(), math.random(0, 2147483646))
+  local threads = tonumber(args[2]) or 1
+  prefix = string.format("w%%s-%%d-", run, tid)
   headers = {["Content-Type"] = "application/json"}
+  auth, devices, addresses = {}, {}, {}
+  for i = tid, #tokens, threads do  -- this thread's players
+    local n = i - 1
+    auth[#auth + 1] = "Bearer " .. tokens[i]
+    devices[#devices + 1] = "bench-device-" .. i
+    -- 10.a.b.c: a /24 of its own for each of the first 65,536 players
+    addresses[#addresses + 1] = string.format("10.%%d.%%d.%%d", math.floor(n / 256) %% 256, n %% 256,
+                                              1 + math.floor(n / 65536) %% 250)
+  end
 end
 
 function request()
   counter = counter + 1
-  local player = (counter * 7 + tid) %% #tokens + 1
-  headers["Authorization"] = "Bearer " .. tokens[player]
-  headers["X-Device-Id"] = "bench-device-" .. player
+  local mine = math.floor((counter - 1) / 2) %% #auth + 1  -- twice in a row, then the next player
+  headers["Authorization"] = auth[mine]
+  headers["X-Device-Id"] = devices[mine]
+  headers["X-Forwarded-For"] = addresses[mine]
   headers["Idempotency-Key"] = prefix .. counter
   headers["X-Request-Nonce"] = prefix .. counter
   headers["X-Request-Timestamp"] = string.format("%%d", os.time() * 1000)
@@ -506,17 +576,35 @@ def parse_wrk(output: str) -> dict[str, Any]:
 
 def wrk(url: str, script: Path, args: argparse.Namespace, seconds: int) -> dict[str, Any]:
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "5s",
-           "--latency", "-s", str(script), url]
+           "--latency", "-s", str(script), url, "--", secrets.token_hex(6), str(args.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True)
     result = parse_wrk(done.stdout)
     result["raw"] = done.stdout
     return result
 
 
-def http_figure(name: str, r: dict[str, Any], seconds: int, admitted: int | None) -> Figure:
+def http_figure(name: str, r: dict[str, Any], seconds: int, admitted: int | None,
+                refused: dict[str, int] | None = None) -> Figure:
     return Figure(name=name, kind="http", ops=r["requests"], errors=r["non_2xx"] + r["socket_errors"],
                   seconds=seconds, rate=r["rate"], p50_ms=r["p50_ms"], p99_ms=r["p99_ms"],
-                  extra={"p90_ms": r["p90_ms"], "claims_admitted": admitted, "wrk": r["raw"]})
+                  extra={"p90_ms": r["p90_ms"], "claims_admitted": admitted, "non_2xx": r["non_2xx"],
+                         "refused": refused or {}, "wrk": r["raw"]})
+
+
+def fraud_counts(client: Any, stats_key: str) -> dict[str, int]:
+    """The fraud gate's counters of a campaign: refusals per rule, and 'shadow:'/'held:' notes on admitted plays."""
+    return {k: int(v) for k, v in client.hgetall(stats_key).items()}
+
+
+def fraud_log_sample(client: Any, log_key: str, count: int = 5) -> list[dict[str, str]]:
+    """The latest refused plays the gate logged (rule, user, device, ip, reasons)."""
+    return [fields for _, fields in client.xrevrange(log_key, count=count)]
+
+
+def refusals_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Plays the gate refused between two readings of ``fraud_counts``, per rule."""
+    return {k: v - before.get(k, 0) for k, v in after.items()
+            if v != before.get(k, 0) and not k.startswith(("shadow:", "held:"))}
 
 
 # ---------------------------------------------------------------- machine, report, clean-up
@@ -679,6 +767,11 @@ RATIOS = [
     Ratio("http_buy_p99_vs_evalsha_endpoint_p99", "HTTP buy p99 / minimal endpoint p99", "http_buy",
           "http_evalsha", attr="p99_ms", at_most=TARGET_HTTP_P99_VS_EVALSHA, times=True),
     Ratio("http_buy_vs_bare_flask", "HTTP buy / bare Flask", "http_buy", "http_bare"),
+    Ratio("http_buy_gate_on_vs_off", "HTTP buy, fraud gate on / off (throughput)", "http_buy", "http_buy_nogate"),
+    Ratio("http_buy_gate_on_vs_off_p50", "HTTP buy, fraud gate on / off (p50)", "http_buy", "http_buy_nogate",
+          attr="p50_ms", times=True),
+    Ratio("http_buy_gate_on_vs_off_p99", "HTTP buy, fraud gate on / off (p99)", "http_buy", "http_buy_nogate",
+          attr="p99_ms", times=True),
     Ratio("http_evalsha_vs_bare_flask", "minimal EVALSHA endpoint / bare Flask", "http_evalsha", "http_bare"),
     Ratio("play_vs_raw_evalsha", "in-process play / raw EVALSHA", "play", "raw", at_least=TARGET_PLAY_VS_RAW),
     Ratio("raw_evalsha_vs_pg", "raw EVALSHA / PostgreSQL claims", "raw", "pg", at_least=TARGET_LUA_VS_PG,
@@ -701,7 +794,7 @@ def report(machine: dict[str, Any], figs: dict[str, Figure], args: argparse.Name
     print(f"load: {args.processes} client processes x {args.duration:g} s in-process;"
           f" gunicorn {args.workers} sync workers, wrk -t{args.threads} -c{args.connections}"
           f" -d{args.http_duration}s (+{args.warmup} s warm-up); {args.rounds} rounds;"
-          f" {args.players} players")
+          f" {args.players} players, each on its own device and /24 (X-Forwarded-For, trusted_proxies=1)")
     print("load average before the run: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
         *machine["loadavg_before"], *os.getloadavg()))
     if "evalsha_server_us" in machine:
@@ -736,9 +829,13 @@ def report(machine: dict[str, Any], figs: dict[str, Figure], args: argparse.Name
           " kernel time\n   on behalf of no process, e.g. loopback softirqs, is outside: the ceiling is an"
           " upper bound)")
     print()
+    print("== admitted and refused (sums over the rounds; refusals from the campaign's fraud stats, per rule)")
     for f in figs.values():
-        if f.kind == "http" and "claims_admitted" in f.extra and f.extra["claims_admitted"] is not None:
-            print(f"  {f.name}: claims admitted by Redis during the run: {f.extra['claims_admitted']}")
+        if f.kind == "http" and f.extra.get("claims_admitted") is not None:
+            refused = f.extra.get("refused") or {}
+            by_rule = ", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none"
+            print(f"  {f.name}: {f.ops} responses, {f.extra.get('non_2xx', 0)} non-2xx; claims admitted by Redis:"
+                  f" {f.extra['claims_admitted']}; refused by the fraud gate: {by_rule}")
     print()
     print("== ratios")
     ratios: dict[str, float] = {}
@@ -783,10 +880,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"setting up campaign (namespace {namespace}) ...", flush=True)
         campaign_id, template = set_up_campaign(overrides)
-        taken_key = CampaignKeys(namespace, campaign_id).stock_taken
+        nogate_id = set_up_nogate_campaign(overrides) if wanted("http_buy_nogate") else None
 
-        def taken() -> int:
-            return int(admin.hget(taken_key, f"sku:{SKU}") or 0)
+        def taken(campaign: int) -> int:
+            return int(admin.hget(CampaignKeys(namespace, campaign).stock_taken, f"sku:{SKU}") or 0)
 
         n, d = args.processes, args.duration
         # The server's own CPU is read from /proc when it runs on this machine (the loopback default does).
@@ -823,50 +920,70 @@ def main(argv: list[str] | None = None) -> int:
 
         script = tmp / "buy.lua"
         write_wrk_script(script, player_tokens(overrides, args.players))
-        url_path = f"/api/v1/campaigns/{campaign_id}/actions/buy"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUODONG_")}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         env.update(environment_for_children(settings))
         env["HUODONG_LOG_LEVEL"] = "WARNING"
+        # As behind one reverse proxy: the client's address is the last of X-Forwarded-For (the wrk script's
+        # per-player address); only the Huodong app reads it (ProxyFix), the comparison apps ignore it.
+        env["HUODONG_TRUSTED_PROXIES"] = "1"
         template_path = tmp / "claim.json"
         template_path.write_text(json.dumps(template))
         bench_path = str(BENCH_DIR)
-        http = {  # key: (name, gunicorn app, --pythonpath, counts claims)
-            "http_bare": ("HTTP bare Flask {ok:true}", "apps:create_bare_app()", bench_path, False),
+        # key: (name, gunicorn app, --pythonpath, the campaign the URL names, the campaign whose claims count
+        # (None: the app claims nothing), whether the Huodong gate screens it)
+        http: dict[str, tuple[str, str, str | None, int, int | None, bool]] = {
+            "http_bare": ("HTTP bare Flask {ok:true}", "apps:create_bare_app()", bench_path, campaign_id, None,
+                          False),
             "http_evalsha": ("HTTP minimal EVALSHA endpoint",
-                             f"apps:create_evalsha_app({str(template_path)!r})", bench_path, True),
-            "http_buy": ("HTTP POST .../actions/buy (Huodong)", "web.wsgi:app", None, True),
+                             f"apps:create_evalsha_app({str(template_path)!r})", bench_path, campaign_id,
+                             campaign_id, False),
+            "http_buy": ("HTTP POST .../actions/buy (Huodong)", "web.wsgi:app", None, campaign_id, campaign_id,
+                         True),
         }
+        if nogate_id is not None:
+            http["http_buy_nogate"] = ("HTTP buy, fraud gate off (all rules off)", "web.wsgi:app", None, nogate_id,
+                                       nogate_id, True)
         http = {k: v for k, v in http.items() if wanted(k)}
         with ExitStack() as servers:
-            # All three servers up at once (idle sync workers cost nothing), so rounds can interleave.
+            # All servers up at once (idle sync workers cost nothing), so rounds can interleave.
             urls, groups = {}, {}
-            for key, (_, app, pythonpath, _) in http.items():
+            for key, (_, app, pythonpath, target, _, _) in http.items():
                 log = tmp / f"{key}.log"
                 port, groups[key] = servers.enter_context(gunicorn(app, env, args.workers, tmp, log, pythonpath))
-                urls[key] = f"http://127.0.0.1:{port}{url_path}"
+                urls[key] = f"http://127.0.0.1:{port}/api/v1/campaigns/{target}/actions/buy"
                 if args.warmup:
                     wrk(urls[key], script, args, args.warmup)
             http_runs: dict[str, list[Figure]] = {k: [] for k in http}
             for r in range(args.rounds):
                 for key in rotated(list(http), r):
-                    name, _, _, counts = http[key]
+                    name, _, _, _, counted, gated = http[key]
                     print(f"round {r + 1}/{args.rounds}: {name} ...", flush=True)
-                    before = taken()
+                    stats_key = CampaignKeys(namespace, counted).fraud_stats if gated and counted else None
+                    before = taken(counted) if counted else 0
+                    stats_before = fraud_counts(admin, stats_key) if stats_key else {}
                     cpu_before = (group_cpu_seconds(groups[key]), cpu_seconds(redis_pids), children_cpu())
                     result = wrk(urls[key], script, args, args.http_duration)
                     cpu_after = (group_cpu_seconds(groups[key]), cpu_seconds(redis_pids), children_cpu())
-                    admitted = taken() - before if counts else None
-                    fig = http_figure(name, result, args.http_duration, admitted)
+                    admitted = taken(counted) - before if counted else None
+                    refused = refusals_between(stats_before, fraud_counts(admin, stats_key)) if stats_key else {}
+                    fig = http_figure(name, result, args.http_duration, admitted, refused)
                     fig.cpu_us = {k: (a - b) / max(1, fig.ops) * 1e6
                                   for k, a, b in zip(("gunicorn", "server", "wrk"), cpu_after, cpu_before, strict=True)}
                     http_runs[key].append(fig)
-        for key, (name, _, _, counts) in http.items():
+            refusal_samples = {key: fraud_log_sample(admin, CampaignKeys(namespace, http[key][4]).fraud_log)
+                               for key, runs_of in http_runs.items()
+                               if http[key][5] and any(f.extra["refused"] for f in runs_of)}
+        for key, (name, _, _, _, counted, _) in http.items():
             figs[key] = combine(name, "http", http_runs[key])
-            if not counts:
+            if counted is None:
                 figs[key].extra["claims_admitted"] = None
 
         ratios = report(machine, figs, args)
+        for key, sample in refusal_samples.items():
+            print(f"  {figs[key].name}: the latest refusals in the campaign's fraud log:")
+            for entry in sample:
+                print(f"    {entry}")
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "machine": machine, "ratios": ratios,
@@ -876,6 +993,9 @@ def main(argv: list[str] | None = None) -> int:
         for f in figs.values():
             if f.errors:
                 print(f"WARNING: {f.name} had {f.errors} errors", file=sys.stderr)
+            admitted = f.extra.get("claims_admitted")
+            if f.kind == "http" and admitted is not None and (admitted < f.ops or f.extra.get("refused")):
+                print(f"WARNING: {f.name}: {f.ops} responses but {admitted} claims admitted", file=sys.stderr)
         for log in tmp.glob("http_*.log"):
             text = log.read_text()
             if "Traceback" in text:

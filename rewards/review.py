@@ -10,6 +10,7 @@ audited with who, when, the note and the status before and after.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -59,21 +60,23 @@ class ReviewService:
 
     def approve(self, claim_id: str, *, actor: str, note: str = "") -> dict[str, Any]:
         """Release the play's grants: pending now, and enqueued to be issued."""
-        claim = self._decide(claim_id, ReviewStatus.APPROVED, GrantStatus.PENDING, actor=actor, note=note)
+        self._decide(claim_id, ReviewStatus.APPROVED, GrantStatus.PENDING, actor=actor, note=note)
         for grant in self._grants([claim_id]).get(claim_id, []):
             self._settlement.enqueue(grant.id)
-        return self.get(claim.id)
+        return self.get(claim_id)
 
     def reject(self, claim_id: str, *, actor: str, note: str = "") -> dict[str, Any]:
         """Never issue the play's grants, and give its budget and stock back to the campaign."""
-        claim = self._claim(claim_id)
-        if claim.review != ReviewStatus.HELD:
-            raise ReviewClosedError(review=claim.review)
-        held = [g for g in self._grants([claim_id]).get(claim_id, []) if g.status == GrantStatus.HELD]
-        # Redis first, once (a marker guards it): if SQL then fails, the retried rejection finds it done.
-        self._scripts.give_back(CampaignKeys(self._namespace, claim.campaign_id), claim_id=claim_id,
-                                cost_fen=sum(g.cost_fen for g in held), takes=(claim.fraud or {}).get("takes", []))
-        self._decide(claim_id, ReviewStatus.REJECTED, GrantStatus.REJECTED, actor=actor, note=note)
+
+        def give_back(claim: ClaimRecord, held: list[Grant]) -> None:
+            # Inside the decision's transaction: if SQL then fails, the retried rejection finds it given back
+            # (the script's marker) and gives nothing twice.
+            self._scripts.give_back(CampaignKeys(self._namespace, claim.campaign_id), claim_id=claim.id,
+                                    cost_fen=sum(g.cost_fen for g in held),
+                                    takes=(claim.fraud or {}).get("takes", []))
+
+        self._decide(claim_id, ReviewStatus.REJECTED, GrantStatus.REJECTED, actor=actor, note=note,
+                     before_commit=give_back)
         return self.get(claim_id)
 
     def graph(self, claim: ClaimRecord) -> dict[str, Any]:
@@ -114,27 +117,33 @@ class ReviewService:
                 "shared": {"devices": shared("devices"), "ips": shared("ips")}}
 
     def _decide(self, claim_id: str, decision: ReviewStatus, grant_status: GrantStatus, *, actor: str,
-                note: str) -> ClaimRecord:
+                note: str, before_commit: Callable[[ClaimRecord, list[Grant]], None] | None = None) -> None:
+        """Take the play out of the queue (only one of two racing reviewers can: the UPDATE is conditional and
+        holds the row until commit), run ``before_commit`` and record the decision, all or nothing."""
         now = self._clock.now()
-        # The row lock makes two reviewers' decisions on one play take turns: the second finds it decided.
-        claim = self._session.get(ClaimRecord, claim_id, with_for_update=True)
-        if claim is None:
-            raise NotFoundError("No such play.", claim_id=claim_id)
-        if claim.review != ReviewStatus.HELD:
+        won = self._session.execute(update(ClaimRecord).where(
+            ClaimRecord.id == claim_id, ClaimRecord.review == ReviewStatus.HELD).values(review=decision)).rowcount
+        if not won:
             self._session.rollback()
-            raise ReviewClosedError(review=claim.review)
-        claim.review = decision
-        claim.fraud = {**(claim.fraud or {}), "review": {"decision": str(decision), "by": actor,
-                                                         "at": now.isoformat(), "note": note}}
-        self._session.execute(update(Grant).where(Grant.claim_id == claim_id, Grant.status == GrantStatus.HELD)
-                              .values(status=grant_status, updated_at=now))
-        verb = "approve" if decision == ReviewStatus.APPROVED else "reject"
-        audit.record(self._session, at=now, actor=actor, action=f"review.{verb}", subject_type="claim",
-                     subject_id=claim_id, campaign_id=claim.campaign_id, before={"review": str(ReviewStatus.HELD)},
-                     after={"review": str(decision)}, note=note,
-                     reasons=(claim.fraud or {}).get("held", []))
-        self._session.commit()
-        return claim
+            raise ReviewClosedError(review=self._claim(claim_id).review)
+        try:
+            claim = self._session.get(ClaimRecord, claim_id, populate_existing=True)
+            held = [g for g in self._grants([claim_id]).get(claim_id, []) if g.status == GrantStatus.HELD]
+            if before_commit is not None:
+                before_commit(claim, held)
+            claim.fraud = {**(claim.fraud or {}), "review": {"decision": str(decision), "by": actor,
+                                                             "at": now.isoformat(), "note": note}}
+            self._session.execute(update(Grant).where(Grant.claim_id == claim_id, Grant.status == GrantStatus.HELD)
+                                  .values(status=grant_status, updated_at=now))
+            verb = "approve" if decision == ReviewStatus.APPROVED else "reject"
+            audit.record(self._session, at=now, actor=actor, action=f"review.{verb}", subject_type="claim",
+                         subject_id=claim_id, campaign_id=claim.campaign_id,
+                         before={"review": str(ReviewStatus.HELD)}, after={"review": str(decision)}, note=note,
+                         reasons=(claim.fraud or {}).get("held", []), grants=[g.id for g in held])
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
 
     def _claim(self, claim_id: str) -> ClaimRecord:
         claim = self._session.get(ClaimRecord, claim_id)

@@ -20,11 +20,6 @@ ADMIN = "/admin/api/v1"
 
 
 @pytest.fixture
-def admin(admin_token) -> dict[str, str]:
-    return {"Authorization": f"Bearer {admin_token('admin')}"}
-
-
-@pytest.fixture
 def policy(client, admin):
     """Saves a policy under a name (every rule off unless the test turns it on) and answers the name."""
 

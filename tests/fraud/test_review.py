@@ -23,11 +23,6 @@ ADMIN = "/admin/api/v1"
 
 
 @pytest.fixture
-def admin(admin_token) -> dict[str, str]:
-    return {"Authorization": f"Bearer {admin_token('admin')}"}
-
-
-@pytest.fixture
 def policy(client, admin):
     """A referral campaign under a policy with only the ring rules on (as given); answers its id."""
 
@@ -68,6 +63,13 @@ class Friends:
 
     def cashout(self, user: str, code: str, **where: Any) -> Any:
         return self.act(user, "cashout", {"packet_id": code}, **where)
+
+    def flagged_packet(self) -> str:
+        """A full packet whose first helper used the owner's phone: its tree is flagged."""
+        code = self.open("owner", device="one-phone")
+        for i in range(4):
+            self.assist(f"f{i}", code, device="one-phone" if i == 0 else None)
+        return code
 
 
 @pytest.fixture
@@ -132,9 +134,7 @@ def test_the_cash_out_of_a_flagged_tree_waits_for_review_and_approval_releases_i
 def test_a_rejection_gives_the_budget_back_once_even_when_reviewers_race(ring, settle, db_session, client, admin,
                                                                          container):
     friends = ring()
-    code = friends.open("owner", device="one-phone")
-    for i in range(4):
-        friends.assist(f"f{i}", code, device="one-phone" if i == 0 else None)
+    code = friends.flagged_packet()
     spent_before_cashout = container.live_state.stats(friends.campaign).spent_fen
     assert friends.cashout("owner", code).json["outcome"]["held"] is True
     spent = container.live_state.stats(friends.campaign).spent_fen
@@ -160,9 +160,7 @@ def test_a_rejection_gives_the_budget_back_once_even_when_reviewers_race(ring, s
 
 def test_rejecting_returns_budget_exactly_once_when_redis_already_gave_it_back(ring, settle, db_session, container):
     friends = ring()
-    code = friends.open("owner", device="one-phone")
-    for i in range(4):
-        friends.assist(f"f{i}", code, device="one-phone" if i == 0 else None)
+    code = friends.flagged_packet()
     friends.cashout("owner", code)
     settle(worker=False)
     db_session.rollback()
@@ -227,9 +225,7 @@ def test_shadow_mode_holds_nothing_and_counts_what_it_would_have(ring, client, a
 
 def test_review_endpoints_check_roles_ids_and_bodies(ring, settle, db_session, client, admin, admin_token):
     friends = ring()
-    code = friends.open("owner", device="one-phone")
-    for i in range(4):
-        friends.assist(f"f{i}", code, device="one-phone" if i == 0 else None)
+    code = friends.flagged_packet()
     friends.cashout("owner", code)
     settle(worker=False)
     db_session.rollback()
@@ -259,9 +255,7 @@ def test_review_endpoints_check_roles_ids_and_bodies(ring, settle, db_session, c
 def test_a_held_play_recovered_from_the_claim_journal_is_still_held(ring, container, db_session):
     """Redis lost the outbox entry (settlement never saw it): the journal's copy carries the hold."""
     friends = ring()
-    code = friends.open("owner", device="one-phone")
-    for i in range(4):
-        friends.assist(f"f{i}", code, device="one-phone" if i == 0 else None)
+    code = friends.flagged_packet()
     assert friends.cashout("owner", code).json["outcome"]["held"] is True
     now = container.clock.now()
     report = recover_day(container.session_factory, container.settlement(), journal_dir(container.settings),

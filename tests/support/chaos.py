@@ -181,7 +181,7 @@ class PlayLog:
     """What the players were told: the claims acknowledged to them, and how often they had to retry."""
 
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)  # claim id -> the answer
-    refused: list[tuple[int, str]] = field(default_factory=list)
+    refused: list[tuple[Any, ...]] = field(default_factory=list)  # (status, code, rule, reasons)
     unavailable: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -205,7 +205,9 @@ def play_until_answered(post: Callable[[dict[str, str]], Any], headers: dict[str
             answer = response.get_json()
             log.acknowledged[answer["outcome"]["claim_id"]] = answer
         else:
-            log.refused.append((response.status_code, response.get_json()["error"]["code"]))
+            error = response.get_json()["error"]
+            log.refused.append((response.status_code, error["code"], error["details"].get("rule"),
+                                error["details"].get("reasons")))
 
 
 def chaos_loop(rng: random.Random, until: Callable[[], bool], actions: Iterable[tuple[float, Callable[[], Any]]],

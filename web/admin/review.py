@@ -36,23 +36,20 @@ def review_item(claim_id: str) -> Any:
     return container().review_service(db()).get(claim_id)
 
 
-@blp.route(f"/review/{CLAIM_ID}/approve", methods=["POST"])
-@require_admin(AdminRole.MARKETER)
-@blp.arguments(ReviewDecisionRequest)
-@blp.response(200, ReviewDetailSchema)
-@blp.alt_response(404, schema=ErrorSchema)
-@blp.alt_response(409, schema=ErrorSchema, description="REVIEW_CLOSED: decided already, or never held")
-def approve(body: dict[str, Any], claim_id: str) -> Any:
-    """Release the play's rewards: its grants are issued like any other."""
-    return container().review_service(db()).approve(claim_id, actor=g.actor, **body)
+def _decision(verb: str, summary: str) -> None:
+    """Register POST /review/<claim_id>/<verb> for one decision on a held play."""
+    @require_admin(AdminRole.MARKETER)
+    @blp.arguments(ReviewDecisionRequest)
+    @blp.response(200, ReviewDetailSchema)
+    @blp.alt_response(404, schema=ErrorSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="REVIEW_CLOSED: decided already, or never held")
+    def view(body: dict[str, Any], claim_id: str) -> Any:
+        return getattr(container().review_service(db()), verb)(claim_id, actor=g.actor, **body)
+
+    view.__name__ = f"{verb}_play"
+    view.__doc__ = summary
+    blp.route(f"/review/{CLAIM_ID}/{verb}", methods=["POST"])(view)
 
 
-@blp.route(f"/review/{CLAIM_ID}/reject", methods=["POST"])
-@require_admin(AdminRole.MARKETER)
-@blp.arguments(ReviewDecisionRequest)
-@blp.response(200, ReviewDetailSchema)
-@blp.alt_response(404, schema=ErrorSchema)
-@blp.alt_response(409, schema=ErrorSchema, description="REVIEW_CLOSED: decided already, or never held")
-def reject(body: dict[str, Any], claim_id: str) -> Any:
-    """Never issue the play's rewards; its budget and stock go back to the campaign."""
-    return container().review_service(db()).reject(claim_id, actor=g.actor, **body)
+_decision("approve", "Release the play's rewards: its grants are issued like any other.")
+_decision("reject", "Never issue the play's rewards; its budget and stock go back to the campaign.")

@@ -19,11 +19,13 @@
 -- Every screened play that reaches the score is counted (taps, rates, players per range): the statistics
 -- describe what was attempted, admitted or not. Nothing here is the player's chance or quota.
 
-local function sliding_rate(now_key, before_key, field, share_gone)
+-- Counts the play under field in this minute's hash and answers whether the sliding minute (this minute's
+-- count plus the share of the last one still inside it) is above limit.
+local function above_rate(now_key, before_key, field, share_gone, limit)
   local now_count = redis.call('HINCRBY', now_key, field, 1)
   redis.call('PEXPIRE', now_key, 180000)
   local before = tonumber(redis.call('HGET', before_key, field) or '0')
-  return now_count + before * (1 - share_gone)
+  return now_count + before * (1 - share_gone) > limit
 end
 
 local function risk_score(r, now)
@@ -57,7 +59,7 @@ local function risk_score(r, now)
     end
   end
   if r.d ~= '' then
-    if sliding_rate(KEYS[k.dc], KEYS[k.dp], r.d, r.f) > r.lim[1] then
+    if above_rate(KEYS[k.dc], KEYS[k.dp], r.d, r.f, r.lim[1]) then
       add(r.dr, 'device_rate')
     end
     if r.sd > 0 and redis.call('SISMEMBER', KEYS[k.du], r.u) == 0 and redis.call('SCARD', KEYS[k.du]) > 0 then
@@ -65,7 +67,7 @@ local function risk_score(r, now)
     end
   end
   if r.net ~= '' then
-    if sliding_rate(KEYS[k.nc], KEYS[k.np], r.net, r.f) > r.lim[2] then
+    if above_rate(KEYS[k.nc], KEYS[k.np], r.net, r.f, r.lim[2]) then
       add(r.nr, 'ip_range_rate')
     end
     redis.call('SADD', KEYS[k.nu], r.u)
