@@ -115,12 +115,14 @@ def Points(default: int) -> fields.Integer:  # noqa: N802
 
 
 class TapRegularitySchema(Closed):
-    """A machine taps at regular intervals; a person does not."""
+    """A machine taps at regular intervals; a person does not. With the defaults, a person whose gaps are random
+    (exponential) looks this regular in fewer than 1 of 2 million windows of 8 taps; 6 taps under 0.1 would
+    be 1 in 5,000 (bench/RESULTS.md)."""
 
     points = Points(100)
-    min_taps = Int(load_default=6, validate=validate.Range(min=3, max=50),
+    min_taps = Int(load_default=8, validate=validate.Range(min=3, max=50),
                    metadata={"description": "the player's latest taps compared (fewer: not scored)"})
-    max_cv = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=1),
+    max_cv = fields.Float(load_default=0.05, validate=validate.Range(min=0, max=1),
                           metadata={"description": "scored when the intervals' standard deviation over their mean "
                                                    "is below this"})
 
