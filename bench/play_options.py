@@ -23,6 +23,14 @@ Every play's fate is counted per measure (admitted, or refused by error code
 and gate rule) and printed with the campaign's fraud stats, so a reader can see
 that the gated figure is one of admitted plays.
 
+Each measure shows wall time, this process's CPU, redis-server's CPU (from
+/proc) and Redis's own time per EVALSHA (INFO commandstats). Then the gate's
+cost is taken apart: its Python steps timed alone (policy lookup, population
+limits, ``screen()`` and the ``ipaddress`` /24 in it), the size of the claim
+script's call with the gate on and off, a play's Python with that call answered
+at once by a recorded reply, and the Redis commands a play runs, the script's
+own included (INFO commandstats; run it on a quiet server).
+
 A bare ``os.write`` of a 1 kB line is timed too. Keys go under a fresh
 ``hdbench<random>:`` namespace and are deleted at the end; the database and the
 journal live in a temp folder.
@@ -60,8 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def gate_breakdown(container: Any, sale_id: int, namespace: str) -> dict[str, Any]:
-    """The gate's Python steps timed alone on the real objects, and the size of the claim script's call with the
-    gate on and off (one more play of each, by new players)."""
+    """Where the gate's cost goes: its Python steps timed alone on the real objects; the claim script's call with
+    the gate on and off (its size; a play's Python with the call answered at once); the Redis commands of a play.
+    Every play here is by a new player on a device and /24 of its own."""
     from engine.fraud.features import RequestFeatures
     from engine.fraud.gate import screen
     from engine.fraud.risk import ip_range
@@ -88,11 +97,12 @@ def gate_breakdown(container: Any, sale_id: int, namespace: str) -> dict[str, An
                                      for step, fn in steps.items()}}
     client = container.redis
     original = client.evalsha
-    captured: list[tuple[int, list[str]]] = []
+    captured: list[tuple[int, list[str], Any]] = []
 
     def recording(sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        captured.append((numkeys, [str(v) for v in keys_and_args]))
-        return original(sha, numkeys, *keys_and_args)
+        reply = original(sha, numkeys, *keys_and_args)
+        captured.append((numkeys, [str(v) for v in keys_and_args], reply))
+        return reply
 
     def buy(tag: str, n: int) -> None:
         user = f"breakdown-{tag}-{secrets.token_hex(4)}"
@@ -100,17 +110,35 @@ def gate_breakdown(container: Any, sale_id: int, namespace: str) -> dict[str, An
             device_id="d-" + user, ip=f"10.252.{n}.7",  # a /24 each (n < 256)
             timestamp_ms=int(time.time() * 1000), nonce="n-" + user) if tag == "on" else None))
 
+    replies = {}
     client.evalsha = recording
     try:
         for tag in ("off", "on"):
             captured.clear()
             buy(tag, 0)
-            numkeys, kv = captured[-1]
+            numkeys, kv, replies[tag] = captured[-1]
             gate_arg = kv[numkeys + 18]  # ARGV[19]: the gate's JSON ('' when nothing to check)
             out[f"call_{tag}"] = (f"{numkeys} keys, {sum(len(v) for v in kv)} bytes of keys and arguments"
                                   + (f" (the gate's JSON {len(gate_arg)})" if gate_arg else ""))
     finally:
         del client.evalsha
+    # The Python of a play alone: the claim script's call answered at once with the reply recorded above (the
+    # keys and arguments are still built, the gate's JSON included; nothing is sent).
+    scripts = container.scripts
+    real_claim = scripts._claim
+    out["python_only"] = {}
+    try:
+        for tag in ("off", "on"):
+            scripts._claim = lambda keys, args, reply=replies[tag]: reply
+            rounds = []
+            for _ in range(5):
+                start = time.process_time()
+                for n in range(STUB_PLAYS):
+                    buy(tag, n % 250 + 1)
+                rounds.append((time.process_time() - start) / STUB_PLAYS * 1e6)
+            out["python_only"][tag] = min(rounds)
+    finally:
+        scripts._claim = real_claim
     # Redis commands per play, the script's own included (INFO commandstats counts them; on a shared server
     # other clients' commands count too, so run it quiet).
     for tag in ("off", "on"):
@@ -125,6 +153,7 @@ def gate_breakdown(container: Any, sale_id: int, namespace: str) -> dict[str, An
 
 
 COUNTED_PLAYS = 200
+STUB_PLAYS = 2000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     for step, micros in breakdown["steps"].items():
         print(f"  {step:52} {micros:6.1f}")
     print(f"  the claim script's call: {breakdown['call_off']} with the gate off, {breakdown['call_on']} with it on")
+    python_only = breakdown["python_only"]
+    print(f"  a play's Python alone (the claim script's call answered at once with a recorded reply; CPU, best of 5 x"
+          f" {STUB_PLAYS:,}): gate off {python_only['off']:.1f}, gate on {python_only['on']:.1f}"
+          f" ({python_only['on'] - python_only['off']:+.1f})")
     for tag in ("off", "on"):
         commands = breakdown[f"commands_{tag}"]
         print(f"  Redis commands per play, gate {tag} ({sum(commands.values()):.1f}; {COUNTED_PLAYS} plays, INFO"

@@ -445,10 +445,12 @@ WRK_SCRIPT = """
 -- Idempotency-Key and nonce and the time (the fraud gate's replay protection).
 --
 -- The fraud gate's risk score denies a player whose last 6 taps came at near-constant intervals
--- (tap_regularity: cv < 0.1). A load that cycles through the players taps like a metronome, and one that
--- picks them at random gives each player exponential gaps, of which about 1 in 5,000 sets of 5 is that
--- regular. So each player taps twice in a row and then waits for its turn (a short gap, a long gap: cv near
--- 1), and each wrk thread has its own players, so that two threads never interleave one player's taps.
+-- (tap_regularity: cv < 0.1). Nothing keeps a steady cycle through the players from being that regular
+-- (one thread cycling alone is exactly periodic), and random picks give each player exponential gaps, of
+-- which about 1 in 5,000 sets of 5 is. So each player taps twice in a row and then waits for its turn: any
+-- 5 of its gaps hold at least 2 short ones and 2 a whole turn long (the thread's other players, twice
+-- each), a cv of 0.8 or more. Each wrk thread has its own players, so that two threads never interleave one
+-- player's taps.
 -- wrk ... -s buy.lua URL -- <run id> <threads>
 local body = %(body)s
 local tokens = {%(tokens)s}
