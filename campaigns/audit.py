@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import AuditEntry
@@ -14,3 +15,14 @@ def record(session: Session, *, at: datetime, actor: str, action: str, subject_t
            **details: Any) -> None:
     session.add(AuditEntry(at=at, actor=actor, action=action, subject_type=subject_type,
                            subject_id=str(subject_id), details=details))
+
+
+def entries(session: Session, *, subject_type: str | None = None, subject_id: str | None = None,
+            limit: int = 50) -> list[AuditEntry]:
+    """The latest entries, newest first, of one kind of subject (or one subject) if asked."""
+    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if subject_type is not None:
+        statement = statement.where(AuditEntry.subject_type == subject_type)
+    if subject_id is not None:
+        statement = statement.where(AuditEntry.subject_id == subject_id)
+    return list(session.scalars(statement))

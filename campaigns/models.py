@@ -47,8 +47,12 @@ class ReviewStatus(enum.StrEnum):
 
 
 class AdminRole(enum.StrEnum):
+    """Each role can do what the ones before it can: read; edit drafts and simulate; publish, pause, resume
+    and end; manage users and tokens."""
+
     VIEWER = "viewer"
     MARKETER = "marketer"
+    PUBLISHER = "publisher"
     ADMIN = "admin"
 
 
@@ -223,6 +227,24 @@ class AdminToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AdminUser(Base):
+    """A person who signs in to the admin page: email and a scrypt password hash (werkzeug)."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    # Failed sign-ins in a row; at the limit the account is locked until locked_until.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class CouponCode(Base):

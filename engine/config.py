@@ -66,6 +66,8 @@ class Settings:
     # Reverse proxies in front of the web processes: their X-Forwarded-For gives the client's IP to the fraud
     # gate. 0 = none (the connection's address is the client's).
     trusted_proxies: int = 0
+    # The admin page's session cookie only over HTTPS (set it wherever the page is served over HTTPS).
+    secure_cookies: bool = False
     # How often an RQ worker runs its maintenance: taking over the retry scheduler of a dead worker, failing
     # over the jobs a dead worker left (RQ's default is ten minutes).
     worker_maintenance_seconds: int = 30

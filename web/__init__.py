@@ -46,6 +46,9 @@ def create_app(config: Mapping[str, Any] | Settings | None = None, *, clock: Clo
     api.register_blueprint(player_blp)
     api.register_blueprint(admin_blp)
     app.register_blueprint(health_bp)
+    from .pages import init_app as init_pages
+
+    init_pages(app, secure_cookies=settings.secure_cookies)
     add_security(api.spec._paths)  # apispec keeps registered paths there
     register_error_handlers(app)
     app.extensions["huodong.api"] = api

@@ -1,8 +1,16 @@
-"""Who is calling: signed, expiring player tokens and hashed admin tokens with roles."""
+"""Who is calling: signed, expiring player tokens; admins by hashed API token or by the admin page's session.
+
+A page session (a signed, HttpOnly cookie set at sign-in) also authenticates
+the admin JSON API, so the page calls the same API as scripts do; then every
+state-changing request must carry the session's CSRF token in ``X-CSRF-Token``
+(a form: the ``csrf_token`` field). A request with a bearer token needs none:
+a browser never sends one by itself.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -11,17 +19,38 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.models import AdminRole, AdminToken
+from campaigns.models import AdminRole, AdminToken, AdminUser
 from engine.errors import ForbiddenError, UnauthorizedError
 
 from .requestctx import db
 
-ROLE_RANK = {AdminRole.VIEWER: 0, AdminRole.MARKETER: 1, AdminRole.ADMIN: 2}
+ROLE_RANK = {AdminRole.VIEWER: 0, AdminRole.MARKETER: 1, AdminRole.PUBLISHER: 2, AdminRole.ADMIN: 3}
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CsrfFailedError(ForbiddenError):
+    code = "CSRF_FAILED"
+    default_message = "The request did not carry this session's CSRF token; reload the page and try again."
+
+
+@dataclass(frozen=True)
+class Admin:
+    """Who is acting on the admin side: their role and how the audit log names them."""
+
+    role: AdminRole
+    actor: str
+    user_id: int | None = None
+    email: str | None = None
+
+    def may(self, role: AdminRole) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 
 class TokenExpiredError(UnauthorizedError):
@@ -131,14 +160,54 @@ def admin_for(session: Session, token: str) -> AdminToken:
     return row
 
 
+def session_user(session_db: Session) -> AdminUser | None:
+    """The admin user this browser signed in as, if still enabled (the role is read fresh every request)."""
+    user_id = session.get("admin_user_id")
+    if not isinstance(user_id, int):
+        return None
+    user = session_db.get(AdminUser, user_id)
+    return user if user is not None and user.disabled_at is None else None
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, made on first use."""
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing request of a session that does not carry the session's token."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER) or (request.form.get(CSRF_FIELD) if request.form else None) or ""
+    expected = session.get("csrf")
+    if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfFailedError()
+
+
+def current_admin() -> Admin:
+    """The bearer token's admin, else the signed-in user's (CSRF checked); unauthorized otherwise."""
+    if request.headers.get("Authorization"):
+        token = admin_for(db(), bearer_token())
+        return Admin(AdminRole(token.role), f"token:{token.id}:{token.name}")
+    user = session_user(db())
+    if user is None:
+        raise UnauthorizedError("Sign in, or send Authorization: Bearer <admin token>.")
+    check_csrf()
+    return Admin(AdminRole(user.role), f"user:{user.id}:{user.email}", user.id, user.email)
+
+
 def require_admin(role: AdminRole) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            admin = admin_for(db(), bearer_token())
-            if ROLE_RANK[AdminRole(admin.role)] < ROLE_RANK[role]:
-                raise ForbiddenError(f"This needs the {role} role.", role=admin.role, needed=str(role))
-            g.actor = f"token:{admin.id}:{admin.name}"
+            admin = current_admin()
+            if not admin.may(role):
+                raise ForbiddenError(f"This needs the {role} role.", role=str(admin.role), needed=str(role))
+            g.actor = admin.actor
+            g.admin = admin
             return view(*args, **kwargs)
 
         return wrapper

@@ -190,11 +190,11 @@ def reconcile(ctx: click.Context, day: str | None, fix: bool) -> None:
 
 @main.group()
 def admin() -> None:
-    """Admin tokens."""
+    """Admin tokens and users."""
 
 
 @admin.command("create-token")
-@click.option("--role", type=click.Choice(["viewer", "marketer", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["viewer", "marketer", "publisher", "admin"]), required=True)
 @click.option("--name", default="cli", show_default=True)
 @click.pass_context
 def create_token(ctx: click.Context, role: str, name: str) -> None:
@@ -204,6 +204,23 @@ def create_token(ctx: click.Context, role: str, name: str) -> None:
     container = Container.build(ctx.find_root().obj)
     with container.session_factory() as session:
         click.echo(create_admin_token(session, role=role, name=name, now=container.clock.now()))
+
+
+@admin.command("create-user")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["viewer", "marketer", "publisher", "admin"]), required=True)
+@click.option("--name", default="")
+@click.password_option(envvar="HUODONG_ADMIN_PASSWORD", help="asked for when not given (or HUODONG_ADMIN_PASSWORD)")
+@click.pass_context
+def create_user(ctx: click.Context, email: str, role: str, name: str, password: str) -> None:
+    """Add a person who signs in to the admin page (/admin) with this email and password."""
+    from campaigns.users import AdminUserService
+
+    container = Container.build(ctx.find_root().obj)
+    with container.session_factory() as session:
+        user = AdminUserService(session, clock=container.clock).create(email=email, password=password, role=role,
+                                                                       name=name, actor="cli")
+        click.echo(f"admin user {user.id}: {user.email} ({user.role})")
 
 
 @main.command()

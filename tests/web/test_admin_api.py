@@ -19,8 +19,8 @@ def admin_headers(container):
     return make
 
 
-def test_a_marketer_creates_publishes_edits_pauses_resumes_and_ends_a_campaign(client, admin_headers, factory):
-    headers = admin_headers()
+def test_a_publisher_creates_publishes_edits_pauses_resumes_and_ends_a_campaign(client, admin_headers, factory):
+    headers = admin_headers("publisher")
     definition = flash_sale_definition(stock=20)
     created = client.post("/admin/api/v1/campaigns", json=definition, headers=headers)
     assert created.status_code == 201, created.json

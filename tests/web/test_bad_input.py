@@ -559,7 +559,7 @@ def test_an_unknown_campaign_is_not_found_in_the_admin_api(client, admin_token, 
 
 
 def test_pausing_a_draft_is_an_invalid_transition(client, admin_token, db_session):
-    headers = bearer(admin_token("marketer"))
+    headers = bearer(admin_token("publisher"))
     draft = client.post(ADMIN, json=flash_sale_definition(), headers=headers).json
 
     error = error_of(client.post(f"{ADMIN}/{draft['id']}/pause", headers=headers), 409, "INVALID_TRANSITION")

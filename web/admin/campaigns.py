@@ -72,7 +72,7 @@ def update_campaign(campaign_id: int) -> dict[str, Any]:
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/publish", methods=["POST"])
-@require_admin(AdminRole.MARKETER)
+@require_admin(AdminRole.PUBLISHER)
 @blp.response(200, VersionSchema)
 @blp.alt_response(409, schema=ErrorSchema)
 @blp.alt_response(422, schema=ErrorSchema)
@@ -95,7 +95,7 @@ def simulate_campaign(campaign_id: int) -> dict[str, Any]:
 
 def _lifecycle(action: str, summary: str) -> None:
     """Register POST /campaigns/<id>/<action> for one lifecycle transition."""
-    @require_admin(AdminRole.MARKETER)
+    @require_admin(AdminRole.PUBLISHER)
     @blp.response(200, CampaignAdminSchema)
     @blp.alt_response(409, schema=ErrorSchema)
     def view(campaign_id: int) -> dict[str, Any]:

@@ -1,0 +1,174 @@
+"""The admin page in a real browser (Debian's Chromium driven by Playwright) against the app served over HTTP.
+
+A publisher signs in, creates a lottery with three prizes, sees their probabilities, simulates it, publishes
+it, plays it in the preview until a prize is won, sees the play on the live chart, pauses it and finds the
+audit entry. A viewer has no publish button and the API refuses them; a state-changing request without the
+session's CSRF token is refused; a prize named like an XSS attack is shown as text. Screenshots of the main
+pages are written to docs/screenshots/ (README: "The admin page").
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from campaigns.models import AuditEntry
+from campaigns.users import AdminUserService
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct horse battery"
+XSS = '<img src=x onerror="window.__xss=1">'
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+@pytest.fixture
+def server(app) -> Iterator[str]:
+    """The app on a real port, in a thread."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install -y chromium (make install does)"
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def users(container) -> dict[str, str]:
+    with container.session_factory() as session:
+        service = AdminUserService(session, clock=container.clock)
+        for role in ("publisher", "viewer"):
+            service.create(email=f"{role}@huodong.test", password=PASSWORD, role=role, actor="test")
+    return {"publisher": "publisher@huodong.test", "viewer": "viewer@huodong.test"}
+
+
+def sign_in(browser: Any, server: str, email: str, *, locale: str = "en-US") -> Any:
+    page = browser.new_page(locale=locale, viewport={"width": 1280, "height": 900})
+    page.on("dialog", lambda dialog: dialog.accept())  # the publish confirmation
+    page.goto(f"{server}/admin/")
+    assert "/admin/login" in page.url
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/admin/")
+    return page
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lottery(server, browser, users,
+                                                                                     container, settle, db_session):
+    page = sign_in(browser, server, users["publisher"])
+    page.click("[data-testid=new-lottery]")
+    page.wait_for_selector("[data-testid=prizes] tbody tr")
+    page.fill("[data-testid=name]", "Double 12 wheel")
+    starts = (container.clock.now() - timedelta(minutes=5)).astimezone(ZoneInfo("Asia/Shanghai"))
+    page.fill("input[name=starts_at]", starts.strftime("%Y-%m-%dT%H:%M"))
+    rows = page.locator("[data-testid=prizes] tbody tr")
+    assert rows.count() == 4
+    rows.nth(3).locator("[data-action=remove-prize]").click()  # the demo's 'thanks for playing' slot
+    rows.nth(2).locator("input[name=name]").fill(XSS)
+    page.fill("[data-testid=miss-weight]", "10")
+    # 5, 50 and 300 of 365: the probabilities follow the weights as they are typed.
+    assert [p.strip() for p in page.locator("[data-testid=probability]").all_inner_texts()] == [
+        "1.37 %", "13.70 %", "82.19 %"]
+    shot(page, "editor-lottery")
+    page.click("[data-testid=save]")
+    page.wait_for_url(re.compile(r".*/admin/campaigns/\d+$"))
+    campaign_id = int(page.url.rsplit("/", 1)[1])
+
+    page.click("[data-testid=simulate]")
+    expect(page.locator("[data-testid=message]")).not_to_be_empty()
+    assert "error" not in (page.get_attribute("[data-testid=message]", "class") or "")
+    page.click("[data-testid=publish]")
+    page.wait_for_selector("[data-testid=status].live")
+    shot(page, "campaign-live")
+
+    page.click("[data-testid=preview-link]")
+    page.wait_for_selector("[data-testid=wheel]")
+    assert page.evaluate("window.__xss") is None and XSS in page.inner_text("#legend")
+    won = ""
+    for _ in range(3):  # three free chances a day; each spin wins with 355 in 365
+        page.click("[data-testid=spin]")
+        expect(page.locator("[data-testid=result]")).to_have_text(re.compile(r"^(?!…$).+"))
+        won = page.inner_text("[data-testid=result]")
+        if won.startswith("You won"):
+            break
+    assert won.startswith("You won"), won
+    shot(page, "preview-wheel")
+
+    settle(worker=False)  # the play reaches SQL, where the live chart reads it
+    page.goto(f"{server}/admin/campaigns/{campaign_id}")
+    page.locator("#live-numbers tr").nth(1).wait_for()
+    numbers = dict(r.split("\t") for r in page.inner_text("#live-numbers").splitlines())
+    assert int(numbers["Plays"]) >= 1
+    assert page.evaluate("Chart.getChart('live-chart').data.datasets[0].data.reduce((a, b) => a + b, 0)") >= 1
+    page.click("[data-testid=pause]")
+    page.wait_for_selector("[data-testid=status].paused")
+
+    page.goto(f"{server}/admin/audit")
+    audit_text = page.inner_text("[data-testid=audit]")
+    assert "campaign.pause" in audit_text and "user:" in audit_text and users["publisher"] in audit_text
+    shot(page, "audit-log")
+    db_session.rollback()
+    paused = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "campaign.pause")).one()
+    assert paused.actor.endswith(users["publisher"]) and paused.subject_id == str(campaign_id)
+    page.goto(f"{server}/admin/")
+    assert "Double 12 wheel" in page.inner_text("[data-testid=campaigns]")
+    shot(page, "campaign-list")
+
+
+def test_a_viewer_sees_no_publish_button_and_the_api_refuses_them(server, browser, users, factory):
+    campaign_id = factory.campaign()
+    page = sign_in(browser, server, users["viewer"])
+    page.goto(f"{server}/admin/campaigns/{campaign_id}")
+    assert page.locator("[data-testid=pause]").count() == 0 and page.locator("[data-testid=publish]").count() == 0
+    answer = page.evaluate("""async (id) => {
+        const csrf = document.querySelector('meta[name=csrf-token]').content;
+        const r = await fetch(`/admin/api/v1/campaigns/${id}/pause`, {method: 'POST', headers: {'X-CSRF-Token': csrf}});
+        return [r.status, (await r.json()).error.code];
+    }""", campaign_id)
+    assert answer == [403, "FORBIDDEN"]
+
+
+def test_a_state_changing_request_without_the_csrf_token_is_refused(server, browser, users, factory):
+    campaign_id = factory.campaign()
+    page = sign_in(browser, server, users["publisher"])
+    answer = page.evaluate("""async (id) => {
+        const r = await fetch(`/admin/api/v1/campaigns/${id}/pause`, {method: 'POST'});
+        return [r.status, (await r.json()).error.code];
+    }""", campaign_id)
+    assert answer == [403, "CSRF_FAILED"]
+    forged = page.request.post(f"{server}/admin/logout", form={"csrf_token": "forged"})
+    assert forged.status == 403
+    page.goto(f"{server}/admin/campaigns/{campaign_id}")
+    assert page.locator("[data-testid=status]").inner_text() == "live"
+
+
+def test_the_page_follows_the_browsers_language(server, browser, users, factory):
+    factory.campaign()
+    page = sign_in(browser, server, users["viewer"], locale="zh-CN")
+    assert page.inner_text("h1") == "活动列表" and page.get_attribute("html", "lang") == "zh-CN"
+    shot(page, "campaign-list-zh")

@@ -1,0 +1,145 @@
+"""Signing in to the admin page: hashed passwords, lockout, CSRF on every form and API call from the page,
+cookie flags, the Content-Security-Policy, roles, and a complete zh-CN catalogue."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from sqlalchemy import select
+
+from campaigns.models import AdminUser, AuditEntry
+from campaigns.users import MAX_FAILED_LOGINS, AdminUserService
+from tests.web.test_bad_input import error_of
+from web import create_app
+
+PASSWORD = "correct horse battery"
+CATALOGUE = Path(__file__).resolve().parents[2] / "web" / "translations"
+
+
+@pytest.fixture
+def user(container):
+    def make(role: str = "publisher", email: str = "ops@huodong.test") -> str:
+        with container.session_factory() as session:
+            AdminUserService(session, clock=container.clock).create(email=email, password=PASSWORD, role=role,
+                                                                    actor="test")
+        return email
+
+    return make
+
+
+def csrf_of(client, path: str = "/admin/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def sign_in(client, email: str, password: str = PASSWORD, *, csrf: str | None = None):
+    return client.post("/admin/login", data={"email": email, "password": password,
+                                             "csrf_token": csrf if csrf is not None else csrf_of(client)})
+
+
+def test_a_password_is_stored_hashed_and_signs_in_once_right(user, client, db_session):
+    email = user()
+    stored = db_session.scalars(select(AdminUser)).one()
+    assert stored.password_hash.startswith("scrypt:") and PASSWORD not in stored.password_hash
+    assert sign_in(client, email, "wrong password!").status_code == 401
+    signed = sign_in(client, email)
+    assert signed.status_code == 302 and signed.headers["Location"].endswith("/admin/")
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_session_cookie_is_http_only_same_site_lax_and_secure_when_asked(user, client, settings, container):
+    email = user()
+    cookie = sign_in(client, email).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/admin" in cookie and "Secure" not in cookie
+    secure = create_app(settings.__class__(**{**settings.__dict__, "secure_cookies": True}))
+    secure.extensions["huodong.container"] = container
+    with secure.test_client() as https:
+        assert "Secure" in sign_in(https, email).headers["Set-Cookie"]
+
+
+def test_repeated_wrong_passwords_lock_the_account_even_against_the_right_one(user, client, db_session):
+    email = user()
+    answers = [sign_in(client, email, f"guess {i}").status_code for i in range(MAX_FAILED_LOGINS)]
+    assert answers == [401] * MAX_FAILED_LOGINS
+    locked = sign_in(client, email)
+    assert locked.status_code == 429 and 'data-testid="login-error"' in locked.get_data(as_text=True)
+    db_session.rollback()
+    assert db_session.scalars(select(AuditEntry.action)).all() == ["admin_user.create", "admin_user.locked"]
+
+
+def test_an_unknown_email_answers_like_a_wrong_password(user, client):
+    user()
+    assert sign_in(client, "nobody@huodong.test").status_code == 401
+
+
+def test_forms_and_page_api_calls_without_the_sessions_csrf_token_are_refused(user, client, factory):
+    email = user()
+    assert sign_in(client, email, csrf="forged").status_code == 403
+    assert sign_in(client, email).status_code == 302
+    campaign = factory.campaign()
+    error_of(client.post(f"/admin/api/v1/campaigns/{campaign}/pause"), 403, "CSRF_FAILED")
+    error_of(client.post(f"/admin/api/v1/campaigns/{campaign}/pause", headers={"X-CSRF-Token": "forged"}), 403,
+             "CSRF_FAILED")
+    token = csrf_of(client, "/admin/")
+    paused = client.post(f"/admin/api/v1/campaigns/{campaign}/pause", headers={"X-CSRF-Token": token})
+    assert paused.status_code == 200 and paused.json["status"] == "paused"
+    assert client.post("/admin/logout", data={"csrf_token": "forged"}).status_code == 403
+    assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 302
+    error_of(client.get("/admin/api/v1/campaigns"), 401, "UNAUTHORIZED")
+
+
+def test_roles_rank_viewer_marketer_publisher_admin(user, app, factory):
+    campaign = factory.campaign()
+    for role, may_publish in (("viewer", False), ("marketer", False), ("publisher", True), ("admin", True)):
+        client = app.test_client()  # a browser of their own
+        sign_in(client, user(role, f"{role}@huodong.test"))
+        token = csrf_of(client, "/admin/")
+        page = client.get(f"/admin/campaigns/{campaign}").get_data(as_text=True)
+        action = "pause" if 'data-testid="pause"' in page else "resume"
+        assert (f'data-testid="{action}"' in page) is may_publish, role
+        answer = client.post(f"/admin/api/v1/campaigns/{campaign}/{action}", headers={"X-CSRF-Token": token})
+        assert answer.status_code == (200 if may_publish else 403), (role, answer.json)
+
+
+def test_every_page_sends_a_strict_content_security_policy(user, client):
+    policy = client.get("/admin/login").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    sign_in(client, user())
+    page = client.get("/admin/")
+    assert page.headers["Content-Security-Policy"] == policy and page.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in page.get_data(as_text=True)  # no inline script: only JSON data blocks and files
+
+
+def test_user_text_is_escaped_in_pages(user, client, factory):
+    sign_in(client, user())
+    campaign = factory.campaign()
+    client.put(f"/admin/api/v1/campaigns/{campaign}", headers={"X-CSRF-Token": csrf_of(client, "/admin/")},
+               json={**_draft(client, campaign), "name": "</script><script>alert(1)</script>"})
+    for path in ("/admin/", f"/admin/campaigns/{campaign}", f"/admin/campaigns/{campaign}/edit"):
+        text = client.get(path).get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in text, path
+
+
+def _draft(client, campaign: int) -> dict:
+    return client.get(f"/admin/api/v1/campaigns/{campaign}").json["draft"]
+
+
+def test_the_zh_cn_catalogue_is_complete_and_compiled():
+    with open(CATALOGUE / "messages.pot", "rb") as f:
+        template = read_po(f)
+    with open(CATALOGUE / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po", "rb") as f:
+        chinese = read_po(f)
+    with open(CATALOGUE / "zh_Hans_CN" / "LC_MESSAGES" / "messages.mo", "rb") as f:
+        compiled = read_mo(io.BytesIO(f.read()))
+    wanted = {m.id for m in template if m.id}
+    assert wanted <= {m.id for m in chinese if m.id and m.string}, wanted - {m.id for m in chinese if m.string}
+    assert {m.id: m.string for m in chinese if m.id} == {m.id: m.string for m in compiled if m.id}
+
+
+def test_the_page_follows_accept_language(client):
+    assert "登录" in client.get("/admin/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_data(as_text=True)
+    assert "Sign in" in client.get("/admin/login", headers={"Accept-Language": "en-US"}).get_data(as_text=True)

@@ -1,0 +1,160 @@
+"""The admin page's routes: sign-in, the campaign list, a campaign, the editor, the review queue, the preview.
+
+Each view reads what the page shows through the services, as the JSON API
+does; what a page changes it changes by calling the JSON API from the browser
+(static/admin.js), with the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from functools import wraps
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from werkzeug.wrappers import Response
+
+from campaigns.activity import plays_since
+from campaigns.models import AdminRole
+from campaigns.users import AccountLockedError, AdminUserService, InvalidCredentialsError
+from engine.clock import iso
+from engine.errors import HuodongError, NotFoundError
+from engine.game import games
+
+from ..auth import Admin, check_csrf, csrf_token, session_user
+from ..requestctx import container, db
+from . import bp
+
+# The campaign list's "plays today" counts from midnight in the marketers' zone.
+BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def page(role: AdminRole = AdminRole.VIEWER) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A page for a signed-in admin user of at least ``role``; others go to the sign-in page."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = session_user(db())
+            if user is None:
+                return redirect(url_for("pages.login", next=request.full_path))
+            admin = Admin(AdminRole(user.role), f"user:{user.id}:{user.email}", user.id, user.email)
+            if not admin.may(role):
+                abort(403)
+            return view(admin, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def render(template: str, admin: Admin | None, **context: Any) -> str:
+    lang = "zh-CN" if str(get_locale()).startswith("zh") else "en"
+    return render_template(template, admin=admin, csrf=csrf_token(), roles=AdminRole, lang=lang, **context)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            check_csrf()
+            user = AdminUserService(db(), clock=container().clock).authenticate(
+                request.form.get("email", ""), request.form.get("password", ""))
+        except (InvalidCredentialsError, AccountLockedError, HuodongError) as exc:
+            error, status = exc, exc.http_status
+        else:
+            session.clear()  # a new session (and CSRF token) at sign-in: no fixation
+            session["admin_user_id"] = user.id
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/admin") and "//" not in target else url_for("pages.index"))
+    return render("admin/login.html", None, error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    check_csrf()
+    session.clear()
+    return redirect(url_for("pages.login"))
+
+
+@bp.route("/")
+@page()
+def index(admin: Admin) -> str:
+    c = container()
+    status, game, query = request.args.get("status") or None, request.args.get("game") or None, \
+        request.args.get("q", "").strip()
+    service = c.campaign_service(db())
+    campaigns = [x for x in service.list(status=status)
+                 if (game is None or x.game == game) and (not query or query.lower() in x.name.lower())]
+    midnight = datetime.combine(c.clock.now().astimezone(BUSINESS_ZONE).date(), time(), BUSINESS_ZONE)
+    today = plays_since(db(), midnight)
+    rows = [{"campaign": x, "live": c.live_state.stats(x.id) if x.live_version else None,
+             "plays_today": today.get(x.id, 0)} for x in campaigns]
+    return render("admin/campaigns.html", admin, rows=rows, games=sorted(games.keys()), status=status,
+                  game=game, q=query)
+
+
+@bp.route("/campaigns/new")
+@page(AdminRole.MARKETER)
+def new_campaign(admin: Admin) -> str:
+    game = request.args.get("game", "lottery")
+    if game not in games:
+        abort(404)
+    now = container().clock.now()
+    example = games.get(game)().demo_definitions(iso(now + timedelta(hours=1)), iso(now + timedelta(days=8)))[0]
+    return render("admin/editor.html", admin, campaign=None, game=game, definition=example,
+                  definition_json=json.dumps(example, ensure_ascii=False, indent=2))
+
+
+@bp.route("/campaigns/<int:campaign_id>/edit")
+@page(AdminRole.MARKETER)
+def edit_campaign(admin: Admin, campaign_id: int) -> str:
+    campaign = _campaign(campaign_id)
+    return render("admin/editor.html", admin, campaign=campaign, game=campaign.game, definition=campaign.draft,
+                  definition_json=json.dumps(campaign.draft, ensure_ascii=False, indent=2))
+
+
+@bp.route("/campaigns/<int:campaign_id>")
+@page()
+def campaign(admin: Admin, campaign_id: int) -> str:
+    found = _campaign(campaign_id)
+    versions = container().campaign_service(db()).versions(campaign_id)
+    return render("admin/campaign.html", admin, campaign=found, versions=versions,
+                  definition_json=json.dumps(found.draft, ensure_ascii=False, indent=2))
+
+
+@bp.route("/campaigns/<int:campaign_id>/review")
+@page()
+def review(admin: Admin, campaign_id: int) -> str:
+    found = _campaign(campaign_id)
+    held = container().review_service(db()).queue(campaign_id)
+    return render("admin/review.html", admin, campaign=found, held=held)
+
+
+@bp.route("/campaigns/<int:campaign_id>/preview")
+@page()
+def preview(admin: Admin, campaign_id: int) -> str:
+    found = _campaign(campaign_id)
+    view = container().campaign_service(db()).get(campaign_id).draft
+    return render("admin/preview.html", admin, campaign=found, dev_login=container().settings.dev_login,
+                  prizes=view.get("config", {}).get("prizes", []))
+
+
+@bp.route("/audit")
+@page()
+def audit(admin: Admin) -> str:
+    from campaigns import audit as audit_log
+
+    return render("admin/audit.html", admin, entries=audit_log.entries(db(), limit=100))
+
+
+def _campaign(campaign_id: int) -> Any:
+    try:
+        return container().campaign_service(db()).get(campaign_id)
+    except NotFoundError:
+        abort(404)
