@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -236,13 +237,17 @@ def demo(ctx: click.Context, port: int) -> None:
     subprocess.run([*huodong, "seed"], env=env, check=True)
     token = subprocess.run([*huodong, "admin", "create-token", "--role", "admin", "--name", "demo"], env=env,
                            check=True, capture_output=True, text=True).stdout.strip()
+    password = secrets.token_urlsafe(12)
+    email = f"admin-{secrets.token_hex(3)}@huodong.demo"  # a new one each run: no password to remember
+    subprocess.run([*huodong, "admin", "create-user", "--email", email, "--role", "admin"], check=True,
+                   env={**env, "HUODONG_ADMIN_PASSWORD": password}, capture_output=True)
     children = [
         subprocess.Popen(_gunicorn_argv(f"127.0.0.1:{port}", 3), env=env),
         subprocess.Popen([*huodong, "worker"], env=env),
         subprocess.Popen([*huodong, "settle"], env=env),
     ]
     base = f"http://127.0.0.1:{port}"
-    click.echo(DEMO_BANNER.format(base=base, token=token, redis=settings.redis_url,
+    click.echo(DEMO_BANNER.format(base=base, token=token, email=email, password=password, redis=settings.redis_url,
                                   db=settings.resolved_database_url(), sandbox=sandbox_url or "(not used)"))
     if sandbox_url:
         click.echo(ALIPAY_LOGIN.format(base=base, sandbox=sandbox_url))
@@ -253,6 +258,7 @@ def demo(ctx: click.Context, port: int) -> None:
 DEMO_BANNER = """
 Huodong demo is running (Ctrl-C stops everything).
 
+  admin page    {base}/admin/        sign in as {email} / {password}
   API docs      {base}/api/docs      (OpenAPI: {base}/api/v1/openapi.json)
   health        {base}/healthz
   metrics       {base}/metrics
