@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,7 +24,7 @@ import redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -209,6 +210,25 @@ class Settlement:
             elif self.enqueue(grant_id):
                 requeued.append(grant_id)
         return requeued
+
+    def release_overdue_retries(self, overdue: timedelta, *, now: float | None = None) -> list[str]:
+        """Retries still scheduled ``overdue`` after their time go to the queue now.
+
+        RQ moves a scheduled retry to its queue from the scheduler of one worker,
+        which holds a lock in Redis. When that scheduler dies with its worker (a
+        SIGKILL, a Redis crash under it), another worker takes it over at its
+        next maintenance; until then retries wait. This does what the scheduler
+        would (a job moved twice by both runs twice, and issuing is idempotent).
+        """
+        registry = ScheduledJobRegistry(queue=self._queue)
+        cutoff = int((now if now is not None else time.time()) - overdue.total_seconds())
+        job_ids = registry.get_jobs_to_schedule(cutoff)
+        released = []
+        for job in Job.fetch_many(job_ids, connection=self._queue.connection, serializer=self._queue.serializer):
+            if job is not None and registry.remove(job):
+                self._queue.enqueue_job(job)
+                released.append(job.id)
+        return released
 
     def recover_abandoned_jobs(self, *, as_of: float | None = None) -> None:
         """Jobs of workers that died (their heartbeat lapsed) go back to the queue with their retries, or fail.

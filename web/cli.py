@@ -124,6 +124,7 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
                 # Yesterday (UTC) is reconciled once it is half an hour behind us.
                 settlement.schedule_reconciliation((container.clock.now() - RECONCILE_AFTER).date())
                 settlement.recover_abandoned_jobs()
+                settlement.release_overdue_retries(timedelta(minutes=1))
                 settlement.requeue_stalled(timedelta(minutes=5))
                 settlement.trim()
                 with container.session_factory() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from campaigns.models import Grant, GrantStatus, PointsEntry
 from engine.clock import SystemClock
+from rewards.settlement import ISSUE_GRANT
 
 from ..support import crash_adapter  # noqa: F401  (registers points_crash here too)
 from ..support.factories import flash_sale_definition
@@ -173,3 +175,21 @@ def test_a_grant_whose_job_is_queued_or_scheduled_is_not_enqueued_again(factory,
     settle(worker=False)
     assert container.settlement().requeue_stalled(timedelta(0)) == []
     assert container.settle_queue.count == 1
+
+
+def test_a_retry_no_scheduler_moves_is_released_to_the_queue_once_overdue(factory, container, settle, db_session):
+    """The worker whose scheduler held the lock died: its scheduled retries wait; housekeeping moves them."""
+    campaign_id = factory.campaign(stock=10)
+    factory.play(campaign_id, "forgotten")
+    settle(worker=False)
+    grant_id = db_session.scalar(select(Grant.id))
+    container.settle_queue.empty()
+    job = container.settle_queue.enqueue_in(timedelta(seconds=30), ISSUE_GRANT, grant_id, job_id=grant_id)
+    settlement = container.settlement()
+    now = time.time()
+    assert settlement.release_overdue_retries(timedelta(minutes=1), now=now + 60) == []  # not overdue yet
+    assert container.settle_queue.count == 0
+    assert settlement.release_overdue_retries(timedelta(minutes=1), now=now + 120) == [job.id]
+    assert settlement.release_overdue_retries(timedelta(minutes=1), now=now + 120) == []  # once
+    settle()  # a worker without a scheduler issues it
+    assert _counts(db_session) == (1, 1, 1)

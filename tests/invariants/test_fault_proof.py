@@ -226,11 +226,12 @@ def _drain(container, patience: float = 240.0) -> dict:
     queue, grants whose job ended unsettled get a new one; until nothing is left unsettled."""
     settlement = container.settlement()
     started = time.monotonic()
-    rounds = requeued = 0
+    rounds = requeued = released = 0
     while time.monotonic() - started < patience:
         time.sleep(2)
         rounds += 1
         settlement.recover_abandoned_jobs(as_of=time.time() + 600)
+        released += len(settlement.release_overdue_retries(timedelta(0), now=time.time() + 60))
         requeued += len(settlement.requeue_stalled(timedelta(0)))
         with container.session_factory() as session:
             unsettled = session.scalar(select(func.count()).select_from(Grant).where(Grant.status.in_(UNSETTLED)))
@@ -241,7 +242,7 @@ def _drain(container, patience: float = 240.0) -> dict:
                   "last_error": (g.last_error or "")[:200], "job": _job_status(container, g.id)}
                  for g in session.scalars(select(Grant).where(Grant.status.in_(UNSETTLED)).limit(20))]
     return {"seconds": round(time.monotonic() - started, 1), "rounds": rounds, "requeued": requeued,
-            "stuck": stuck}
+            "released": released, "stuck": stuck}
 
 
 def _job_status(container, grant_id: str) -> str | None:
