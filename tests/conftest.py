@@ -21,7 +21,7 @@ from web.container import Container
 
 from .support.client import MiniProgramClient
 from .support.factories import Factory
-from .support.services import database, new_run_id, purge_redis, redis_server, truncate_tables
+from .support.services import database, new_run_id, purge_redis, redis_server, serving, truncate_tables
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +113,13 @@ def app(settings: Settings, session_container: Container) -> Any:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+@pytest.fixture
+def live_url(app: Any) -> Iterator[str]:
+    """The app on a real port (a browser, or the Alipay sandbox posting its notifications, calls it)."""
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

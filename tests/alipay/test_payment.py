@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from alipay_sandbox.server import Trade
 from campaigns.models import AuditEntry, Grant, Order, OrderStatus
@@ -21,16 +18,6 @@ from rewards.points import balance
 from tests.support.factories import flash_sale_definition
 
 NOTIFY = "/api/v1/notify/alipay"
-
-
-@pytest.fixture
-def live_url(app) -> Iterator[str]:
-    """The app on a real port, so the sandbox can POST its notifications to it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
 
 
 @pytest.fixture

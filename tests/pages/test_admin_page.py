@@ -10,7 +10,6 @@ pages are written to docs/screenshots/ (README: "The admin page").
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from campaigns.models import AuditEntry
 from campaigns.users import AdminUserService
@@ -34,13 +32,8 @@ expect = playwright_api.expect
 
 
 @pytest.fixture
-def server(app) -> Iterator[str]:
-    """The app on a real port, in a thread."""
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
+def server(live_url) -> str:
+    return live_url
 
 
 @pytest.fixture

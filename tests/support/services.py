@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
 
 from campaigns.db import Base
 from campaigns.migrate import upgrade
@@ -108,3 +111,15 @@ def truncate_tables(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         for table in tables:
             connection.execute(sa.text(f"DELETE FROM {table}"))
+
+
+@contextmanager
+def serving(wsgi_app: Any) -> Iterator[str]:
+    """A WSGI app on a free port of 127.0.0.1, in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()

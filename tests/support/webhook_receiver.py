@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from rewards.webhook import SIGNATURE_HEADER, verify_signature
+
+from .services import serving as serving_app
 
 SECRET = "whsec-test"
 
@@ -73,10 +74,5 @@ class Receiver:
 @contextmanager
 def serving(receiver: Receiver) -> Iterator[str]:
     """The receiver on 127.0.0.1 in a thread; yields its URL."""
-    server = make_server("127.0.0.1", 0, receiver, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}/rewards"
-    finally:
-        server.shutdown()
+    with serving_app(receiver) as base:
+        yield f"{base}/rewards"
