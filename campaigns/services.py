@@ -226,6 +226,12 @@ class CampaignService:
             previous = row.definition
         return views
 
+    def pending_changes(self, campaign_id: int) -> list[dict[str, Any]]:
+        """What publishing the draft would change: an RFC 6902 patch from the latest version (or from nothing)."""
+        draft = self.get(campaign_id).draft
+        latest = self._latest_version(campaign_id)
+        return jsonpatch.make_patch(latest.definition if latest is not None else {}, draft).patch
+
     def live_stats(self, campaign_id: int) -> dict[str, Any] | None:
         campaign = self.get(campaign_id)
         if campaign.live_version is None:

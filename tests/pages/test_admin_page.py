@@ -56,7 +56,13 @@ def users(container) -> dict[str, str]:
 
 def sign_in(browser: Any, server: str, email: str, *, locale: str = "en-US") -> Any:
     page = browser.new_page(locale=locale, viewport={"width": 1280, "height": 900})
-    page.on("dialog", lambda dialog: dialog.accept())  # the publish confirmation
+    page.dialogs = []  # the confirmations it was asked, accepted
+
+    def accept(dialog: Any) -> None:
+        page.dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
     page.goto(f"{server}/admin/")
     assert "/admin/login" in page.url
     page.fill("input[name=email]", email)
@@ -97,6 +103,7 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     assert "error" not in (page.get_attribute("[data-testid=message]", "class") or "")
     page.click("[data-testid=publish]")
     page.wait_for_selector("[data-testid=status].live")
+    assert "add /name = \"Double 12 wheel\"" in page.dialogs[-1]  # the diff against nothing live yet
     shot(page, "campaign-live")
 
     page.click("[data-testid=preview-link]")

@@ -143,3 +143,13 @@ def test_the_zh_cn_catalogue_is_complete_and_compiled():
 def test_the_page_follows_accept_language(client):
     assert "登录" in client.get("/admin/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_data(as_text=True)
     assert "Sign in" in client.get("/admin/login", headers={"Accept-Language": "en-US"}).get_data(as_text=True)
+
+
+def test_pending_changes_are_the_diff_from_the_latest_version(user, client, factory, admin_token):
+    campaign = factory.campaign()
+    headers = {"Authorization": f"Bearer {admin_token('marketer')}"}
+    assert client.get(f"/admin/api/v1/campaigns/{campaign}/changes", headers=headers).json == []
+    draft = client.get(f"/admin/api/v1/campaigns/{campaign}", headers=headers).json["draft"]
+    client.put(f"/admin/api/v1/campaigns/{campaign}", json={**draft, "name": "Renamed"}, headers=headers)
+    assert client.get(f"/admin/api/v1/campaigns/{campaign}/changes", headers=headers).json == [
+        {"op": "replace", "path": "/name", "value": "Renamed"}]

@@ -18,7 +18,7 @@ from ..auth import require_admin
 from ..jsonio import json_body
 from ..requestctx import container, db
 from . import blp
-from .schemas import CampaignAdminSchema, ForecastSchema, VersionSchema
+from .schemas import CampaignAdminSchema, ChangeSchema, ForecastSchema, VersionSchema
 
 DEFINITION_BODY = {"required": True, "content": {"application/json": {"schema": CampaignDefinitionSchema}}}
 
@@ -109,6 +109,15 @@ def _lifecycle(action: str, summary: str) -> None:
 _lifecycle("pause", "Pause a live campaign: plays are refused with CAMPAIGN_NOT_LIVE at once.")
 _lifecycle("resume", "Resume a paused campaign.")
 _lifecycle("end", "End a campaign for good.")
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/changes", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, ChangeSchema(many=True))
+@blp.alt_response(404, schema=ErrorSchema)
+def pending_changes(campaign_id: int) -> list[dict[str, Any]]:
+    """What publishing the draft now would change against the latest version (RFC 6902 operations)."""
+    return _service().pending_changes(campaign_id)
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/versions", methods=["GET"])

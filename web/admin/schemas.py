@@ -42,6 +42,12 @@ class VersionSchema(Schema):
     diff = fields.List(fields.Dict(), required=True, metadata={"description": "RFC 6902 patch from the previous."})
 
 
+class ChangeSchema(Schema):
+    op = fields.String(required=True, metadata={"description": "add, remove or replace"})
+    path = fields.String(required=True, metadata={"description": "JSON pointer into the definition"})
+    value = fields.Raw(metadata={"description": "the new value (add, replace)"})
+
+
 class ForecastSchema(Schema):
     game = fields.String(required=True)
     days = fields.Integer(required=True)

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from campaigns.activity import plays_since
 from campaigns.models import AdminRole
-from campaigns.users import AccountLockedError, AdminUserService, InvalidCredentialsError
+from campaigns.users import AdminUserService
 from engine.clock import iso
 from engine.errors import HuodongError, NotFoundError
 from engine.game import games
@@ -65,7 +65,7 @@ def login() -> Any:
             check_csrf()
             user = AdminUserService(db(), clock=container().clock).authenticate(
                 request.form.get("email", ""), request.form.get("password", ""))
-        except (InvalidCredentialsError, AccountLockedError, HuodongError) as exc:
+        except HuodongError as exc:  # wrong credentials, a locked account, a stale form (CSRF)
             error, status = exc, exc.http_status
         else:
             session.clear()  # a new session (and CSRF token) at sign-in: no fixation
@@ -123,9 +123,9 @@ def edit_campaign(admin: Admin, campaign_id: int) -> str:
 @page()
 def campaign(admin: Admin, campaign_id: int) -> str:
     found = _campaign(campaign_id)
-    versions = container().campaign_service(db()).versions(campaign_id)
-    return render("admin/campaign.html", admin, campaign=found, versions=versions,
-                  definition_json=json.dumps(found.draft, ensure_ascii=False, indent=2))
+    service = container().campaign_service(db())
+    return render("admin/campaign.html", admin, campaign=found, versions=service.versions(campaign_id),
+                  changes=service.pending_changes(campaign_id))
 
 
 @bp.route("/campaigns/<int:campaign_id>/review")
@@ -140,9 +140,8 @@ def review(admin: Admin, campaign_id: int) -> str:
 @page()
 def preview(admin: Admin, campaign_id: int) -> str:
     found = _campaign(campaign_id)
-    view = container().campaign_service(db()).get(campaign_id).draft
     return render("admin/preview.html", admin, campaign=found, dev_login=container().settings.dev_login,
-                  prizes=view.get("config", {}).get("prizes", []))
+                  prizes=found.draft.get("config", {}).get("prizes", []))
 
 
 @bp.route("/audit")

@@ -14,7 +14,13 @@
     }
     button.addEventListener("click", async () => {
       if (action === "simulate") return simulate();
-      if (action === "publish" && !window.confirm(text.confirm_publish)) return;
+      if (action === "publish") {
+        // The confirmation lists what this publish changes against the live version (the server's diff).
+        const changes = JSON.parse(document.getElementById("changes").textContent);
+        const lines = changes.slice(0, 20).map((c) => `${c.op} ${c.path}` + ("value" in c ? ` = ${JSON.stringify(c.value).slice(0, 60)}` : ""));
+        if (changes.length > 20) lines.push(`… +${changes.length - 20}`);
+        if (!window.confirm(`${text.confirm_publish}\n\n${text.changes}:\n${lines.join("\n") || text.no_changes}`)) return;
+      }
       if (action === "end" && !window.confirm(text.confirm_end)) return;
       try {
         await api("POST", `/campaigns/${id}/${action}`);
