@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from campaigns.models import AuditEntry
+from campaigns.models import AuditEntry, Grant
 from campaigns.users import AdminUserService
+from tests.fraud.test_review import Friends
+from tests.games.test_referral import definition as referral_definition
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -172,3 +174,33 @@ def test_the_page_follows_the_browsers_language(server, browser, users, factory)
     page = sign_in(browser, server, users["viewer"], locale="zh-CN")
     assert page.inner_text("h1") == "活动列表" and page.get_attribute("html", "lang") == "zh-CN"
     shot(page, "campaign-list-zh")
+
+
+def test_a_marketer_approves_a_held_cash_out_in_the_review_queue(server, browser, users, client, factory, settle,
+                                                                  db_session, admin_token):
+    # Ring rules only: under the default policy the risk score challenges the shared phone before any hold.
+    saved = client.put("/admin/api/v1/fraud-policies/rings", json={"risk": {"mode": "off"}},
+                       headers={"Authorization": f"Bearer {admin_token('marketer')}"})
+    assert saved.status_code == 200
+    campaign_id = factory.campaign({**referral_definition(budget_fen=100_000), "fraud": {"policy": "rings"}})
+    friends = Friends(client, factory, campaign_id)
+    code = friends.flagged_packet()
+    assert friends.cashout("owner", code).json["outcome"]["held"] is True
+    settle(worker=False)
+    page = sign_in(browser, server, users["publisher"])
+    page.goto(f"{server}/admin/campaigns/{campaign_id}/review")
+    rows = page.locator("[data-testid=review] tr[data-claim]")
+    assert rows.count() == 2  # the assist from the owner's phone, and the cash-out of its tree
+    assert "ring:tree_flagged" in rows.nth(1).inner_text()
+    shot(page, "review-queue")
+    held_claim = rows.nth(1).get_attribute("data-claim")
+    rows.nth(1).locator("[data-action=approve]").click()
+    expect(page.locator("[data-testid=message]")).to_have_text("Approved")
+    assert page.locator(f"tr[data-claim='{held_claim}']").count() == 0
+    db_session.rollback()
+    assert db_session.scalars(select(Grant.status).where(Grant.claim_id == held_claim)).all() == ["pending"]
+    page.goto(f"{server}/admin/settlement")
+    assert "pending" in page.inner_text("[data-testid=grants]")
+    page.goto(f"{server}/admin/fraud")
+    assert "ring:tree_flagged" in page.inner_text("[data-testid=fraud-campaigns]")
+    shot(page, "fraud")

@@ -19,7 +19,7 @@ from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
 from campaigns.activity import plays_since
-from campaigns.models import AdminRole
+from campaigns.models import AdminRole, GrantStatus
 from campaigns.users import AdminUserService
 from engine.clock import iso
 from engine.errors import HuodongError, NotFoundError
@@ -142,6 +142,26 @@ def preview(admin: Admin, campaign_id: int) -> str:
     found = _campaign(campaign_id)
     return render("admin/preview.html", admin, campaign=found, dev_login=container().settings.dev_login,
                   prizes=found.draft.get("config", {}).get("prizes", []))
+
+
+@bp.route("/settlement")
+@page()
+def settlement(admin: Admin) -> str:
+    from rewards.coupons import pools
+
+    status = request.args.get("status") or None
+    grants = container().grant_service(db()).list(status=status, limit=100)
+    return render("admin/settlement.html", admin, grants=grants, status=status, pools=pools(db()),
+                  statuses=[str(s) for s in GrantStatus])
+
+
+@bp.route("/fraud")
+@page()
+def fraud(admin: Admin) -> str:
+    c = container()
+    campaigns = [{"campaign": x, **c.live_state.fraud_stats(x.id)} for x in c.campaign_service(db()).list()
+                 if x.live_version]
+    return render("admin/fraud.html", admin, policies=c.fraud_policy_service(db()).list(), campaigns=campaigns)
 
 
 @bp.route("/audit")
