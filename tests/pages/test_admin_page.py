@@ -92,6 +92,10 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     rows.nth(3).locator("[data-action=remove-prize]").click()  # the demo's 'thanks for playing' slot
     rows.nth(2).locator("input[name=name]").fill(XSS)
     page.fill("[data-testid=miss-weight]", "10")
+    page.fill("[data-testid=audience]", "user.tier in [")  # checked by the server as it is typed
+    expect(page.locator("[data-testid=audience-problems]")).to_contain_text("1:")
+    page.fill("[data-testid=audience]", "")
+    expect(page.locator("[data-testid=audience-problems]")).to_be_empty()
     # 5, 50 and 300 of 365: the probabilities follow the weights as they are typed.
     assert [p.strip() for p in page.locator("[data-testid=probability]").all_inner_texts()] == [
         "1.37 %", "13.70 %", "82.19 %"]

@@ -153,3 +153,14 @@ def test_pending_changes_are_the_diff_from_the_latest_version(user, client, fact
     client.put(f"/admin/api/v1/campaigns/{campaign}", json={**draft, "name": "Renamed"}, headers=headers)
     assert client.get(f"/admin/api/v1/campaigns/{campaign}/changes", headers=headers).json == [
         {"op": "replace", "path": "/name", "value": "Renamed"}]
+
+
+def test_an_audience_rule_is_checked_with_its_positions(client, admin_token):
+    headers = {"Authorization": f"Bearer {admin_token('viewer')}"}
+    checked = client.post("/admin/api/v1/audience/check", json={"expression": "user.tier in ["}, headers=headers)
+    assert checked.status_code == 200 and checked.json["ok"] is False
+    assert checked.json["problems"][0]["line"] == 1 and checked.json["problems"][0]["column"] >= 1
+    fine = client.post("/admin/api/v1/audience/check", json={"expression": "user.tier == 'gold'"}, headers=headers)
+    assert fine.json == {"ok": True, "problems": []}
+    error_of(client.post("/admin/api/v1/audience/check", json={"expr": "x"}, headers=headers), 422,
+             "VALIDATION_ERROR")

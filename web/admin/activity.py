@@ -1,4 +1,4 @@
-"""What happened on a campaign lately (the admin page's live charts) and the audit log."""
+"""What the admin page reads besides campaigns: recent activity (live charts), the audit log, audience checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from campaigns import audit
 from campaigns.activity import per_minute
+from campaigns.attributes import attribute_types
 from campaigns.models import AdminRole
+from engine.audience import problems
 
 from ..api import CAMPAIGN_ID
 from ..api.schemas import ErrorSchema
@@ -80,3 +82,32 @@ def campaign_activity(query: dict[str, Any], campaign_id: int) -> dict[str, Any]
 def audit_log(query: dict[str, Any]) -> Any:
     """The audit log, newest first: who did what, when, with the state before and after."""
     return audit.entries(db(), **query)
+
+
+class AudienceCheckRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    expression = fields.String(required=True, validate=validate.Length(max=2000))
+
+
+class RuleProblemSchema(Schema):
+    line = fields.Integer(required=True)
+    column = fields.Integer(required=True)
+    message = fields.String(required=True)
+
+
+class AudienceCheckSchema(Schema):
+    ok = fields.Boolean(required=True)
+    problems = fields.List(fields.Nested(RuleProblemSchema), required=True)
+
+
+@blp.route("/audience/check", methods=["POST"])
+@require_admin(AdminRole.VIEWER)
+@blp.arguments(AudienceCheckRequest)
+@blp.response(200, AudienceCheckSchema)
+def check_audience(body: dict[str, Any]) -> dict[str, Any]:
+    """Check an audience rule as it is typed: every problem at its line and column, against the players'
+    imported attributes (the same check as saving a campaign)."""
+    found = problems(body["expression"], attribute_types(db())) if body["expression"].strip() else []
+    return {"ok": not found, "problems": [p.__dict__ for p in found]}

@@ -5,7 +5,7 @@
 (() => {
   const root = document.getElementById("editor");
   const campaignId = root.dataset.campaign;
-  const {api, say, refused, showFieldErrors, text} = Huodong;
+  const {api, refused, showFieldErrors} = Huodong;
   const base = JSON.parse(document.getElementById("definition").textContent);
   const OFFSET_MS = 8 * 3600 * 1000;  // the schedule is edited in Asia/Shanghai (UTC+8, no daylight saving)
 
@@ -78,6 +78,21 @@
     probabilities();
   });
 
+  // The audience rule is checked by the server as it is typed; its problems show at their line and column.
+  const audience = form.querySelector("[data-field=audience]");
+  const audienceProblems = form.querySelector("[data-error-for=audience]");
+  let checking = null;
+  audience.addEventListener("input", () => {
+    clearTimeout(checking);
+    checking = setTimeout(async () => {
+      try {
+        const checked = await api("POST", "/audience/check", {expression: audience.value});
+        audienceProblems.textContent = checked.problems.map((p) => `${p.line}:${p.column} ${p.message}`).join("; ");
+        audience.classList.toggle("invalid", !checked.ok);
+      } catch (error) { refused(error); }
+    }, 300);
+  });
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const prizes = [...body.rows].map((row) => {
@@ -91,7 +106,7 @@
     });
     const budget = form.budget.value === "" ? null : Math.round(Number(form.budget.value) * 100);
     const definition = {...base, name: form.querySelector("[data-field=name]").value, starts_at: fromLocal(form.starts_at.value),
-                        ends_at: fromLocal(form.ends_at.value), budget_fen: budget,
+                        ends_at: fromLocal(form.ends_at.value), budget_fen: budget, audience: audience.value.trim() || null,
                         config: {...base.config, prizes, miss_weight: Number(form.miss_weight.value) || 0}};
     const ids = new Set(prizes.map((p) => p.id));
     // Prizes the form removed must not stay named by the rest of the config (fallback, pity).
@@ -99,6 +114,4 @@
     if (definition.config.pity && !ids.has(definition.config.pity.prize)) delete definition.config.pity;
     save(definition, form);
   });
-  say("");
-  void text;
 })();
