@@ -226,6 +226,15 @@ class CampaignService:
             previous = row.definition
         return views
 
+    def diff(self, campaign_id: int, older: int, newer: int) -> list[dict[str, Any]]:
+        """What changed from one published version to another (RFC 6902 operations)."""
+        rows = {row.version: row.definition for row in self._session.scalars(select(CampaignVersion).where(
+            CampaignVersion.campaign_id == campaign_id, CampaignVersion.version.in_((older, newer))))}
+        missing = [v for v in (older, newer) if v not in rows]
+        if missing:
+            raise NotFoundError("No such version.", campaign_id=campaign_id, versions=missing)
+        return jsonpatch.make_patch(rows[older], rows[newer]).patch
+
     def pending_changes(self, campaign_id: int) -> list[dict[str, Any]]:
         """What publishing the draft would change: an RFC 6902 patch from the latest version (or from nothing)."""
         draft = self.get(campaign_id).draft

@@ -164,3 +164,18 @@ def test_an_audience_rule_is_checked_with_its_positions(client, admin_token):
     assert fine.json == {"ok": True, "problems": []}
     error_of(client.post("/admin/api/v1/audience/check", json={"expr": "x"}, headers=headers), 422,
              "VALIDATION_ERROR")
+
+
+def test_any_two_versions_compare(client, factory, admin_token):
+    campaign = factory.campaign()
+    headers = {"Authorization": f"Bearer {admin_token('publisher')}"}
+    draft = client.get(f"/admin/api/v1/campaigns/{campaign}", headers=headers).json["draft"]
+    for name in ("Second", "Third"):
+        client.put(f"/admin/api/v1/campaigns/{campaign}", json={**draft, "name": name}, headers=headers)
+        assert client.post(f"/admin/api/v1/campaigns/{campaign}/publish", headers=headers).status_code == 200
+    diff = client.get(f"/admin/api/v1/campaigns/{campaign}/versions/diff?from=1&to=3", headers=headers)
+    assert diff.json == [{"op": "replace", "path": "/name", "value": "Third"}]
+    error_of(client.get(f"/admin/api/v1/campaigns/{campaign}/versions/diff?from=1&to=9", headers=headers), 404,
+             "NOT_FOUND")
+    error_of(client.get(f"/admin/api/v1/campaigns/{campaign}/versions/diff?from=x&to=2", headers=headers), 422,
+             "VALIDATION_ERROR")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
+from marshmallow import RAISE, Schema, fields, validate
 
 from campaigns.forecasts import simulate
 from campaigns.models import AdminRole, Campaign
@@ -126,6 +127,24 @@ def pending_changes(campaign_id: int) -> list[dict[str, Any]]:
 def list_versions(campaign_id: int) -> list[dict[str, Any]]:
     """Every published version with its diff (RFC 6902) from the one before."""
     return [{**_version_fields(v.version), "diff": v.diff} for v in _service().versions(campaign_id)]
+
+
+class DiffQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    older = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1), data_key="from")
+    newer = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1), data_key="to")
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/versions/diff", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.arguments(DiffQuery, location="query")
+@blp.response(200, ChangeSchema(many=True))
+@blp.alt_response(404, schema=ErrorSchema)
+def diff_versions(query: dict[str, Any], campaign_id: int) -> list[dict[str, Any]]:
+    """What changed between any two published versions: ``?from=1&to=3`` (RFC 6902 operations)."""
+    return _service().diff(campaign_id, query["older"], query["newer"])
 
 
 def _version_fields(version: Any) -> dict[str, Any]:

@@ -29,6 +29,24 @@
     });
   });
 
+  // A readable diff between any two versions: each change with its path, the old and the new value.
+  const compare = document.getElementById("compare");
+  compare && compare.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const changes = await api("GET", `/campaigns/${id}/versions/diff?from=${compare.elements.from.value}&to=${compare.elements.to.value}`);
+      const table = document.getElementById("diff");
+      table.replaceChildren();
+      for (const change of changes) {
+        const row = table.insertRow();
+        row.insertCell().textContent = change.op;
+        row.insertCell().textContent = change.path;
+        row.insertCell().textContent = "value" in change ? JSON.stringify(change.value) : "";
+      }
+      if (!changes.length) table.insertRow().insertCell().textContent = text.no_changes;
+    } catch (error) { refused(error); }
+  });
+
   let forecastChart = null;
   async function simulate() {
     try {
