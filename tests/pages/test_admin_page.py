@@ -196,6 +196,9 @@ def test_a_marketer_approves_a_held_cash_out_in_the_review_queue(server, browser
     rows = page.locator("[data-testid=review] tr[data-claim]")
     assert rows.count() == 2  # the assist from the owner's phone, and the cash-out of its tree
     assert "ring:tree_flagged" in rows.nth(1).inner_text()
+    rows.nth(1).locator("[data-action=graph]").click()
+    expect(page.locator("[data-testid=shared]")).to_contain_text("one-phone")
+    assert "f0" in page.inner_text("[data-testid=graph-nodes]")
     shot(page, "review-queue")
     held_claim = rows.nth(1).get_attribute("data-claim")
     rows.nth(1).locator("[data-action=approve]").click()
