@@ -179,3 +179,35 @@ def test_any_two_versions_compare(client, factory, admin_token):
              "NOT_FOUND")
     error_of(client.get(f"/admin/api/v1/campaigns/{campaign}/versions/diff?from=x&to=2", headers=headers), 422,
              "VALIDATION_ERROR")
+
+
+def test_admins_add_users_and_change_roles_and_no_one_else_may(client, admin_token, db_session):
+    admin = {"Authorization": f"Bearer {admin_token('admin')}"}
+    publisher = {"Authorization": f"Bearer {admin_token('publisher')}"}
+    body = {"email": "New@Huodong.test", "password": PASSWORD, "role": "viewer", "name": "New"}
+    error_of(client.post("/admin/api/v1/users", json=body, headers=publisher), 403, "FORBIDDEN")
+    created = client.post("/admin/api/v1/users", json=body, headers=admin)
+    assert created.status_code == 201 and created.json["email"] == "new@huodong.test"
+    assert "password" not in created.json and "password_hash" not in created.json
+    error_of(client.post("/admin/api/v1/users", json=body, headers=admin), 409, "EMAIL_TAKEN")
+    error_of(client.post("/admin/api/v1/users", json={**body, "email": "b@h.test", "password": "short"},
+                         headers=admin), 422, "VALIDATION_ERROR")
+    error_of(client.post("/admin/api/v1/users", json={**body, "email": "c@h.test", "role": "root"}, headers=admin),
+             422, "VALIDATION_ERROR")
+    user_id = created.json["id"]
+    changed = client.put(f"/admin/api/v1/users/{user_id}/role", json={"role": "publisher"}, headers=admin)
+    assert changed.json["role"] == "publisher"
+    error_of(client.put("/admin/api/v1/users/999999/role", json={"role": "viewer"}, headers=admin), 404,
+             "NOT_FOUND")
+    db_session.rollback()
+    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "admin_user.role")).one()
+    assert entry.details["before"] == {"role": "viewer"} and entry.details["after"] == {"role": "publisher"}
+    assert [u["email"] for u in client.get("/admin/api/v1/users", headers=admin).json] == ["new@huodong.test"]
+
+
+def test_only_admins_see_the_users_page(user, app):
+    for role, sees in (("publisher", False), ("admin", True)):
+        browser = app.test_client()
+        sign_in(browser, user(role, f"{role}@huodong.test"))
+        assert ('href="/admin/users"' in browser.get("/admin/").get_data(as_text=True)) is sees
+        assert browser.get("/admin/users").status_code == (200 if sees else 403)

@@ -164,6 +164,13 @@ def fraud(admin: Admin) -> str:
     return render("admin/fraud.html", admin, policies=c.fraud_policy_service(db()).list(), campaigns=campaigns)
 
 
+@bp.route("/users")
+@page(AdminRole.ADMIN)
+def users(admin: Admin) -> str:
+    return render("admin/users.html", admin, users=AdminUserService(db(), clock=container().clock).list(),
+                  all_roles=[str(r) for r in AdminRole])
+
+
 @bp.route("/audit")
 @page()
 def audit(admin: Admin) -> str:
