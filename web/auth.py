@@ -52,6 +52,10 @@ class Admin:
     def may(self, role: AdminRole) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
+    @classmethod
+    def of_user(cls, user: AdminUser) -> Admin:
+        return cls(AdminRole(user.role), f"user:{user.id}:{user.email}", user.id, user.email)
+
 
 class TokenExpiredError(UnauthorizedError):
     code = "TOKEN_EXPIRED"
@@ -196,7 +200,7 @@ def current_admin() -> Admin:
     if user is None:
         raise UnauthorizedError("Sign in, or send Authorization: Bearer <admin token>.")
     check_csrf()
-    return Admin(AdminRole(user.role), f"user:{user.id}:{user.email}", user.id, user.email)
+    return Admin.of_user(user)
 
 
 def require_admin(role: AdminRole) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -18,12 +18,14 @@ from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
+from campaigns import audit as audit_log
 from campaigns.activity import plays_since
 from campaigns.models import AdminRole, GrantStatus
 from campaigns.users import AdminUserService
 from engine.clock import iso
 from engine.errors import HuodongError, NotFoundError
 from engine.game import games
+from rewards.coupons import pools
 
 from ..auth import Admin, check_csrf, csrf_token, session_user
 from ..requestctx import container, db
@@ -42,7 +44,7 @@ def page(role: AdminRole = AdminRole.VIEWER) -> Callable[[Callable[..., Any]], C
             user = session_user(db())
             if user is None:
                 return redirect(url_for("pages.login", next=request.full_path))
-            admin = Admin(AdminRole(user.role), f"user:{user.id}:{user.email}", user.id, user.email)
+            admin = Admin.of_user(user)
             if not admin.may(role):
                 abort(403)
             return view(admin, *args, **kwargs)
@@ -147,8 +149,6 @@ def preview(admin: Admin, campaign_id: int) -> str:
 @bp.route("/settlement")
 @page()
 def settlement(admin: Admin) -> str:
-    from rewards.coupons import pools
-
     status = request.args.get("status") or None
     grants = container().grant_service(db()).list(status=status, limit=100)
     return render("admin/settlement.html", admin, grants=grants, status=status, pools=pools(db()),
@@ -174,8 +174,6 @@ def users(admin: Admin) -> str:
 @bp.route("/audit")
 @page()
 def audit(admin: Admin) -> str:
-    from campaigns import audit as audit_log
-
     return render("admin/audit.html", admin, entries=audit_log.entries(db(), limit=100))
 
 
