@@ -211,3 +211,10 @@ def test_only_admins_see_the_users_page(user, app):
         sign_in(browser, user(role, f"{role}@huodong.test"))
         assert ('href="/admin/users"' in browser.get("/admin/").get_data(as_text=True)) is sees
         assert browser.get("/admin/users").status_code == (200 if sees else 403)
+
+
+def test_a_page_for_a_campaign_that_cannot_exist_is_404(user, client):
+    sign_in(client, user())
+    for path in ("/admin/campaigns/99999999999999999999", "/admin/campaigns/99999999999/edit",
+                 "/admin/campaigns/2147483647/review"):
+        assert client.get(path).status_code == 404, path

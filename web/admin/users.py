@@ -66,7 +66,7 @@ def create_user(body: dict[str, Any]) -> dict[str, Any]:
     return view(_service().create(**body, actor=g.actor))
 
 
-@blp.route("/users/<int:user_id>/role", methods=["PUT"])
+@blp.route("/users/<int(max=2147483647):user_id>/role", methods=["PUT"])
 @require_admin(AdminRole.ADMIN)
 @blp.arguments(RoleRequest)
 @blp.response(200, AdminUserSchema)

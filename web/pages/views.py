@@ -27,6 +27,7 @@ from engine.errors import HuodongError, NotFoundError
 from engine.game import games
 from rewards.coupons import pools
 
+from ..api import CAMPAIGN_ID
 from ..auth import Admin, check_csrf, csrf_token, session_user
 from ..requestctx import container, db
 from . import bp
@@ -113,7 +114,7 @@ def new_campaign(admin: Admin) -> str:
                   definition_json=json.dumps(example, ensure_ascii=False, indent=2))
 
 
-@bp.route("/campaigns/<int:campaign_id>/edit")
+@bp.route(f"/campaigns/{CAMPAIGN_ID}/edit")
 @page(AdminRole.MARKETER)
 def edit_campaign(admin: Admin, campaign_id: int) -> str:
     campaign = _campaign(campaign_id)
@@ -121,7 +122,7 @@ def edit_campaign(admin: Admin, campaign_id: int) -> str:
                   definition_json=json.dumps(campaign.draft, ensure_ascii=False, indent=2))
 
 
-@bp.route("/campaigns/<int:campaign_id>")
+@bp.route(f"/campaigns/{CAMPAIGN_ID}")
 @page()
 def campaign(admin: Admin, campaign_id: int) -> str:
     found = _campaign(campaign_id)
@@ -130,7 +131,7 @@ def campaign(admin: Admin, campaign_id: int) -> str:
                   changes=service.pending_changes(campaign_id))
 
 
-@bp.route("/campaigns/<int:campaign_id>/review")
+@bp.route(f"/campaigns/{CAMPAIGN_ID}/review")
 @page()
 def review(admin: Admin, campaign_id: int) -> str:
     found = _campaign(campaign_id)
@@ -138,7 +139,7 @@ def review(admin: Admin, campaign_id: int) -> str:
     return render("admin/review.html", admin, campaign=found, held=held)
 
 
-@bp.route("/campaigns/<int:campaign_id>/preview")
+@bp.route(f"/campaigns/{CAMPAIGN_ID}/preview")
 @page()
 def preview(admin: Admin, campaign_id: int) -> str:
     found = _campaign(campaign_id)
