@@ -37,8 +37,8 @@ def per_minute(session: Session, campaign_id: int, *, now: datetime, minutes: in
         if claim_id not in won_claims:
             won_claims.add(claim_id)
             wins[minute] += 1
-    return [{"at": start + timedelta(minutes=i), "plays": plays[m], "wins": wins[m], "cost_fen": cost[m]}
-            for i in range(minutes) for m in [start + timedelta(minutes=i)]]
+    buckets = (start + timedelta(minutes=i) for i in range(minutes))
+    return [{"at": m, "plays": plays[m], "wins": wins[m], "cost_fen": cost[m]} for m in buckets]
 
 
 def plays_since(session: Session, since: datetime) -> dict[int, int]:

@@ -82,10 +82,15 @@ class CampaignService:
             raise NotFoundError("No such campaign.", campaign_id=campaign_id)
         return campaign
 
-    def list(self, status: str | None = None) -> list[Campaign]:
+    def list(self, status: str | None = None, *, game: str | None = None, name_contains: str = "") -> list[Campaign]:
+        """Campaigns in id order, of a status, of a game and whose name holds some text (any case), if asked."""
         query = select(Campaign).order_by(Campaign.id)
         if status:
             query = query.where(Campaign.status == status)
+        if game:
+            query = query.where(Campaign.game == game)
+        if name_contains:
+            query = query.where(Campaign.name.icontains(name_contains, autoescape=True))
         return list(self._session.scalars(query))
 
     def create(self, document: Any, *, actor: str) -> Campaign:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -105,9 +105,6 @@ class AdminUserService:
 
     def list(self) -> list[AdminUser]:
         return list(self._session.scalars(select(AdminUser).order_by(AdminUser.email)))
-
-    def count(self) -> int:
-        return self._session.scalar(select(func.count()).select_from(AdminUser)) or 0
 
     def set_role(self, user_id: int, role: str, *, actor: str) -> AdminUser:
         user = self.get(user_id)

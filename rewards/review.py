@@ -166,6 +166,5 @@ class ReviewService:
             "created_at": claim.created_at, "review": claim.review, "reasons": fraud.get("held", []),
             "risk": fraud.get("risk"), "ring": fraud.get("ring"), "decision": fraud.get("review"),
             "outcome": claim.outcome,
-            "grants": [{"id": g.id, "user_id": g.user_id, "reward": g.reward, "cost_fen": g.cost_fen,
-                        "status": g.status} for g in grants],
+            "grants": grants,
         }

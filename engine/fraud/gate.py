@@ -77,6 +77,13 @@ class ScriptPart:
         return {**self.args, "k": {role: index_of(key) for role, key in self.keys.items()}}
 
 
+# The errors of the script's refusals whose label says everything, made only when the script refuses.
+REFUSALS_BY_LABEL: dict[str, Any] = {
+    "replay:nonce": lambda: ReplayRejectedError(reason="nonce_seen", rule="replay:nonce"),
+    "risk:deny": lambda: RiskDeniedError(reason="risk", rule="risk:deny"),
+    "risk:challenge": lambda: ChallengeRequiredError(reason="risk", rule="risk:challenge"),
+}
+
 # How many refused plays a campaign's fraud log keeps (the latest; Redis trims the stream approximately).
 FRAUD_LOG_LENGTH = 10_000
 
@@ -89,6 +96,7 @@ class Screening:
     who: dict[str, str] = field(default_factory=dict)
     shadow: list[str] = field(default_factory=list)
     checks: list[GateCheck] = field(default_factory=list)
+    # Errors of refusals that need the policy to say (a rate limit's window); the rest: REFUSALS_BY_LABEL.
     refusals: dict[str, HuodongError] = field(default_factory=dict)
     # The risk score's part of the script (None: scoring is off), and the referral-ring rules with what
     # the ring checks need to know about the player (their device, IP, whether the account is new).
@@ -97,7 +105,10 @@ class Screening:
 
     def refusal(self, label: str, detail: dict[str, Any] | None = None) -> HuodongError:
         """The error for a check the claim script refused (its label; ``detail``: the risk score and reasons)."""
-        error = self.refusals.get(label) or RiskDeniedError(reason=label, rule=label)
+        error = self.refusals.get(label)
+        if error is None:
+            made = REFUSALS_BY_LABEL.get(label)
+            error = made() if made is not None else RiskDeniedError(reason=label, rule=label)
         if detail:
             error.details.update(detail)
         return error
@@ -158,7 +169,6 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
             # Kept twice the window: a nonce older than that is refused as stale anyway.
             result.checks.append(GateCheck("nonce", keys.fraud("nonce", user_id, features.nonce), "replay:nonce",
                                            replay["mode"], ttl_ms=2 * window_ms))
-            result.refusals["replay:nonce"] = ReplayRejectedError(reason="nonce_seen", rule="replay:nonce")
 
     devices = document["devices"]
     if devices["mode"] != "off":
@@ -205,8 +215,6 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
         result.risk = risk_part(risk, keys, user_id, features, now_ms, is_new(risk["new_account_minutes"]),
                                 limits or Limits(risk["device_rate"]["floor_per_minute"],
                                                  risk["ip_range_rate"]["floor_per_minute"]))
-        result.refusals["risk:deny"] = RiskDeniedError(reason="risk", rule="risk:deny")
-        result.refusals["risk:challenge"] = ChallengeRequiredError(reason="risk", rule="risk:challenge")
     referral = document["referral"]
     if referral["mode"] != "off":
         result.referral = {**referral, "new": is_new(referral["new_account_minutes"])}

@@ -11,6 +11,7 @@ the claim script with the play: no read on the hot path.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ def minute_of(now_ms: int) -> int:
     return now_ms // MINUTE_MS
 
 
+@functools.lru_cache(maxsize=65_536)  # a player plays again from the same address: parse it once
 def ip_range(ip: str | None, prefix_v4: int, prefix_v6: int) -> str | None:
     """The network an address is counted under (its /24, say); None for no or a malformed address."""
     if not ip:

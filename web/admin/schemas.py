@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from campaigns.models import GrantStatus
+from campaigns.models import AdminRole, GrantStatus
 
 from ..api.schemas import GrantSchema
 
@@ -151,6 +151,8 @@ class CampaignFraudSchema(Schema):
 
 
 class ReviewGrantSchema(Schema):
+    """A held play's grant, as the reviewer weighs it."""
+
     id = fields.String(required=True)
     user_id = fields.String(required=True)
     reward = fields.Dict(required=True)
@@ -193,3 +195,90 @@ class ReviewDecisionRequest(Schema):
         unknown = RAISE
 
     note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class ActivityQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    minutes = fields.Integer(load_default=60, validate=validate.Range(min=1, max=24 * 60))
+
+
+class MinuteSchema(Schema):
+    at = fields.AwareDateTime(required=True)
+    plays = fields.Integer(required=True)
+    wins = fields.Integer(required=True)
+    cost_fen = fields.Integer(required=True)
+
+
+class ActivitySchema(Schema):
+    minutes = fields.List(fields.Nested(MinuteSchema), required=True,
+                          metadata={"description": "oldest first, from the settled rows"})
+    live = fields.Dict(required=True, metadata={"description": "budget, spent and stock now (Redis)"})
+    fraud = fields.Dict(required=True, metadata={"description": "blocked, shadow and held counts per rule"})
+
+
+class AuditQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    subject_type = fields.String(validate=validate.Length(max=40))
+    subject_id = fields.String(validate=validate.Length(max=64))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AuditSchema(Schema):
+    id = fields.Integer(required=True)
+    at = fields.AwareDateTime(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    subject_type = fields.String(required=True)
+    subject_id = fields.String(required=True)
+    details = fields.Dict(required=True, metadata={"description": "before, after and the rest"})
+
+
+class AudienceCheckRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    expression = fields.String(required=True, validate=validate.Length(max=2000))
+
+
+class RuleProblemSchema(Schema):
+    line = fields.Integer(required=True)
+    column = fields.Integer(required=True)
+    message = fields.String(required=True)
+
+
+class AudienceCheckSchema(Schema):
+    ok = fields.Boolean(required=True)
+    problems = fields.List(fields.Nested(RuleProblemSchema), required=True)
+
+
+ROLES = validate.OneOf([str(r) for r in AdminRole])
+
+
+class AdminUserSchema(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    last_login_at = fields.AwareDateTime(allow_none=True)
+    locked = fields.Boolean(required=True)
+
+
+class NewAdminUserRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
+    role = fields.String(required=True, validate=ROLES)
+    name = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class RoleRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    role = fields.String(required=True, validate=ROLES)

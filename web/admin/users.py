@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
-from marshmallow import RAISE, Schema, fields, validate
 
 from campaigns.models import AdminRole
 from campaigns.users import AdminUserService, view
@@ -14,34 +13,7 @@ from ..api.schemas import ErrorSchema
 from ..auth import require_admin
 from ..requestctx import container, db
 from . import blp
-
-ROLES = validate.OneOf([str(r) for r in AdminRole])
-
-
-class AdminUserSchema(Schema):
-    id = fields.Integer(required=True)
-    email = fields.String(required=True)
-    name = fields.String(required=True)
-    role = fields.String(required=True)
-    last_login_at = fields.AwareDateTime(allow_none=True)
-    locked = fields.Boolean(required=True)
-
-
-class NewAdminUserRequest(Schema):
-    class Meta:
-        unknown = RAISE
-
-    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
-    role = fields.String(required=True, validate=ROLES)
-    name = fields.String(load_default="", validate=validate.Length(max=100))
-
-
-class RoleRequest(Schema):
-    class Meta:
-        unknown = RAISE
-
-    role = fields.String(required=True, validate=ROLES)
+from .schemas import AdminUserSchema, NewAdminUserRequest, RoleRequest
 
 
 def _service() -> AdminUserService:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, request
 from flask_babel import Babel
 
-LOCALES = ("zh_Hans_CN", "en")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 

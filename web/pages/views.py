@@ -91,9 +91,7 @@ def index(admin: Admin) -> str:
     c = container()
     status, game, query = request.args.get("status") or None, request.args.get("game") or None, \
         request.args.get("q", "").strip()
-    service = c.campaign_service(db())
-    campaigns = [x for x in service.list(status=status)
-                 if (game is None or x.game == game) and (not query or query.lower() in x.name.lower())]
+    campaigns = c.campaign_service(db()).list(status=status, game=game, name_contains=query)
     midnight = datetime.combine(c.clock.now().astimezone(BUSINESS_ZONE).date(), time(), BUSINESS_ZONE)
     today = plays_since(db(), midnight)
     rows = [{"campaign": x, "live": c.live_state.stats(x.id) if x.live_version else None,

@@ -113,22 +113,18 @@ end
 
 -- What the gate noted on an admitted play, for claims.fraud (nil when nothing).
 local function gate_record(gate, verdict)
-  if not gate then
-    return nil
-  end
-  local record, noted = {}, false
+  local record = {}
   if #verdict.shadow > 0 then
-    record.shadow, noted = verdict.shadow, true
+    record.shadow = verdict.shadow
   end
   if verdict.risk and verdict.risk.score > 0 then
-    record.risk, noted = verdict.risk, true
+    record.risk = verdict.risk
   end
   if #verdict.held > 0 then
-    record.held, noted = verdict.held, true
+    record.held = verdict.held
   end
   if gate.g then
     record.ring = {role = gate.g.role, tree = gate.g.tree, owner = gate.g.o, device = gate.g.d, ip = gate.g.ip}
-    noted = true
   end
-  return noted and cjson.encode(record) or nil
+  return next(record) and cjson.encode(record) or nil
 end

@@ -6,10 +6,11 @@ const Huodong = (() => {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const text = JSON.parse(document.getElementById("i18n").textContent);
 
-  async function api(method, path, body) {
+  // A JSON body by default; a text body (a CSV upload) with its content type.
+  async function api(method, path, body, contentType = "application/json") {
     const options = {method, headers: {"X-CSRF-Token": csrf, "Accept": "application/json"}, credentials: "same-origin"};
     if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
+      options.headers["Content-Type"] = contentType;
       options.body = typeof body === "string" ? body : JSON.stringify(body);
     }
     const response = await fetch("/admin/api/v1" + path, options);

@@ -1,7 +1,7 @@
 // Settlement: retry a dead letter, give a compensation grant, upload coupon codes -- through the admin API.
 "use strict";
 (() => {
-  const {api, say, refused, showFieldErrors, text} = Huodong;
+  const {api, say, refused, showFieldErrors} = Huodong;
   document.querySelectorAll("tr[data-grant] [data-action=retry]").forEach((button) => {
     button.addEventListener("click", async () => {
       try {
@@ -27,12 +27,11 @@
   const upload = document.getElementById("coupon-upload");
   upload && upload.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const csrf = document.querySelector('meta[name="csrf-token"]').content;
     const pool = encodeURIComponent(upload.elements.pool.value);
-    const response = await fetch(`/admin/api/v1/coupon-pools/${pool}/codes`, {method: "POST", credentials: "same-origin",
-      headers: {"X-CSRF-Token": csrf, "Content-Type": "text/csv"}, body: await upload.elements.file.files[0].text()});
-    const answer = await response.json();
-    if (!response.ok) return say(`${text.failed} ${answer.error.code} — ${answer.error.message}`, true);
-    say(`+${answer.added} (${answer.duplicates} dup), ${answer.available} / ${answer.total}`);
+    try {
+      const answer = await api("POST", `/coupon-pools/${pool}/codes`, await upload.elements.file.files[0].text(),
+                               "text/csv");
+      say(`+${answer.added} (${answer.duplicates} dup), ${answer.available} / ${answer.total}`);
+    } catch (error) { refused(error); }
   });
 })();
