@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock, parse_instant
 from engine.errors import HuodongError, NotFoundError, ValidationError
 from engine.fairness import commitment, new_secret
+from engine.game import games
 from engine.snapshot import CampaignSnapshot
 
 from . import audit
@@ -92,6 +93,13 @@ class CampaignService:
         if name_contains:
             query = query.where(Campaign.name.icontains(name_contains, autoescape=True))
         return list(self._session.scalars(query))
+
+    def check(self, document: Any) -> dict[str, Any]:
+        """A definition checked as saving it would, without saving: its canonical form and the rules players
+        would be shown (the game's public view, e.g. each prize's probability)."""
+        definition = validated(document, attribute_types(self._session))
+        game = games.get(definition["game"])()
+        return {"definition": definition, "rules": game.public_view(game.config_schema().load(definition["config"]))}
 
     def create(self, document: Any, *, actor: str) -> Campaign:
         definition = validated(document, attribute_types(self._session))

@@ -255,6 +255,17 @@ class AudienceCheckSchema(Schema):
     problems = fields.List(fields.Nested(RuleProblemSchema), required=True)
 
 
+class FormSchema(Schema):
+    schema = fields.Dict(required=True, metadata={"description": "JSON Schema of the document the form edits."})
+    rewards = fields.Dict(required=True, metadata={"description": "JSON Schema of each reward type's params, "
+                                                                  "for the fields marked x-reward."})
+
+
+class CampaignCheckSchema(Schema):
+    definition = fields.Dict(required=True, metadata={"description": "The definition as it would be saved."})
+    rules = fields.Dict(required=True, metadata={"description": "The game's public rules from this definition."})
+
+
 ROLES = validate.OneOf([str(r) for r in AdminRole])
 
 
