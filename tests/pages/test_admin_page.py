@@ -83,22 +83,28 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
                                                                                      container, settle, db_session):
     page = sign_in(browser, server, users["publisher"])
     page.click("[data-testid=new-lottery]")
-    page.wait_for_selector("[data-testid=prizes] tbody tr")
-    page.fill("[data-testid=name]", "Double 12 wheel")
+    prizes = page.locator('[data-path="config.prizes"] > .item')
+    prizes.first.wait_for()
+    page.fill("[data-field=name]", "Double 12 wheel")
     starts = (container.clock.now() - timedelta(minutes=5)).astimezone(ZoneInfo("Asia/Shanghai"))
-    page.fill("input[name=starts_at]", starts.strftime("%Y-%m-%dT%H:%M"))
-    rows = page.locator("[data-testid=prizes] tbody tr")
-    assert rows.count() == 4
-    rows.nth(3).locator("[data-action=remove-prize]").click()  # the demo's 'thanks for playing' slot
-    rows.nth(2).locator("input[name=name]").fill(XSS)
-    page.fill("[data-testid=miss-weight]", "10")
-    page.fill("[data-testid=audience]", "user.tier in [")  # checked by the server as it is typed
-    expect(page.locator("[data-testid=audience-problems]")).to_contain_text("1:")
-    page.fill("[data-testid=audience]", "")
-    expect(page.locator("[data-testid=audience-problems]")).to_be_empty()
-    # 5, 50 and 300 of 365: the probabilities follow the weights as they are typed.
-    assert [p.strip() for p in page.locator("[data-testid=probability]").all_inner_texts()] == [
-        "1.37 %", "13.70 %", "82.19 %"]
+    page.fill("[data-field=starts_at]", starts.strftime("%Y-%m-%dT%H:%M"))  # the campaign's zone
+    assert prizes.count() == 4
+    prizes.nth(3).locator("[data-action=remove-item]").first.click()  # the demo's 'thanks for playing' slot
+    expect(prizes).to_have_count(3)
+    page.fill('[data-field="config.prizes.2.name"]', XSS)
+    page.fill('[data-field="config.miss_weight"]', "10")
+    audience_error = page.locator("[data-field=audience] ~ .field-error")
+    page.fill("[data-field=audience]", "user.tier in [")  # the whole draft is checked by the server as it is typed
+    expect(audience_error).to_contain_text("line 1, column 15")
+    expect(page.locator("[data-testid=checked]")).to_have_class(re.compile("error"))
+    page.fill("[data-field=audience]", "")
+    expect(audience_error).to_be_empty()
+    page.fill('[data-field="config.prizes.0.weight"]', "-1")  # a bad weight: its error beside it
+    expect(page.locator('[data-field="config.prizes.0.weight"] ~ .field-error')).to_contain_text("greater than")
+    page.fill('[data-field="config.prizes.0.weight"]', "5")
+    # 5, 50 and 300 of 365: the probabilities the server derives from the weights, beside each prize.
+    expect(page.locator("[data-testid=probability]")).to_have_text(["1.37 %", "13.70 %", "82.19 %"])
+    expect(page.locator("[data-testid=checked]")).not_to_have_class(re.compile("error"))
     shot(page, "editor-lottery")
     page.click("[data-testid=save]")
     page.wait_for_url(re.compile(r".*/admin/campaigns/\d+$"))

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, redirect, render_template, request, session, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from werkzeug.wrappers import Response
 
 from campaigns import audit as audit_log
@@ -31,6 +31,7 @@ from ..api import CAMPAIGN_ID
 from ..auth import Admin, check_csrf, csrf_token, session_user
 from ..requestctx import container, db
 from . import bp
+from .labels import ENUM_LABELS, FIELD_LABELS
 
 # The campaign list's "plays today" counts from midnight in the marketers' zone.
 BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
@@ -108,16 +109,19 @@ def new_campaign(admin: Admin) -> str:
         abort(404)
     now = container().clock.now()
     example = games.get(game)().demo_definitions(iso(now + timedelta(hours=1)), iso(now + timedelta(days=8)))[0]
-    return render("admin/editor.html", admin, campaign=None, game=game, definition=example,
-                  definition_json=json.dumps(example, ensure_ascii=False, indent=2))
+    return _editor(admin, None, game, example)
 
 
 @bp.route(f"/campaigns/{CAMPAIGN_ID}/edit")
 @page(AdminRole.MARKETER)
 def edit_campaign(admin: Admin, campaign_id: int) -> str:
     campaign = _campaign(campaign_id)
-    return render("admin/editor.html", admin, campaign=campaign, game=campaign.game, definition=campaign.draft,
-                  definition_json=json.dumps(campaign.draft, ensure_ascii=False, indent=2))
+    return _editor(admin, campaign, campaign.game, campaign.draft)
+
+
+def _editor(admin: Admin, campaign: Any, game: str, definition: dict[str, Any]) -> str:
+    return render("admin/editor.html", admin, campaign=campaign, game=game, definition=definition,
+                  definition_json=json.dumps(definition, ensure_ascii=False, indent=2), labels=form_labels())
 
 
 @bp.route(f"/campaigns/{CAMPAIGN_ID}")
@@ -174,6 +178,11 @@ def users(admin: Admin) -> str:
 @page()
 def audit(admin: Admin) -> str:
     return render("admin/audit.html", admin, entries=audit_log.entries(db(), limit=100))
+
+
+def form_labels() -> dict[str, str]:
+    """The editor's field and choice labels in the page's language (a field without one shows its name)."""
+    return {name: gettext(label) for name, label in {**FIELD_LABELS, **ENUM_LABELS}.items()}
 
 
 def _campaign(campaign_id: int) -> Any:

@@ -37,7 +37,7 @@ const Huodong = (() => {
 
   // Validation errors beside their fields: details.fields is nested like the document ({config: {prizes: {0: ...}}}).
   function showFieldErrors(form, fields) {
-    form.querySelectorAll(".field-error[data-error-for]").forEach((p) => { p.textContent = ""; });
+    form.querySelectorAll(".field-error").forEach((p) => { p.textContent = ""; });
     form.querySelectorAll("[data-field].invalid").forEach((el) => el.classList.remove("invalid"));
     const flat = [];
     (function walk(node, path) {

@@ -1,15 +1,19 @@
-// The campaign editor: a form for the lottery (prizes, weights and the probabilities they give) and the
-// definition as JSON for every game. Both send the whole definition to the admin API, which validates it;
-// its errors are shown beside their fields.
+// The campaign editor: a form built from the game's schema (schema-form.js) and the same definition as JSON.
+// Each change is checked by the server (POST /campaigns/check) as it is typed: its errors show beside their
+// fields and the rules it derives (each prize's probability) beside their items. Saving sends the whole
+// definition to the admin API, which validates it again.
 "use strict";
-(() => {
+(async () => {
   const root = document.getElementById("editor");
   const campaignId = root.dataset.campaign;
-  const {api, refused, showFieldErrors} = Huodong;
-  const base = JSON.parse(document.getElementById("definition").textContent);
-  const OFFSET_MS = 8 * 3600 * 1000;  // the schedule is edited in Asia/Shanghai (UTC+8, no daylight saving)
+  const {api, refused, say, showFieldErrors, text} = Huodong;
+  const form = document.getElementById("campaign-form");
+  const jsonForm = document.getElementById("json-form");
+  const initial = JSON.parse(document.getElementById("definition").textContent);
+  const labels = JSON.parse(document.getElementById("labels").textContent);
+  const checkedLine = form.querySelector("[data-testid=checked]");
 
-  async function save(definition, form) {
+  async function save(definition, where) {
     try {
       const saved = campaignId
         ? await api("PUT", `/campaigns/${campaignId}`, definition)
@@ -17,11 +21,33 @@
       window.location.assign(`/admin/campaigns/${saved.id}`);
     } catch (error) {
       refused(error);
-      if (error.body && error.body.details) showFieldErrors(form, error.body.details.fields);
+      if (error.body && error.body.details) showFieldErrors(where, error.body.details.fields);
     }
   }
 
-  const jsonForm = document.getElementById("json-form");
+  let editor = null;
+  let timer = null;
+  let asked = 0;
+  // Answers can come back out of order: only the latest question's answer is shown.
+  async function check() {
+    const question = ++asked;
+    try {
+      const checked = await api("POST", "/campaigns/check", editor.value());
+      if (question !== asked) return;
+      showFieldErrors(form, {});
+      editor.showRules(checked.rules);
+      checkedLine.textContent = text.checked_ok;
+      checkedLine.classList.remove("error");
+    } catch (error) {
+      if (question !== asked) return;
+      if (error.status !== 422) { refused(error); return; }
+      showFieldErrors(form, error.body.details.fields);
+      editor.showRules(null);
+      checkedLine.textContent = text.checked_problems;
+      checkedLine.classList.add("error");
+    }
+  }
+
   jsonForm.addEventListener("submit", (event) => {
     event.preventDefault();
     let definition;
@@ -36,82 +62,27 @@
     if (file) jsonForm.definition.value = await file.text();
   });
 
-  const form = document.getElementById("lottery-form");
-  if (!form) return;
-  const body = form.querySelector("table.prizes tbody");
-  const template = document.getElementById("prize-row");
-
-  const toLocal = (iso) => iso ? new Date(Date.parse(iso) + OFFSET_MS).toISOString().slice(0, 16) : "";
-  const fromLocal = (value) => value ? `${value}:00+08:00` : null;
-  form.querySelectorAll("input[type=datetime-local]").forEach((input) => { input.value = toLocal(input.dataset.value); });
-
-  function addRow(prize) {
-    const row = template.content.firstElementChild.cloneNode(true);
-    const index = body.rows.length;
-    row.dataset.original = JSON.stringify(prize);
-    for (const [name, value] of Object.entries({id: prize.id, name: prize.name, weight: prize.weight,
-      stock: prize.stock, amount: prize.reward && prize.reward.amount, cost_fen: prize.reward && prize.reward.cost_fen})) {
-      const input = row.querySelector(`[name=${name}]`);
-      input.value = value ?? "";
-      const field = {id: "id", name: "name", weight: "weight", stock: "stock"}[name];
-      input.dataset.field = field ? `config.prizes.${index}.${field}` : `config.prizes.${index}.reward`;
-    }
-    row.querySelector("[data-action=remove-prize]").addEventListener("click", () => { row.remove(); probabilities(); });
-    body.appendChild(row);
+  let schema;
+  try { schema = await api("GET", `/forms/campaign/${encodeURIComponent(root.dataset.game)}`); } catch (error) {
+    refused(error);
+    return;
   }
-
-  // Shown as the player's chance of each slot: its weight over all weights, 'thanks for playing' included.
-  function probabilities() {
-    const weights = [...body.rows].map((row) => Number(row.querySelector("[name=weight]").value) || 0);
-    const total = weights.reduce((a, b) => a + b, 0) + (Number(form.miss_weight.value) || 0);
-    [...body.rows].forEach((row, i) => {
-      row.querySelector(".probability").textContent = total ? `${(weights[i] / total * 100).toFixed(2)} %` : "–";
-    });
-  }
-
-  (base.config.prizes || []).forEach(addRow);
-  probabilities();
-  form.addEventListener("input", probabilities);
-  form.querySelector("[data-action=add-prize]").addEventListener("click", () => {
-    addRow({id: `P${body.rows.length + 1}`, name: "", weight: 1, stock: null,
-            reward: {type: "points", amount: 10, cost_fen: 10}});
-    probabilities();
+  editor = SchemaForm.build(form.querySelector(".form-root"), {
+    schema: schema.schema, rewards: schema.rewards, labels, text, value: initial,
+    onChange(value) {
+      jsonForm.definition.value = JSON.stringify(value, null, 2);
+      clearTimeout(timer);
+      timer = setTimeout(check, 300);
+    },
   });
-
-  // The audience rule is checked by the server as it is typed; its problems show at their line and column.
-  const audience = form.querySelector("[data-field=audience]");
-  const audienceProblems = form.querySelector("[data-error-for=audience]");
-  let checking = null;
-  audience.addEventListener("input", () => {
-    clearTimeout(checking);
-    checking = setTimeout(async () => {
-      try {
-        const checked = await api("POST", "/audience/check", {expression: audience.value});
-        audienceProblems.textContent = checked.problems.map((p) => `${p.line}:${p.column} ${p.message}`).join("; ");
-        audience.classList.toggle("invalid", !checked.ok);
-      } catch (error) { refused(error); }
-    }, 300);
+  check();
+  // The instants are shown in the campaign's zone: a new zone redraws them.
+  form.addEventListener("change", (event) => { if (event.target.dataset.field === "timezone") editor.render(); });
+  jsonForm.querySelector("[data-action=to-form]").addEventListener("click", () => {
+    try { editor.load(JSON.parse(jsonForm.definition.value)); say(""); } catch (error) { say(error.message, true); }
   });
-
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const prizes = [...body.rows].map((row) => {
-      const value = (name) => row.querySelector(`[name=${name}]`).value;
-      const number = (name) => value(name) === "" ? null : Number(value(name));
-      const prize = {...JSON.parse(row.dataset.original || "{}"), id: value("id"), name: value("name"),
-                     weight: number("weight") ?? 0, stock: number("stock")};
-      prize.reward = number("amount") === null ? null
-        : {...(prize.reward || {type: "points"}), amount: number("amount"), cost_fen: number("cost_fen") ?? 0};
-      return prize;
-    });
-    const budget = form.budget.value === "" ? null : Math.round(Number(form.budget.value) * 100);
-    const definition = {...base, name: form.querySelector("[data-field=name]").value, starts_at: fromLocal(form.starts_at.value),
-                        ends_at: fromLocal(form.ends_at.value), budget_fen: budget, audience: audience.value.trim() || null,
-                        config: {...base.config, prizes, miss_weight: Number(form.miss_weight.value) || 0}};
-    const ids = new Set(prizes.map((p) => p.id));
-    // Prizes the form removed must not stay named by the rest of the config (fallback, pity).
-    if (definition.config.fallback && !ids.has(definition.config.fallback)) delete definition.config.fallback;
-    if (definition.config.pity && !ids.has(definition.config.pity.prize)) delete definition.config.pity;
-    save(definition, form);
+    save(editor.value(), form);
   });
 })();
