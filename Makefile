@@ -41,5 +41,5 @@ clean:
 # After changing a label in web/pages: extract, merge into the zh-CN catalogue, translate, compile (.mo committed).
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o web/translations/messages.pot --no-location --omit-header .
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l zh_Hans_CN --no-location
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l zh_Hans_CN --ignore-obsolete
 	$(BIN)/pybabel compile -d web/translations

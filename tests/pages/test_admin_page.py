@@ -2,7 +2,8 @@
 
 A publisher signs in, creates a lottery with three prizes, sees their probabilities, simulates it, publishes
 it, plays it in the preview until a prize is won, sees the play on the live chart, pauses it and finds the
-audit entry. A viewer has no publish button and the API refuses them; a state-changing request without the
+audit entry. Each of the other games is created from the form its schema gives, with A/B variants and a
+rollout. A viewer has no publish button and the API refuses them; a state-changing request without the
 session's CSRF token is refused; a prize named like an XSS attack is shown as text. Screenshots of the main
 pages are written to docs/screenshots/ (README: "The admin page").
 """
@@ -10,73 +11,16 @@ pages are written to docs/screenshots/ (README: "The admin page").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from campaigns.models import AuditEntry, Grant
-from campaigns.users import AdminUserService
+from campaigns.models import AuditEntry, Campaign, Grant
 from tests.fraud.test_review import Friends
 from tests.games.test_referral import definition as referral_definition
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-PASSWORD = "correct horse battery"
-XSS = '<img src=x onerror="window.__xss=1">'
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
-
-@pytest.fixture
-def server(live_url) -> str:
-    return live_url
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install -y chromium (make install does)"
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def users(container) -> dict[str, str]:
-    with container.session_factory() as session:
-        service = AdminUserService(session, clock=container.clock)
-        for role in ("publisher", "viewer"):
-            service.create(email=f"{role}@huodong.test", password=PASSWORD, role=role, actor="test")
-    return {"publisher": "publisher@huodong.test", "viewer": "viewer@huodong.test"}
-
-
-def sign_in(browser: Any, server: str, email: str, *, locale: str = "en-US") -> Any:
-    page = browser.new_page(locale=locale, viewport={"width": 1280, "height": 900})
-    page.dialogs = []  # the confirmations it was asked, accepted
-
-    def accept(dialog: Any) -> None:
-        page.dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
-    page.goto(f"{server}/admin/")
-    assert "/admin/login" in page.url
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server}/admin/")
-    return page
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+from tests.support.browser import XSS, expect, shot, sign_in
 
 
 def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lottery(server, browser, users,
@@ -105,7 +49,6 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     # 5, 50 and 300 of 365: the probabilities the server derives from the weights, beside each prize.
     expect(page.locator("[data-testid=probability]")).to_have_text(["1.37 %", "13.70 %", "82.19 %"])
     expect(page.locator("[data-testid=checked]")).not_to_have_class(re.compile("error"))
-    shot(page, "editor-lottery")
     page.click("[data-testid=save]")
     page.wait_for_url(re.compile(r".*/admin/campaigns/\d+$"))
     campaign_id = int(page.url.rsplit("/", 1)[1])
@@ -150,6 +93,11 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     page.goto(f"{server}/admin/")
     assert "Double 12 wheel" in page.inner_text("[data-testid=campaigns]")
     shot(page, "campaign-list")
+    # After the screenshots, not before a click: a full-page screenshot can leave the next click off target.
+    page.goto(f"{server}/admin/campaigns/{campaign_id}/edit")
+    expect(page.locator("[data-testid=probability]")).to_have_text(["1.37 %", "13.70 %", "82.19 %"])
+    shot(page, "editor-lottery")
+    assert not page.errors
 
 
 def test_a_viewer_sees_no_publish_button_and_the_api_refuses_them(server, browser, users, factory):
@@ -184,6 +132,11 @@ def test_the_page_follows_the_browsers_language(server, browser, users, factory)
     page = sign_in(browser, server, users["viewer"], locale="zh-CN")
     assert page.inner_text("h1") == "活动列表" and page.get_attribute("html", "lang") == "zh-CN"
     shot(page, "campaign-list-zh")
+    marketer = sign_in(browser, server, users["publisher"], locale="zh-CN")
+    marketer.goto(f"{server}/admin/campaigns/new?game=lottery")
+    expect(marketer.locator('[data-path="config.prizes"] legend').first).to_have_text("奖品")
+    expect(marketer.locator("[data-testid=checked]")).to_have_text("服务器已校验：没有问题。")
+    shot(marketer, "editor-lottery-zh")
 
 
 def test_a_marketer_approves_a_held_cash_out_in_the_review_queue(server, browser, users, client, factory, settle,
@@ -217,3 +170,36 @@ def test_a_marketer_approves_a_held_cash_out_in_the_review_queue(server, browser
     page.goto(f"{server}/admin/fraud")
     assert "ring:tree_flagged" in page.inner_text("[data-testid=fraud-campaigns]")
     shot(page, "fraud")
+
+
+@pytest.mark.parametrize("game", ["flash_sale", "checkin", "cards", "referral"])
+def test_each_game_is_created_from_its_form_with_variants_and_a_rollout(server, browser, users, game, db_session):
+    page = sign_in(browser, server, users["publisher"])
+    page.click(f"[data-testid=new-{game}]")
+    page.locator("[data-field=rollout_percent]").wait_for()
+    expect(page.locator("[data-testid=checked]")).not_to_be_empty()
+    assert "error" not in (page.get_attribute("[data-testid=checked]", "class") or ""), \
+        "the demo definition the form starts from is valid"
+    page.fill("[data-field=name]", f"{game} from the form")
+    page.fill("[data-field=rollout_percent]", "101")  # out of range: refused beside the field
+    expect(page.locator("[data-field=rollout_percent] ~ .field-error")).to_contain_text("rollout_percent")
+    page.fill("[data-field=rollout_percent]", "25")
+    variants = page.locator('[data-path="variants"]')
+    for name in ("A", "B"):
+        variants.locator("[data-action=add-item]").last.click()
+        index = variants.locator(":scope > .item").count() - 1
+        page.fill(f'[data-field="variants.{index}.name"]', name)
+        page.fill(f'[data-field="variants.{index}.weight"]', "1")
+    expect(page.locator("[data-testid=checked]")).not_to_have_class(re.compile("error"))
+    page.click("[data-testid=save]")
+    page.wait_for_url(re.compile(r".*/admin/campaigns/\d+$"))
+    db_session.rollback()
+    saved = db_session.get(Campaign, int(page.url.rsplit("/", 1)[1]))
+    assert saved.name == f"{game} from the form" and saved.game == game
+    assert saved.draft["rollout_percent"] == 25
+    assert [(v["name"], v["weight"]) for v in saved.draft["variants"]] == [("A", 1), ("B", 1)]
+    page.goto(f"{page.url}/edit")  # the saved draft back in its form
+    expect(page.locator("[data-field=rollout_percent]")).to_have_value("25")
+    expect(page.locator("[data-testid=checked]")).not_to_be_empty()
+    shot(page, f"editor-{game.replace('_', '-')}")
+    assert not page.errors

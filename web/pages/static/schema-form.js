@@ -55,6 +55,7 @@ const SchemaForm = (() => {
 
     // What a new list item starts as: its required fields, empty.
     function skeleton(itemSchema) {
+      if (itemSchema["x-reward"]) return {type: Object.keys(rewards)[0], cost_fen: 0};
       const item = {};
       for (const name of itemSchema.required || []) {
         const field = itemSchema.properties[name];
@@ -188,11 +189,13 @@ const SchemaForm = (() => {
           remove.dataset.action = "remove-item";
           remove.addEventListener("click", () => { const now = [...getIn(path)]; now.splice(index, 1); setIn(path, now); draw(); });
           // Where the server's rules give this item a probability (a prize, a card), it shows here.
-          const chance = "weight" in itemSchema.properties
+          const chance = itemSchema.properties && "weight" in itemSchema.properties
             ? el("output", {className: "probability", data: {testid: "probability", rules: `${path.at(-1)}.${index}`}}) : null;
           return el("div", {className: "item", data: {index: String(index)}},
             el("div", {className: "item-head"}, el("b", {textContent: `#${index + 1}`}), chance, remove),
-            el("div", {className: "fields"}, ...Object.entries(itemSchema.properties).map(([name, s]) => node(s, [...path, index, name]))));
+            itemSchema.properties
+              ? el("div", {className: "fields"}, ...Object.entries(itemSchema.properties).map(([name, s]) => node(s, [...path, index, name])))
+              : node(itemSchema, [...path, index]));
         });
         const add = el("button", {type: "button", textContent: `+ ${label(path.at(-1))}`});
         add.dataset.action = "add-item";
