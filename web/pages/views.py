@@ -167,6 +167,23 @@ def fraud(admin: Admin) -> str:
     return render("admin/fraud.html", admin, policies=c.fraud_policy_service(db()).list(), campaigns=campaigns)
 
 
+@bp.route("/fraud/policies/new")
+@page(AdminRole.MARKETER)
+def new_fraud_policy(admin: Admin) -> str:
+    return render("admin/fraud_policy.html", admin, name=None, policy={}, labels=form_labels())
+
+
+@bp.route("/fraud/policies/<string:name>")
+@page()
+def fraud_policy(admin: Admin, name: str) -> str:
+    try:
+        found = container().fraud_policy_service(db()).get(name)
+    except NotFoundError:
+        abort(404)
+    return render("admin/fraud_policy.html", admin, name=name, policy=found["policy"], labels=form_labels(),
+                  updated=found)
+
+
 @bp.route("/users")
 @page(AdminRole.ADMIN)
 def users(admin: Admin) -> str:
