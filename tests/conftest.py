@@ -157,10 +157,11 @@ def settle(container: Container) -> Any:
 @pytest.fixture
 def admin_token(container: Container) -> Any:
     """Makes an admin API token of a role: ``admin_token("marketer")``."""
-    from web.auth import create_admin_token
+    from campaigns.tokens import AdminTokenService
 
     def make(role: str = "admin") -> str:
         with container.session_factory() as session:
-            return create_admin_token(session, role=role, name=f"test {role}", now=container.clock.now())
+            return AdminTokenService(session, clock=container.clock).create(role=role, name=f"test {role}",
+                                                                               actor="test")[1]
 
     return make

@@ -9,7 +9,6 @@ a browser never sends one by itself.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -21,10 +20,10 @@ from typing import Any
 
 from flask import current_app, g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.models import AdminRole, AdminToken, AdminUser
+from campaigns.tokens import active_token
 from engine.errors import ForbiddenError, UnauthorizedError
 
 from .requestctx import db
@@ -143,22 +142,8 @@ def require_player(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def create_admin_token(session: Session, *, role: str, name: str, now: datetime) -> str:
-    """A new admin token; only its hash is stored, so this is the one time it can be read."""
-    AdminRole(role)
-    token = "hda_" + secrets.token_urlsafe(32)
-    session.add(AdminToken(token_hash=_hash(token), role=role, name=name, created_at=now))
-    session.commit()
-    return token
-
-
 def admin_for(session: Session, token: str) -> AdminToken:
-    row = session.scalar(select(AdminToken).where(AdminToken.token_hash == _hash(token),
-                                                  AdminToken.revoked_at.is_(None)))
+    row = active_token(session, token)
     if row is None:
         raise UnauthorizedError("The admin token is not valid.")
     return row

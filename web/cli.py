@@ -201,11 +201,12 @@ def admin() -> None:
 @click.pass_context
 def create_token(ctx: click.Context, role: str, name: str) -> None:
     """Print a new admin API token (shown once; only its hash is kept)."""
-    from .auth import create_admin_token
+    from campaigns.tokens import AdminTokenService
 
     container = Container.build(ctx.find_root().obj)
     with container.session_factory() as session:
-        click.echo(create_admin_token(session, role=role, name=name, now=container.clock.now()))
+        _token, secret = AdminTokenService(session, clock=container.clock).create(role=role, name=name, actor="cli")
+        click.echo(secret)
 
 
 @admin.command("create-user")

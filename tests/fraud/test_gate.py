@@ -199,7 +199,7 @@ def test_policies_are_validated_audited_and_a_campaign_must_name_one_that_exists
 
 
 def admin_token_of(container, role: str) -> str:
-    from web.auth import create_admin_token
+    from campaigns.tokens import AdminTokenService
 
     with container.session_factory() as session:
-        return create_admin_token(session, role=role, name=f"t {role}", now=container.clock.now())
+        return AdminTokenService(session, clock=container.clock).create(role=role, name=f"t {role}", actor="test")[1]

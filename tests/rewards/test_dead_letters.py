@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.models import Grant, GrantStatus
-from web.auth import create_admin_token
+from campaigns.tokens import AdminTokenService
 
 from ..support import unreliable_adapters  # noqa: F401  (registers points_down and points_refused)
 from ..support.factories import flash_sale_definition
@@ -45,7 +45,8 @@ def outage(settings):
 @pytest.fixture
 def admin(container):
     with container.session_factory() as session:
-        token = create_admin_token(session, role="marketer", name="ops", now=container.clock.now())
+        _row, token = AdminTokenService(session, clock=container.clock).create(role="marketer", name="ops",
+                                                                            actor="test")
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from web.auth import create_admin_token
+from campaigns.tokens import AdminTokenService
 
 from ..support.factories import flash_sale_definition
 
@@ -13,7 +13,7 @@ from ..support.factories import flash_sale_definition
 def admin_headers(container):
     def make(role: str = "marketer") -> dict[str, str]:
         with container.session_factory() as session:
-            token = create_admin_token(session, role=role, name=role, now=container.clock.now())
+            _row, token = AdminTokenService(session, clock=container.clock).create(role=role, name=role, actor="test")
         return {"Authorization": f"Bearer {token}"}
 
     return make

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.config import SchemathesisConfig
 
-from web.auth import create_admin_token
+from campaigns.tokens import AdminTokenService
 
 OPENAPI = "/api/v1/openapi.json"
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -128,7 +128,8 @@ def openapi_schema(request: pytest.FixtureRequest, app: Any, factory: Any, conta
     factory.campaign(stock=50, price_fen=990, per_user=20)
     factory.campaign(stock=50, price_fen=0)
     with container.session_factory() as session:
-        admin = create_admin_token(session, role="admin", name="schemathesis", now=container.clock.now())
+        _row, admin = AdminTokenService(session, clock=container.clock).create(role="admin", name="schemathesis",
+                                                                          actor="test")
     config = SchemathesisConfig.from_dict({
         "auth": {"openapi": {"player": {"bearer": factory.token("fuzzer")}, "admin": {"bearer": admin}}},
         # A body over the size limit is refused with 413 before it is read: that is a rejection too.

@@ -255,6 +255,29 @@ class AudienceCheckSchema(Schema):
     problems = fields.List(fields.Nested(RuleProblemSchema), required=True)
 
 
+ROLES = validate.OneOf([str(r) for r in AdminRole])
+
+
+class AdminTokenSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    revoked_at = fields.AwareDateTime(allow_none=True)
+
+
+class NewAdminTokenSchema(AdminTokenSchema):
+    token = fields.String(required=True, metadata={"description": "The secret: shown in this answer only."})
+
+
+class NewAdminTokenRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    role = fields.String(required=True, validate=ROLES)
+
+
 class FormSchema(Schema):
     schema = fields.Dict(required=True, metadata={"description": "JSON Schema of the document the form edits."})
     rewards = fields.Dict(required=True, metadata={"description": "JSON Schema of each reward type's params, "
@@ -265,8 +288,6 @@ class CampaignCheckSchema(Schema):
     definition = fields.Dict(required=True, metadata={"description": "The definition as it would be saved."})
     rules = fields.Dict(required=True, metadata={"description": "The game's public rules from this definition."})
 
-
-ROLES = validate.OneOf([str(r) for r in AdminRole])
 
 
 class AdminUserSchema(Schema):

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from campaigns import audit as audit_log
 from campaigns.activity import plays_since
 from campaigns.models import AdminRole, GrantStatus
+from campaigns.tokens import AdminTokenService
 from campaigns.users import AdminUserService
 from engine.clock import iso
 from engine.errors import HuodongError, NotFoundError
@@ -188,6 +189,13 @@ def fraud_policy(admin: Admin, name: str) -> str:
 @page(AdminRole.ADMIN)
 def users(admin: Admin) -> str:
     return render("admin/users.html", admin, users=AdminUserService(db(), clock=container().clock).list(),
+                  all_roles=[str(r) for r in AdminRole])
+
+
+@bp.route("/tokens")
+@page(AdminRole.ADMIN)
+def tokens(admin: Admin) -> str:
+    return render("admin/tokens.html", admin, tokens=AdminTokenService(db(), clock=container().clock).list(),
                   all_roles=[str(r) for r in AdminRole])
 
 
