@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import jsonpatch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,3 +27,11 @@ def entries(session: Session, *, subject_type: str | None = None, subject_id: st
     if subject_id is not None:
         statement = statement.where(AuditEntry.subject_id == subject_id)
     return list(session.scalars(statement))
+
+
+def changes(entry: AuditEntry) -> list[dict[str, Any]] | None:
+    """What an entry changed, as RFC 6902 operations, when it holds a before and an after document."""
+    before, after = entry.details.get("before"), entry.details.get("after")
+    if not isinstance(after, dict) or not isinstance(before, dict | None):
+        return None
+    return jsonpatch.make_patch(before or {}, after).patch

@@ -109,7 +109,7 @@ class CampaignService:
         self._session.add(campaign)
         self._session.flush()
         audit.record(self._session, at=now, actor=actor, action="campaign.create", subject_type="campaign",
-                     subject_id=campaign.id)
+                     subject_id=campaign.id, before=None, after=definition)
         self._session.commit()
         return campaign
 
@@ -123,10 +123,11 @@ class CampaignService:
             raise ValidationError("A published campaign cannot change its game.",
                                   fields={"game": ["Cannot change after publishing."]})
         now = self._clock.now()
+        before = campaign.draft
         campaign.draft, campaign.name, campaign.game, campaign.updated_at = (
             definition, definition["name"], definition["game"], now)
         audit.record(self._session, at=now, actor=actor, action="campaign.update", subject_type="campaign",
-                     subject_id=campaign.id)
+                     subject_id=campaign.id, before=before, after=definition)
         self._session.commit()
         return campaign
 
@@ -154,12 +155,14 @@ class CampaignService:
                 content_hash=digest, published_by=actor, published_at=now, secret=secret,
                 commitment=commitment(secret))
             self._session.add(version)
+        before = {"status": str(campaign.status), "live_version": campaign.live_version}
         if campaign.status == CampaignStatus.DRAFT:
             campaign.status = CampaignStatus.LIVE
         campaign.live_version = version.version
         campaign.updated_at = now
         audit.record(self._session, at=now, actor=actor, action="campaign.publish", subject_type="campaign",
-                     subject_id=campaign.id, version=version.version, content_hash=digest)
+                     subject_id=campaign.id, version=version.version, content_hash=digest, before=before,
+                     after={"status": str(campaign.status), "live_version": version.version})
         try:
             self._session.commit()
         except IntegrityError:
@@ -177,10 +180,11 @@ class CampaignService:
             raise InvalidTransitionError(f"A {campaign.status} campaign cannot {action}.",
                                          status=campaign.status, action=action)
         now = self._clock.now()
+        before = str(campaign.status)
         campaign.status = target
         campaign.updated_at = now
         audit.record(self._session, at=now, actor=actor, action=f"campaign.{action}", subject_type="campaign",
-                     subject_id=campaign.id)
+                     subject_id=campaign.id, before={"status": before}, after={"status": str(target)})
         self._session.commit()
         # After the commit, so a retry of a half-done transition (Redis unreachable) finishes it.
         self._live.set_status(campaign.id, target)

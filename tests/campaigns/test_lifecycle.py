@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import select
 
+from campaigns import audit
 from campaigns.errors import InvalidTransitionError
 from campaigns.models import AuditEntry, CampaignStatus
 from engine.clock import FrozenClock, SystemClock
@@ -101,6 +102,21 @@ def test_every_change_is_audited(container, factory, db_session):
         _service(container, session).transition(campaign_id, "pause", actor="marta")
     actions = db_session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     assert actions == ["campaign.create", "campaign.publish", "campaign.pause"]
+
+
+def test_audit_entries_hold_the_before_and_after_of_each_change(container, factory, db_session):
+    definition = flash_sale_definition(stock=10)
+    campaign_id = factory.campaign(definition)
+    with container.session_factory() as session:
+        service = _service(container, session)
+        service.update(campaign_id, {**definition, "name": "Renamed"}, actor="marta")
+        service.transition(campaign_id, "pause", actor="marta")
+    entries = {e.action: e for e in db_session.scalars(select(AuditEntry).order_by(AuditEntry.id))}
+    assert audit.changes(entries["campaign.update"]) == [{"op": "replace", "path": "/name", "value": "Renamed"}]
+    assert entries["campaign.create"].details["after"]["config"]["skus"][0]["stock"] == 10
+    assert entries["campaign.publish"].details["before"] == {"status": "draft", "live_version": None}
+    assert entries["campaign.publish"].details["after"] == {"status": "live", "live_version": 1}
+    assert audit.changes(entries["campaign.pause"]) == [{"op": "replace", "path": "/status", "value": "paused"}]
 
 
 class Lifecycle(RuleBasedStateMachine):

@@ -202,7 +202,8 @@ def tokens(admin: Admin) -> str:
 @bp.route("/audit")
 @page()
 def audit(admin: Admin) -> str:
-    return render("admin/audit.html", admin, entries=audit_log.entries(db(), limit=100))
+    rows = [{"entry": e, "changes": audit_log.changes(e)} for e in audit_log.entries(db(), limit=100)]
+    return render("admin/audit.html", admin, rows=rows)
 
 
 def form_labels() -> dict[str, str]:
