@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -15,6 +17,8 @@ from engine.keys import CampaignKeys, GlobalKeys
 from engine.scripts import Scripts
 from engine.snapshot import CampaignSnapshot
 from engine.state import GameState, Read, read_state
+
+SAMPLES_LENGTH = 60 * 24 * 7  # a week of minutes
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,32 @@ class LiveState:
             held_orders=holds,
             outbox_entries=outbox,
         )
+
+    def refusal_stats(self, campaign_id: int) -> dict[str, int]:
+        """Refused plays per error code (lagging by up to a second: see engine.refusals)."""
+        prefix = f"{campaign_id}:"
+        return {field.removeprefix(prefix): int(n) for field, n in
+                self._client.hscan_iter(GlobalKeys(self._namespace).refusals, match=f"{prefix}*", count=1000)}
+
+    def sample(self, campaign_id: int, now: datetime) -> bool:
+        """Record this minute's stock left per item and budget spent, once however many settlement processes
+        ask: the entry's id is the minute, and Redis refuses an id not above the last one."""
+        stats = self.stats(campaign_id)
+        minute_ms = to_ms(now) // 60_000 * 60_000
+        fields = {"spent_fen": stats.spent_fen,
+                  "stock": json.dumps({item: s["left"] for item, s in stats.stock.items()}, separators=(",", ":"))}
+        try:
+            self._client.xadd(self.keys(campaign_id).samples, fields, id=f"{minute_ms}-0", maxlen=SAMPLES_LENGTH,
+                              approximate=True)
+        except redis.ResponseError:  # this minute (or a later one) is recorded already
+            return False
+        return True
+
+    def samples(self, campaign_id: int, since: datetime) -> list[dict[str, Any]]:
+        """The minutes recorded since ``since``, oldest first: at, spent_fen, stock (item -> left)."""
+        entries = self._client.xrange(self.keys(campaign_id).samples, min=f"{to_ms(since)}-0")
+        return [{"at": from_ms(int(entry_id.partition("-")[0])), "spent_fen": int(fields["spent_fen"]),
+                 "stock": json.loads(fields["stock"])} for entry_id, fields in entries]
 
     def fraud_stats(self, campaign_id: int) -> dict[str, dict[str, int]]:
         """The fraud gate's counts: ``blocked`` (refused plays per rule), ``shadow`` (admitted plays a

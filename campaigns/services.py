@@ -136,7 +136,25 @@ class CampaignService:
         campaign = self._locked(campaign_id)
         if campaign.status == CampaignStatus.ENDED:
             raise InvalidTransitionError("An ended campaign cannot be published.")
-        definition = validated(campaign.draft, attribute_types(self._session))
+        return self._publish(campaign, validated(campaign.draft, attribute_types(self._session)), actor=actor,
+                             action="campaign.publish")
+
+    def set_rollout(self, campaign_id: int, percent: int, *, actor: str) -> CampaignVersion:
+        """Publish the live version again with another rollout percentage, and nothing else: the draft's other
+        unpublished edits stay in the draft (which takes the new percentage too, so its next publish keeps
+        it). Raising it keeps every player already let in (their bucket is stable)."""
+        campaign = self._locked(campaign_id)
+        if campaign.status == CampaignStatus.ENDED or campaign.live_version is None:
+            raise InvalidTransitionError("Only a published campaign that has not ended changes its rollout; "
+                                         "a draft's rollout is edited in the draft.", status=campaign.status)
+        live = self.version(campaign_id, campaign.live_version).definition
+        campaign.draft = {**campaign.draft, "rollout_percent": percent}
+        definition = validated({**live, "rollout_percent": percent}, attribute_types(self._session))
+        return self._publish(campaign, definition, actor=actor, action="campaign.rollout",
+                             rollout={"before": live["rollout_percent"], "after": percent})
+
+    def _publish(self, campaign: Campaign, definition: dict[str, Any], *, actor: str, action: str,
+                 **details: Any) -> CampaignVersion:
         policy = definition["fraud"]["policy"]
         if self._fraud_policies is not None:
             if not self._fraud_policies.exists(policy):
@@ -160,9 +178,9 @@ class CampaignService:
             campaign.status = CampaignStatus.LIVE
         campaign.live_version = version.version
         campaign.updated_at = now
-        audit.record(self._session, at=now, actor=actor, action="campaign.publish", subject_type="campaign",
+        audit.record(self._session, at=now, actor=actor, action=action, subject_type="campaign",
                      subject_id=campaign.id, version=version.version, content_hash=digest, before=before,
-                     after={"status": str(campaign.status), "live_version": version.version})
+                     after={"status": str(campaign.status), "live_version": version.version}, **details)
         try:
             self._session.commit()
         except IntegrityError:
@@ -225,6 +243,15 @@ class CampaignService:
         for campaign_id in finished:
             self.transition(campaign_id, "end", actor=actor)
         return finished
+
+    def sample_live(self) -> int:
+        """Record this minute's stock and spend of every live or paused campaign (the burn-down chart);
+        settlement's housekeeping calls it each minute. Answers how many were recorded now."""
+        running = self._session.scalars(select(Campaign.id).where(
+            Campaign.status.in_([CampaignStatus.LIVE, CampaignStatus.PAUSED]))).all()
+        self._session.rollback()
+        now = self._clock.now()
+        return sum(self._live.sample(campaign_id, now) for campaign_id in running)
 
     def version(self, campaign_id: int, number: int) -> CampaignVersion:
         row = self._session.scalar(select(CampaignVersion).where(

@@ -86,6 +86,12 @@ class CampaignKeys:
         """Stream, capped at about FRAUD_LOG_LENGTH: the latest refused plays (rule, user, device, ip)."""
         return self.fraud("log")
 
+    @property
+    def samples(self) -> str:
+        """Stream, one entry a minute (its id is the minute), capped at about SAMPLES_LENGTH: stock left per
+        item and the budget spent, for the burn-down chart."""
+        return f"{self._base}:samples"
+
     def all_keys_pattern(self) -> str:
         return f"{self._base}:*"
 
@@ -108,6 +114,12 @@ class GlobalKeys:
     def fraud_policies(self) -> str:
         """Hash: fraud policy name -> its JSON document (a mirror of SQL's fraud_policies for the hot path)."""
         return f"{self.namespace}:fraud:policies"
+
+    @property
+    def refusals(self) -> str:
+        """Hash: refused plays per campaign and error code ('<campaign id>:SOLD_OUT' -> count), tallied by each
+        process about once a second; kept out of the campaigns' own keys, which only plays change."""
+        return f"{self.namespace}:refusals"
 
     def reconciliation(self, day: str) -> str:
         """String with a week's TTL: set once the day's reconciliation job was enqueued."""

@@ -39,6 +39,7 @@ from .idempotency import fingerprint, require_key
 from .journal import ClaimJournal
 from .keys import CampaignKeys
 from .metrics import claim_latency, plays_counter
+from .refusals import RefusalTally
 from .scripts import ClaimItem, Scripts
 from .snapshot import CampaignSnapshot, SnapshotCache
 from .state import GameState, read_state
@@ -90,8 +91,10 @@ def order_id(claim_id: str) -> str:
 class PlayService:
     def __init__(self, *, scripts: Scripts, snapshots: SnapshotCache, clock: Clock, namespace: str,
                  idempotency_ttl: int, attributes: AttributeStore | None = None,
-                 journal: ClaimJournal | None = None, policies: PolicyCache | None = None) -> None:
+                 journal: ClaimJournal | None = None, policies: PolicyCache | None = None,
+                 refusals: RefusalTally | None = None) -> None:
         self._attributes = attributes
+        self.refusals = refusals
         self._policies = policies
         self._population = PopulationStats(scripts.client) if policies is not None else None
         self.journal = journal
@@ -120,6 +123,8 @@ class PlayService:
             return result
         except errors.HuodongError as exc:
             outcome = exc.code
+            if self.refusals is not None:
+                self.refusals.add(request.campaign_id, exc.code)
             raise
         finally:
             # Only known action names become labels: a client cannot grow the metric without bound.

@@ -57,6 +57,9 @@ class Forecast:
     notes: list[str] = field(default_factory=list)
 
 
+HISTOGRAM_BINS = 20
+
+
 def summarize(forecast: Forecast, budget_fen: int | None, behaviour: Mapping[str, Any]) -> dict[str, Any]:
     cost = np.asarray(forecast.cost_fen, dtype=np.int64)
     p50, p95, p99 = (int(v) for v in np.percentile(cost, [50, 95, 99], method="higher"))
@@ -64,6 +67,7 @@ def summarize(forecast: Forecast, budget_fen: int | None, behaviour: Mapping[str
         "behaviour": dict(behaviour),
         "runs": int(cost.size),
         "cost_fen": {"mean": float(cost.mean()), "p50": p50, "p95": p95, "p99": p99, "max": int(cost.max())},
+        "cost_histogram": _histogram(cost),
         "budget_fen": budget_fen,
         "over_budget_share": float((cost > budget_fen).mean()) if budget_fen is not None else None,
         "expected_wins": {name: float(np.mean(w)) for name, w in forecast.wins.items()},
@@ -73,6 +77,16 @@ def summarize(forecast: Forecast, budget_fen: int | None, behaviour: Mapping[str
     if forecast.plays is not None:
         summary["expected_plays"] = float(np.mean(forecast.plays))
     return summary
+
+
+def _histogram(cost: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, list[int]]:
+    """How the runs' costs spread: ``runs[i]`` runs cost from ``edges_fen[i]`` up to ``edges_fen[i + 1]``
+    (the last bin includes its upper edge). One bin when every run cost the same."""
+    low, high = int(cost.min()), int(cost.max())
+    if low == high:
+        return {"edges_fen": [low, high], "runs": [int(cost.size)]}
+    counts, edges = np.histogram(cost, bins=min(bins, high - low), range=(low, high))
+    return {"edges_fen": [int(round(e)) for e in edges], "runs": [int(c) for c in counts]}
 
 
 def _stockout(days: np.ndarray) -> dict[str, Any]:

@@ -115,6 +115,7 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
     settlement = container.settlement()
     stop = _stop_flag()
     housekeeping_at = 0.0
+    sampled_minute = None
     while not stop["now"]:
         try:
             settlement.step(block_ms=500)
@@ -131,6 +132,10 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
                     service = container.campaign_service(session)
                     service.end_finished()
                     service.finish_ended()
+                    minute = container.clock.now().replace(second=0, microsecond=0)
+                    if minute != sampled_minute:  # the burn-down chart's one sample a minute
+                        service.sample_live()
+                        sampled_minute = minute
                 housekeeping_at = time.monotonic() + 1.0
         except (redis.RedisError, SQLAlchemyError):
             # Redis or the database is away: nothing was acknowledged, so nothing is lost; try again.

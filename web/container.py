@@ -28,6 +28,7 @@ from engine.holds import HoldSweeper
 from engine.journal import ClaimJournal, journal_dir
 from engine.keys import GlobalKeys
 from engine.plugins import load_plugins
+from engine.refusals import RefusalTally
 from engine.runtime import PlayService
 from engine.scripts import Scripts
 from engine.snapshot import SnapshotCache
@@ -100,6 +101,7 @@ class Container:
                            attributes=self.attributes,
                            journal=ClaimJournal(journal_dir(self.settings)) if self.settings.claim_journal else None,
                            policies=self.fraud_policies,
+                           refusals=RefusalTally(self.redis, namespace=self.settings.redis_namespace),
                            namespace=self.settings.redis_namespace,
                            idempotency_ttl=self.settings.idempotency_ttl_seconds)
 

@@ -190,3 +190,31 @@ def test_any_sequence_of_lifecycle_calls_keeps_sql_and_redis_in_step(container):
     runner.settings = settings(max_examples=15, stateful_step_count=12, deadline=None,
                                suppress_health_check=list(HealthCheck))
     runner.runTest()
+
+
+def test_the_rollout_is_raised_alone_without_publishing_the_drafts_other_edits(container, factory, client,
+                                                                              admin_token, db_session):
+    definition = {**flash_sale_definition(stock=10), "rollout_percent": 10}
+    campaign_id = factory.campaign(definition)
+    headers = {"Authorization": f"Bearer {admin_token('publisher')}"}
+    client.put(f"/admin/api/v1/campaigns/{campaign_id}", json={**definition, "name": "Not yet"}, headers=headers)
+    raised = client.post(f"/admin/api/v1/campaigns/{campaign_id}/rollout", json={"percent": 60}, headers=headers)
+    assert raised.status_code == 200, raised.json
+    assert raised.json["live_version"] == 2 and raised.json["draft"]["rollout_percent"] == 60
+    assert raised.json["draft"]["name"] == "Not yet"  # still a draft edit
+    with container.session_factory() as session:
+        live = _service(container, session).version(campaign_id, 2).definition
+    assert live["rollout_percent"] == 60 and live["name"] == definition["name"]
+    assert container.snapshots.get(campaign_id).rollout_percent == 60
+    entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "campaign.rollout")).one()
+    assert entry.details["rollout"] == {"before": 10, "after": 60}
+
+    for bad in ({"percent": 101}, {"percent": "50"}, {}, {"percent": 50, "x": 1}):
+        answer = client.post(f"/admin/api/v1/campaigns/{campaign_id}/rollout", json=bad, headers=headers)
+        assert answer.status_code == 422 and answer.json["error"]["code"] == "VALIDATION_ERROR", bad
+    viewer = {"Authorization": f"Bearer {admin_token('viewer')}"}
+    assert client.post(f"/admin/api/v1/campaigns/{campaign_id}/rollout", json={"percent": 70},
+                       headers=viewer).status_code == 403
+    draft_only = client.post("/admin/api/v1/campaigns", json=flash_sale_definition(), headers=headers).json["id"]
+    answer = client.post(f"/admin/api/v1/campaigns/{draft_only}/rollout", json={"percent": 70}, headers=headers)
+    assert answer.status_code == 409 and answer.json["error"]["code"] == "INVALID_TRANSITION"

@@ -29,6 +29,7 @@ def test_a_flash_sale_forecast_sells_out_against_heavy_demand(client, admin_toke
     # 1,000 buyers a day against 500 units: sold out on day 1 in every run, costing exactly 500 x 100 fen.
     assert forecast["stockout_day"]["C50"] == {"share_of_runs": 1.0, "median_day": 1}
     assert forecast["cost_fen"]["p50"] == forecast["cost_fen"]["p99"] == 50_000
+    assert forecast["cost_histogram"] == {"edges_fen": [50_000, 50_000], "runs": [forecast["runs"]]}
     assert forecast["over_budget_share"] == 1.0 and forecast["expected_wins"]["C50"] == 500
 
 
@@ -41,6 +42,10 @@ def test_a_light_demand_forecast_matches_its_expectation(client, admin_token):
     # 1000 x 0.5 x 2 units a day for 10 days = 10,000 units expected, 10 fen each.
     assert abs(forecast["expected_wins"]["C50"] - 10_000) < 150
     assert forecast["cost_fen"]["p50"] < forecast["cost_fen"]["p99"]
+    histogram = forecast["cost_histogram"]
+    assert sum(histogram["runs"]) == forecast["runs"] and len(histogram["edges_fen"]) == len(histogram["runs"]) + 1
+    assert histogram["edges_fen"] == sorted(histogram["edges_fen"])
+    assert histogram["edges_fen"][-1] == forecast["cost_fen"]["max"]
     assert forecast["stockout_day"]["C50"]["share_of_runs"] == 0.0
 
 

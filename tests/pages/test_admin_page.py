@@ -56,6 +56,10 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     page.click("[data-testid=simulate]")
     expect(page.locator("[data-testid=message]")).not_to_be_empty()
     assert "error" not in (page.get_attribute("[data-testid=message]", "class") or "")
+    # The forecast's charts: every run in a bin of the cost histogram, each stocked prize's stock-out day.
+    runs = page.evaluate("Chart.getChart('forecast-chart').data.datasets[0].data.reduce((a, b) => a + b, 0)")
+    assert runs == 1000 or runs > 0
+    assert page.evaluate("Chart.getChart('stockout-chart').data.labels") == ["P1000", "P100"]
     page.click("[data-testid=publish]")
     page.wait_for_selector("[data-testid=status].live")
     assert "add /name = \"Double 12 wheel\"" in page.dialogs[-1]  # the diff against nothing live yet
@@ -73,13 +77,38 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
             break
     assert won.startswith("You won"), won
     shot(page, "preview-wheel")
+    for _ in range(3):  # until the free chances are gone: a refusal, counted by its reason
+        page.click("[data-testid=spin]")
+        expect(page.locator("[data-testid=result]")).to_have_text(re.compile(r"^(?!…$).+"))
+        if "NO_CHANCES" in page.inner_text("[data-testid=result]"):
+            break
+    assert "NO_CHANCES" in page.inner_text("[data-testid=result]")
 
     settle(worker=False)  # the play reaches SQL, where the live chart reads it
+    container.play_service.refusals.flush()  # as the next refusal after a second would
+    with container.session_factory() as session:
+        assert container.campaign_service(session).sample_live() >= 1  # as settlement does each minute
     page.goto(f"{server}/admin/campaigns/{campaign_id}")
     page.locator("#live-numbers tr").nth(1).wait_for()
     numbers = dict(r.split("\t") for r in page.inner_text("#live-numbers").splitlines())
     assert int(numbers["Plays"]) >= 1
     assert page.evaluate("Chart.getChart('live-chart').data.datasets[0].data.reduce((a, b) => a + b, 0)") >= 1
+    page.locator("#refusals-chart").wait_for()
+    expect(page.locator("#live-numbers")).to_contain_text("Plays")
+    assert page.evaluate("Chart.getChart('refusals-chart').data.labels") == ["NO_CHANCES"]
+    left = page.evaluate("Chart.getChart('burndown-chart').data.datasets.map((d) => [d.label, d.data.at(-1)])")
+    assert ["Stock left prize:P1000", 50] in left or any(label.startswith("Stock left") for label, _ in left), left
+    page.fill("[data-testid=rollout]", "50")  # gray release: the live version again, at 50 %
+    page.click("[data-testid=set-rollout]")
+    expect(page.locator("[data-testid=rollout]")).to_have_value("50")
+    assert "50 %" in page.dialogs[-1]
+    with container.session_factory() as session:
+        assert container.campaign_service(session).version(campaign_id, 2).definition["rollout_percent"] == 50
+    page.click("[data-testid=simulate]")
+    page.locator("#forecast-numbers tr").first.wait_for()
+    page.locator("#refusals-chart").wait_for()
+    expect(page.locator("#live-numbers")).to_contain_text("Plays")
+    shot(page, "campaign-watch")
     page.click("[data-testid=pause]")
     page.wait_for_selector("[data-testid=status].paused")
 

@@ -112,6 +112,25 @@ _lifecycle("resume", "Resume a paused campaign.")
 _lifecycle("end", "End a campaign for good.")
 
 
+class RolloutRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    percent = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
+
+
+@blp.route(f"/campaigns/{CAMPAIGN_ID}/rollout", methods=["POST"])
+@require_admin(AdminRole.PUBLISHER)
+@blp.arguments(RolloutRequest)
+@blp.response(200, CampaignAdminSchema)
+@blp.alt_response(409, schema=ErrorSchema)
+def set_rollout(body: dict[str, Any], campaign_id: int) -> dict[str, Any]:
+    """Gray release: publish the live version again with another rollout percentage and nothing else (the
+    draft's other edits stay unpublished). Raising it keeps every player already let in."""
+    _service().set_rollout(campaign_id, body["percent"], actor=g.actor)
+    return _view(_service().get(campaign_id))
+
+
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/changes", methods=["GET"])
 @require_admin(AdminRole.VIEWER)
 @blp.response(200, ChangeSchema(many=True))

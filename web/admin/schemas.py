@@ -54,6 +54,8 @@ class ForecastSchema(Schema):
     runs = fields.Integer(required=True)
     behaviour = fields.Dict(required=True)
     cost_fen = fields.Dict(required=True, metadata={"description": "mean, p50, p95, p99, max over the runs."})
+    cost_histogram = fields.Dict(required=True, metadata={"description": "edges_fen (n + 1) and runs (n): how many "
+                                                                         "runs cost within each bin."})
     budget_fen = fields.Integer(allow_none=True)
     over_budget_share = fields.Float(allow_none=True, metadata={"description": "Share of runs costing more "
                                                                                "than the budget."})
@@ -211,11 +213,21 @@ class MinuteSchema(Schema):
     cost_fen = fields.Integer(required=True)
 
 
+class SampleSchema(Schema):
+    at = fields.AwareDateTime(required=True)
+    spent_fen = fields.Integer(required=True)
+    stock = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
 class ActivitySchema(Schema):
     minutes = fields.List(fields.Nested(MinuteSchema), required=True,
                           metadata={"description": "oldest first, from the settled rows"})
     live = fields.Dict(required=True, metadata={"description": "budget, spent and stock now (Redis)"})
     fraud = fields.Dict(required=True, metadata={"description": "blocked, shadow and held counts per rule"})
+    refusals = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                           metadata={"description": "refused plays per error code since the start (lags ~1 s)"})
+    samples = fields.List(fields.Nested(SampleSchema), required=True,
+                          metadata={"description": "one a minute, oldest first: stock left and budget spent"})
 
 
 class AuditQuery(Schema):

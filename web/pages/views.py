@@ -130,8 +130,11 @@ def _editor(admin: Admin, campaign: Any, game: str, definition: dict[str, Any]) 
 def campaign(admin: Admin, campaign_id: int) -> str:
     found = _campaign(campaign_id)
     service = container().campaign_service(db())
-    return render("admin/campaign.html", admin, campaign=found, versions=service.versions(campaign_id),
-                  changes=service.pending_changes(campaign_id))
+    versions = service.versions(campaign_id)
+    live = next((v.version.definition for v in versions if v.version.version == found.live_version), None)
+    return render("admin/campaign.html", admin, campaign=found, versions=versions,
+                  changes=service.pending_changes(campaign_id),
+                  live_rollout=live.get("rollout_percent", 100) if live else None)
 
 
 @bp.route(f"/campaigns/{CAMPAIGN_ID}/review")

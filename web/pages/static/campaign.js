@@ -47,25 +47,46 @@
     } catch (error) { refused(error); }
   });
 
-  let forecastChart = null;
+  // Rollout alone: the server publishes the live version again with this percentage and nothing else.
+  const rollout = document.getElementById("rollout");
+  rollout && rollout.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!window.confirm(`${text.confirm_rollout} ${rollout.elements.percent.value} %`)) return;
+    try {
+      await api("POST", `/campaigns/${id}/rollout`, {percent: Number(rollout.elements.percent.value)});
+      window.location.reload();
+    } catch (error) { refused(error); }
+  });
+
+  const charts = {};
+  // One chart per canvas, drawn again with new data.
+  function chart(canvasId, config) {
+    charts[canvasId] && charts[canvasId].destroy();
+    charts[canvasId] = new Chart(document.getElementById(canvasId), config);
+    return charts[canvasId];
+  }
+
   async function simulate() {
     try {
       const forecast = await api("POST", `/campaigns/${id}/simulate`, {});
+      // The runs' cost spread, the bins past the budget in red: the budget's risk at a glance.
+      const {edges_fen: edges, runs} = forecast.cost_histogram;
+      const budget = forecast.budget_fen;
+      chart("forecast-chart", {type: "bar", data: {
+        labels: runs.map((_n, i) => `${yuan(edges[i])}–${yuan(edges[i + 1])}`),
+        datasets: [{label: text.runs, data: runs,
+                    backgroundColor: runs.map((_n, i) => budget !== null && edges[i + 1] > budget ? "#d9534f" : "#3d84c6")}]},
+        options: {animation: false, scales: {x: {title: {display: true, text: text.forecast_cost}}}}});
       const cost = forecast.cost_fen;
-      const labels = ["mean", "p50", "p95", "p99", "max"];
-      const data = {labels, datasets: [{label: text.forecast_cost, data: labels.map((k) => cost[k] / 100)}]};
-      if (forecast.budget_fen) {
-        data.datasets.push({label: text.budget, type: "line", data: labels.map(() => forecast.budget_fen / 100)});
-      }
-      forecastChart && forecastChart.destroy();
-      forecastChart = new Chart(document.getElementById("forecast-chart"), {type: "bar", data});
-      const table = document.getElementById("forecast-numbers");
-      table.replaceChildren();
-      for (const [prize, out] of Object.entries(forecast.stockout_day || {})) {
-        const row = table.insertRow();
-        row.insertCell().textContent = prize;
-        row.insertCell().textContent = `${Math.round(out.share_of_runs * 100)} % → ${out.median_day ?? "–"}`;
-      }
+      const rows = [["p50", yuan(cost.p50)], ["p95", yuan(cost.p95)], ["p99", yuan(cost.p99)]];
+      if (budget !== null) rows.push([text.budget, yuan(budget)], [text.over_budget, `${(forecast.over_budget_share * 100).toFixed(1)} %`]);
+      fill(document.getElementById("forecast-numbers"), rows);
+      const prizes = Object.entries(forecast.stockout_day || {});
+      chart("stockout-chart", {type: "bar", data: {labels: prizes.map(([prize]) => prize), datasets: [
+        {label: text.median_stockout_day, data: prizes.map(([, out]) => out.median_day)},
+        {label: text.stockout_share, data: prizes.map(([, out]) => Math.round(out.share_of_runs * 100)), yAxisID: "y1"}]},
+        options: {animation: false, indexAxis: "x", scales: {y: {beginAtZero: true, suggestedMax: forecast.days},
+                                                              y1: {beginAtZero: true, max: 100, position: "right"}}}});
       say(forecast.notes.join(" "));
     } catch (error) { refused(error); }
   }
@@ -76,6 +97,14 @@
                                   {label: text.cost, data: [], yAxisID: "y1"}]},
     options: {animation: false, scales: {y: {beginAtZero: true}, y1: {beginAtZero: true, position: "right"}}},
   });
+
+  // Live charts keep their canvas and only take new data (no flicker every refresh).
+  function updateChart(canvasId, type, data, scales) {
+    if (!charts[canvasId]) return chart(canvasId, {type, data, options: {animation: false, scales}});
+    charts[canvasId].data = data;
+    charts[canvasId].update();
+    return charts[canvasId];
+  }
 
   function fill(table, rows) {
     table.replaceChildren();
@@ -99,7 +128,17 @@
       fill(document.getElementById("live-numbers"), [
         [text.spent, yuan(live.spent_fen || 0) + (live.budget_fen ? ` / ${yuan(live.budget_fen)}` : "")],
         [text.plays, activity.minutes.reduce((n, m) => n + m.plays, 0)], ...stock]);
+      const samples = activity.samples;
+      const items = [...new Set(samples.flatMap((sample) => Object.keys(sample.stock)))];
+      const burndown = {labels: samples.map((sample) => sample.at.slice(11, 16)), datasets: [
+        ...items.map((item) => ({label: `${text.stock_left} ${item}`, data: samples.map((sample) => sample.stock[item] ?? null)})),
+        {label: text.spent, data: samples.map((sample) => sample.spent_fen / 100), yAxisID: "y1"}]};
+      if (live.budget_fen) burndown.datasets.push({label: text.budget, data: samples.map(() => live.budget_fen / 100), yAxisID: "y1"});
+      updateChart("burndown-chart", "line", burndown, {y: {beginAtZero: true}, y1: {beginAtZero: true, position: "right"}});
       const fraud = activity.fraud;
+      const reasons = Object.entries(activity.refusals).sort((a, b) => b[1] - a[1]);
+      updateChart("refusals-chart", "bar", {labels: reasons.map(([code]) => code),
+                                            datasets: [{label: text.refusals, data: reasons.map(([, n]) => n)}]}, {});
       fill(document.getElementById("fraud-numbers"), [
         ...Object.entries(fraud.blocked).map(([rule, n]) => [rule, n]),
         ...Object.entries(fraud.shadow).map(([rule, n]) => [`shadow ${rule}`, n]),
