@@ -31,8 +31,10 @@ const Huodong = (() => {
     where.classList.toggle("error", Boolean(isError));
   }
 
-  function refused(error) {
+  // A refusal at the top of the page and, when a form is given, its field errors beside their fields.
+  function refused(error, form) {
     say(`${text.failed} ${error.body ? error.body.code + " — " + error.message : error.message}`, true);
+    if (form && error.body && error.body.details) showFieldErrors(form, error.body.details.fields);
   }
 
   // Validation errors beside their fields: details.fields is nested like the document ({config: {prizes: {0: ...}}}).

@@ -20,8 +20,7 @@
         : await api("POST", "/campaigns", definition);
       window.location.assign(`/admin/campaigns/${saved.id}`);
     } catch (error) {
-      refused(error);
-      if (error.body && error.body.details) showFieldErrors(where, error.body.details.fields);
+      refused(error, where);
     }
   }
 

@@ -21,8 +21,7 @@
       showFieldErrors(form, {});
       say(text.saved);
     } catch (error) {
-      refused(error);
-      if (error.body && error.body.details) showFieldErrors(form, error.body.details.fields);
+      refused(error, form);
     }
   });
 })();

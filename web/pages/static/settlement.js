@@ -1,7 +1,7 @@
 // Settlement: retry a dead letter, give a compensation grant, upload coupon codes -- through the admin API.
 "use strict";
 (() => {
-  const {api, say, refused, showFieldErrors} = Huodong;
+  const {api, say, refused} = Huodong;
   document.querySelectorAll("tr[data-grant] [data-action=retry]").forEach((button) => {
     button.addEventListener("click", async () => {
       try {
@@ -20,8 +20,7 @@
         reward: {type: "points", amount, cost_fen: amount}, reason: form.reason.value});
       window.location.reload();
     } catch (error) {
-      refused(error);
-      if (error.body && error.body.details) showFieldErrors(compensation, error.body.details.fields);
+      refused(error, compensation);
     }
   });
   const upload = document.getElementById("coupon-upload");

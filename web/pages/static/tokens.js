@@ -22,8 +22,7 @@
       secret.querySelector("code").textContent = made.token;
       secret.hidden = false;
     } catch (error) {
-      refused(error);
-      if (error.body && error.body.details) showFieldErrors(form, error.body.details.fields);
+      refused(error, form);
     }
   });
 })();

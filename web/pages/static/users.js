@@ -1,7 +1,7 @@
 // Users: add a person, change a role -- through the admin API (admins only).
 "use strict";
 (() => {
-  const {api, say, refused, showFieldErrors, text} = Huodong;
+  const {api, say, refused, text} = Huodong;
   document.querySelectorAll("tr[data-user] [data-action=role]").forEach((select) => {
     select.addEventListener("change", async () => {
       try {
@@ -18,8 +18,7 @@
       await api("POST", "/users", {email: f.email.value, name: f.name.value, password: f.password.value, role: f.role.value});
       window.location.reload();
     } catch (error) {
-      refused(error);
-      if (error.body && error.body.details) showFieldErrors(form, error.body.details.fields);
+      refused(error, form);
     }
   });
 })();
