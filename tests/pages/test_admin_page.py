@@ -10,6 +10,7 @@ pages are written to docs/screenshots/ (README: "The admin page").
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -231,4 +232,21 @@ def test_each_game_is_created_from_its_form_with_variants_and_a_rollout(server, 
     expect(page.locator("[data-field=rollout_percent]")).to_have_value("25")
     expect(page.locator("[data-testid=checked]")).not_to_be_empty()
     shot(page, f"editor-{game.replace('_', '-')}")
+    assert not page.errors
+
+
+def test_a_campaign_named_like_an_attack_is_text_on_every_page(server, browser, users, factory, container):
+    definition = referral_definition()
+    campaign_id = factory.campaign({**definition, "name": XSS})
+    page = sign_in(browser, server, users["publisher"])
+    for path in ("/admin/", f"/admin/campaigns/{campaign_id}", f"/admin/campaigns/{campaign_id}/edit",
+                 f"/admin/campaigns/{campaign_id}/preview", f"/admin/campaigns/{campaign_id}/review", "/admin/fraud",
+                 "/admin/audit"):
+        page.goto(f"{server}{path}")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("img[src=x]").count() == 0, path
+        assert page.evaluate("window.__xss") is None, path
+    page.goto(f"{server}/admin/campaigns/{campaign_id}/edit")
+    expect(page.locator("[data-field=name]")).to_have_value(XSS)
+    assert json.dumps(XSS) in page.input_value("[data-testid=json]")  # the JSON form shows it as a string
     assert not page.errors
