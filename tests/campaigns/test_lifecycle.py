@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import select
 
 from campaigns import audit
-from campaigns.errors import InvalidTransitionError
+from campaigns.errors import InvalidTransitionError, PublishRaceError
 from campaigns.models import AuditEntry, CampaignStatus
 from engine.clock import FrozenClock, SystemClock
 from engine.errors import CampaignNotLiveError, NotFoundError, ValidationError
@@ -218,3 +219,40 @@ def test_the_rollout_is_raised_alone_without_publishing_the_drafts_other_edits(c
     draft_only = client.post("/admin/api/v1/campaigns", json=flash_sale_definition(), headers=headers).json["id"]
     answer = client.post(f"/admin/api/v1/campaigns/{draft_only}/rollout", json={"percent": 70}, headers=headers)
     assert answer.status_code == 409 and answer.json["error"]["code"] == "INVALID_TRANSITION"
+
+
+def test_racing_rollouts_and_publishes_never_share_a_version_and_the_live_one_is_the_last(container, factory):
+    """Publishers raising the rollout and publishing at once: each gets its own version or a 409, and Redis plays
+    the newest version SQL has."""
+    campaign_id = factory.campaign({**flash_sale_definition(stock=10), "rollout_percent": 5})
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def publisher(index: int) -> None:
+        barrier.wait()
+        with container.session_factory() as session:
+            service = _service(container, session)
+            try:
+                if index % 2:
+                    service.publish(campaign_id, actor=f"p{index}")
+                else:
+                    service.set_rollout(campaign_id, 10 + index, actor=f"p{index}")
+                outcomes.append("ok")
+            except PublishRaceError:
+                outcomes.append("race")
+
+    threads = [threading.Thread(target=publisher, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 8 and "ok" in outcomes
+    with container.session_factory() as session:
+        service = _service(container, session)
+        versions = [v.version.version for v in service.versions(campaign_id)]
+        campaign = service.get(campaign_id)
+        newest = service.version(campaign_id, max(versions)).definition
+    assert versions == sorted(set(versions))  # no version twice
+    assert campaign.live_version == max(versions)
+    assert container.live_state.stats(campaign_id).version == max(versions)  # Redis plays the newest
+    assert newest["rollout_percent"] in {5} | {10 + i for i in range(0, 8, 2)}
