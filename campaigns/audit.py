@@ -11,6 +11,10 @@ from sqlalchemy.orm import Session
 
 from .models import AuditEntry
 
+# What entries are about (the audit page filters by these).
+SUBJECT_TYPES = ("campaign", "fraud_policy", "claim", "grant", "coupon_pool", "attributes", "admin_user", "admin_token",
+                 "order", "day")
+
 
 def record(session: Session, *, at: datetime, actor: str, action: str, subject_type: str, subject_id: Any,
            **details: Any) -> None:

@@ -117,6 +117,11 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     audit_text = page.inner_text("[data-testid=audit]")
     assert "campaign.pause" in audit_text and "user:" in audit_text and users["publisher"] in audit_text
     shot(page, "audit-log")
+    page.goto(f"{server}/admin/campaigns/{campaign_id}")
+    page.click("[data-testid=campaign-audit]")  # the campaign's own entries: create, update, publish, rollout, pause
+    subjects = {row.split("\t")[3] for row in page.inner_text("[data-testid=audit] tbody").splitlines() if "\t" in row}
+    assert subjects == {f"campaign {campaign_id}"}, subjects
+    assert "campaign.rollout" in page.inner_text("[data-testid=audit]")
     db_session.rollback()
     paused = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "campaign.pause")).one()
     assert paused.actor.endswith(users["publisher"]) and paused.subject_id == str(campaign_id)

@@ -205,8 +205,11 @@ def tokens(admin: Admin) -> str:
 @bp.route("/audit")
 @page()
 def audit(admin: Admin) -> str:
-    rows = [{"entry": e, "changes": audit_log.changes(e)} for e in audit_log.entries(db(), limit=100)]
-    return render("admin/audit.html", admin, rows=rows)
+    subject_type = request.args.get("subject_type") or None
+    subject_id = request.args.get("subject_id", "").strip()[:64] or None
+    entries = audit_log.entries(db(), subject_type=subject_type, subject_id=subject_id, limit=100)
+    return render("admin/audit.html", admin, rows=[{"entry": e, "changes": audit_log.changes(e)} for e in entries],
+                  subject_type=subject_type, subject_id=subject_id or "", subject_types=audit_log.SUBJECT_TYPES)
 
 
 def form_labels() -> dict[str, str]:
