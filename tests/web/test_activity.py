@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+import redis
 
 from campaigns.services import CampaignService
 from engine.clock import FrozenClock, SystemClock
@@ -52,7 +53,7 @@ def test_counts_wait_for_the_next_flush_and_survive_a_redis_error(container):
     tally.add(7, "SOLD_OUT")
     assert container.live_state.refusal_stats(7) == {"SOLD_OUT": 2}
 
-    broken = RefusalTally(container.redis.__class__(host="127.0.0.1", port=1, socket_connect_timeout=0.2),
+    broken = RefusalTally(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2),  # nothing listens
                           namespace=container.settings.redis_namespace, seconds=lambda: now[0])
     broken.add(7, "LIMIT_REACHED")
     broken.flush()  # Redis away: kept, not lost
