@@ -84,6 +84,7 @@ def session_container(settings: Settings) -> Container:
 def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
     """Every test starts and ends with this run's keys, rows and journaled claims gone."""
     queue = session_container.settle_queue.name
+    session_container.play_service.refusals.flush()  # an earlier test's refusals go out now, then are purged
     purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
     truncate_tables(session_container.sql_engine)
     shutil.rmtree(journal_dir(settings), ignore_errors=True)
