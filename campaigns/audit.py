@@ -23,13 +23,18 @@ def record(session: Session, *, at: datetime, actor: str, action: str, subject_t
 
 
 def entries(session: Session, *, subject_type: str | None = None, subject_id: str | None = None,
-            limit: int = 50) -> list[AuditEntry]:
-    """The latest entries, newest first, of one kind of subject (or one subject) if asked."""
+            actor: str | None = None, before_id: int | None = None, limit: int = 50) -> list[AuditEntry]:
+    """The latest entries, newest first: of one kind of subject (or one subject), by actors whose name holds
+    ``actor``, older than entry ``before_id`` (the next page) if asked."""
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if subject_type is not None:
         statement = statement.where(AuditEntry.subject_type == subject_type)
     if subject_id is not None:
         statement = statement.where(AuditEntry.subject_id == subject_id)
+    if actor:
+        statement = statement.where(AuditEntry.actor.icontains(actor, autoescape=True))
+    if before_id is not None:
+        statement = statement.where(AuditEntry.id < before_id)
     return list(session.scalars(statement))
 
 

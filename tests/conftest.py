@@ -166,3 +166,18 @@ def admin_token(container: Container) -> Any:
                                                                                actor="test")[1]
 
     return make
+
+
+@pytest.fixture
+def user(container: Container) -> Any:
+    """Makes an admin page user of a role (password ``tests.support.browser.PASSWORD``): ``user("viewer")``."""
+    from campaigns.users import AdminUserService
+    from tests.support.browser import PASSWORD
+
+    def make(role: str = "publisher", email: str = "ops@huodong.test") -> str:
+        with container.session_factory() as session:
+            AdminUserService(session, clock=container.clock).create(email=email, password=PASSWORD, role=role,
+                                                                    actor="test")
+        return email
+
+    return make

@@ -7,29 +7,17 @@ import io
 import re
 from pathlib import Path
 
-import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
 from campaigns.models import AdminUser, AuditEntry
-from campaigns.users import MAX_FAILED_LOGINS, AdminUserService
+from campaigns.users import MAX_FAILED_LOGINS
+from tests.support.browser import PASSWORD
 from tests.web.test_bad_input import error_of
 from web import create_app
 
-PASSWORD = "correct horse battery"
 CATALOGUE = Path(__file__).resolve().parents[2] / "web" / "translations"
-
-
-@pytest.fixture
-def user(container):
-    def make(role: str = "publisher", email: str = "ops@huodong.test") -> str:
-        with container.session_factory() as session:
-            AdminUserService(session, clock=container.clock).create(email=email, password=PASSWORD, role=role,
-                                                                    actor="test")
-        return email
-
-    return make
 
 
 def csrf_of(client, path: str = "/admin/login") -> str:

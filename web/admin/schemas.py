@@ -236,6 +236,9 @@ class AuditQuery(Schema):
 
     subject_type = fields.String(validate=validate.Length(max=40))
     subject_id = fields.String(validate=validate.Length(max=64))
+    actor = fields.String(validate=validate.Length(max=100), metadata={"description": "part of the actor's name"})
+    before_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1),
+                               metadata={"description": "entries older than this one (the next page)"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

@@ -36,6 +36,7 @@ from .labels import ENUM_LABELS, FIELD_LABELS
 
 # The campaign list's "plays today" counts from midnight in the marketers' zone.
 BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
+AUDIT_PAGE = 100
 
 
 def page(role: AdminRole = AdminRole.VIEWER) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -205,11 +206,15 @@ def tokens(admin: Admin) -> str:
 @bp.route("/audit")
 @page()
 def audit(admin: Admin) -> str:
-    subject_type = request.args.get("subject_type") or None
-    subject_id = request.args.get("subject_id", "").strip()[:64] or None
-    entries = audit_log.entries(db(), subject_type=subject_type, subject_id=subject_id, limit=100)
+    filters = {"subject_type": request.args.get("subject_type") or None,
+               "subject_id": request.args.get("subject_id", "").strip()[:64] or None,
+               "actor": request.args.get("actor", "").strip()[:100] or None}
+    before_id = request.args.get("before_id", type=int)
+    entries = audit_log.entries(db(), **filters, before_id=before_id if before_id and before_id > 0 else None,
+                                limit=AUDIT_PAGE)
+    older = entries[-1].id if len(entries) == AUDIT_PAGE else None
     return render("admin/audit.html", admin, rows=[{"entry": e, "changes": audit_log.changes(e)} for e in entries],
-                  subject_type=subject_type, subject_id=subject_id or "", subject_types=audit_log.SUBJECT_TYPES)
+                  filters=filters, older=older, subject_types=audit_log.SUBJECT_TYPES)
 
 
 def form_labels() -> dict[str, str]:
