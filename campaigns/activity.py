@@ -41,6 +41,22 @@ def per_minute(session: Session, campaign_id: int, *, now: datetime, minutes: in
     return [{"at": m, "plays": plays[m], "wins": wins[m], "cost_fen": cost[m]} for m in buckets]
 
 
+def by_variant(session: Session, campaign_id: int) -> list[dict[str, Any]]:
+    """The A/B comparison since the start: per variant (None: the campaign has none), its players, plays, plays
+    that won something and what they cost."""
+    plays = {variant: (players, count) for variant, players, count in session.execute(
+        select(ClaimRecord.variant, func.count(func.distinct(ClaimRecord.user_id)), func.count())
+        .where(ClaimRecord.campaign_id == campaign_id).group_by(ClaimRecord.variant))}
+    won = {variant: (wins, cost) for variant, wins, cost in session.execute(
+        select(ClaimRecord.variant, func.count(func.distinct(Grant.claim_id)),
+               func.coalesce(func.sum(Grant.cost_fen), 0))
+        .join(Grant, Grant.claim_id == ClaimRecord.id)
+        .where(ClaimRecord.campaign_id == campaign_id).group_by(ClaimRecord.variant))}
+    return [{"variant": variant, "players": players, "plays": count, "wins": won.get(variant, (0, 0))[0],
+             "cost_fen": int(won.get(variant, (0, 0))[1])}
+            for variant, (players, count) in sorted(plays.items(), key=lambda item: item[0] or "")]
+
+
 def plays_since(session: Session, since: datetime) -> dict[int, int]:
     """Plays per campaign since ``since`` (the campaign list's "plays today")."""
     rows = session.execute(select(ClaimRecord.campaign_id, func.count()).where(ClaimRecord.created_at >= since)

@@ -22,6 +22,7 @@ from campaigns.models import AuditEntry, Campaign, Grant
 from tests.fraud.test_review import Friends
 from tests.games.test_referral import definition as referral_definition
 from tests.support.browser import XSS, expect, shot, sign_in
+from tests.support.factories import flash_sale_definition
 
 
 def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lottery(server, browser, users,
@@ -254,4 +255,20 @@ def test_a_campaign_named_like_an_attack_is_text_on_every_page(server, browser, 
     page.goto(f"{server}/admin/campaigns/{campaign_id}/edit")
     expect(page.locator("[data-field=name]")).to_have_value(XSS)
     assert json.dumps(XSS) in page.input_value("[data-testid=json]")  # the JSON form shows it as a string
+    assert not page.errors
+
+
+def test_the_ab_variants_are_compared_on_the_campaign_page(server, browser, users, factory, settle):
+    definition = flash_sale_definition(stock=100)
+    definition["variants"] = [{"name": "A", "weight": 1}, {"name": "B", "weight": 1}]
+    campaign_id = factory.campaign(definition)
+    got = [factory.play(campaign_id, f"ab-{i}").outcome["variant"] for i in range(12)]
+    settle(worker=False)
+    page = sign_in(browser, server, users["viewer"])
+    page.goto(f"{server}/admin/campaigns/{campaign_id}")
+    rows = page.locator("[data-testid=variant-numbers] tbody tr")
+    expect(rows).to_have_count(2)
+    for row, name in zip(rows.all(), ("A", "B"), strict=True):
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == name and int(cells[2]) == got.count(name), cells  # its plays
     assert not page.errors

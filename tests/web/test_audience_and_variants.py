@@ -103,7 +103,8 @@ def _ab_definition(weight_a: int = 1, weight_b: int = 1) -> dict:
     return definition
 
 
-def test_a_player_keeps_their_variant_and_every_play_records_it(factory, container, client, settle, db_session):
+def test_a_player_keeps_their_variant_and_every_play_records_it(factory, container, client, settle, db_session,
+                                                                admin_token):
     campaign = factory.campaign(_ab_definition())
     players = [f"ab-{i}" for i in range(40)]
     first = {p: factory.play(campaign, p).outcome["variant"] for p in players}
@@ -130,6 +131,14 @@ def test_a_player_keeps_their_variant_and_every_play_records_it(factory, contain
     recorded = {r.user_id: r.variant for r in db_session.scalars(select(ClaimRecord)
                                                                  .where(ClaimRecord.campaign_id == campaign))}
     assert all(recorded[p] == first[p] for p in players)
+
+    # The A/B comparison the campaign page charts: each variant's players, plays, wins and their cost.
+    results = {r["variant"]: r for r in client.get(f"/admin/api/v1/campaigns/{campaign}/activity", headers={
+        "Authorization": f"Bearer {admin_token('viewer')}"}).json["variants"]}
+    in_a = sum(1 for p in players if first[p] == "A")
+    assert results["A"]["players"] == in_a and results["B"]["players"] == 40 - in_a + 10
+    assert results["A"]["plays"] == 2 * in_a and results["B"]["plays"] == 2 * (40 - in_a) + 10
+    assert results["A"]["wins"] == results["A"]["plays"] and results["A"]["cost_fen"] == 100 * results["A"]["wins"]
 
 
 def test_an_item_only_a_variant_offers_has_its_stock(factory, container):

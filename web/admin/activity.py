@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from campaigns.activity import per_minute
+from campaigns.activity import by_variant, per_minute
 from campaigns.models import AdminRole
 
 from ..api import CAMPAIGN_ID
@@ -22,8 +22,8 @@ from .schemas import ActivityQuery, ActivitySchema
 @blp.response(200, ActivitySchema)
 @blp.alt_response(404, schema=ErrorSchema)
 def campaign_activity(query: dict[str, Any], campaign_id: int) -> dict[str, Any]:
-    """Plays, wins and cost per minute, the stock and spend a minute (burn-down), refusals by reason, the
-    live budget and stock and the fraud gate's counts."""
+    """Plays, wins and cost per minute, the stock and spend a minute (burn-down), refusals by reason, the A/B
+    variants compared, the live budget and stock and the fraud gate's counts."""
     c = container()
     c.campaign_service(db()).get(campaign_id)
     stats = c.live_state.stats(campaign_id)
@@ -31,6 +31,7 @@ def campaign_activity(query: dict[str, Any], campaign_id: int) -> dict[str, Any]
     return {"minutes": per_minute(db(), campaign_id, now=now, minutes=query["minutes"]),
             "samples": c.live_state.samples(campaign_id, now - timedelta(minutes=query["minutes"])),
             "refusals": c.live_state.refusal_stats(campaign_id),
+            "variants": by_variant(db(), campaign_id),
             "live": {"status": stats.status, "budget_fen": stats.budget_fen, "spent_fen": stats.spent_fen,
                      "stock": stats.stock},
             "fraud": c.live_state.fraud_stats(campaign_id)}

@@ -219,6 +219,14 @@ class SampleSchema(Schema):
     stock = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
 
 
+class VariantResultSchema(Schema):
+    variant = fields.String(allow_none=True, required=True, metadata={"description": "null: no variants"})
+    players = fields.Integer(required=True)
+    plays = fields.Integer(required=True)
+    wins = fields.Integer(required=True)
+    cost_fen = fields.Integer(required=True)
+
+
 class ActivitySchema(Schema):
     minutes = fields.List(fields.Nested(MinuteSchema), required=True,
                           metadata={"description": "oldest first, from the settled rows"})
@@ -226,6 +234,8 @@ class ActivitySchema(Schema):
     fraud = fields.Dict(required=True, metadata={"description": "blocked, shadow and held counts per rule"})
     refusals = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
                            metadata={"description": "refused plays per error code since the start (lags ~1 s)"})
+    variants = fields.List(fields.Nested(VariantResultSchema), required=True,
+                           metadata={"description": "per A/B variant since the start, from the settled rows"})
     samples = fields.List(fields.Nested(SampleSchema), required=True,
                           metadata={"description": "one a minute, oldest first: stock left and budget spent"})
 

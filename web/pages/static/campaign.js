@@ -106,12 +106,12 @@
     return charts[canvasId];
   }
 
+  // Rows of cells as text (a name and its value, or a whole row).
   function fill(table, rows) {
     table.replaceChildren();
-    for (const [name, value] of rows) {
+    for (const cells of rows) {
       const row = table.insertRow();
-      row.insertCell().textContent = name;
-      row.insertCell().textContent = value;
+      for (const cell of cells) row.insertCell().textContent = cell;
     }
   }
 
@@ -135,6 +135,10 @@
         {label: text.spent, data: samples.map((sample) => sample.spent_fen / 100), yAxisID: "y1"}]};
       if (live.budget_fen) burndown.datasets.push({label: text.budget, data: samples.map(() => live.budget_fen / 100), yAxisID: "y1"});
       updateChart("burndown-chart", "line", burndown, {y: {beginAtZero: true}, y1: {beginAtZero: true, position: "right"}});
+      const variants = document.querySelector("#variant-numbers tbody");
+      if (variants) {
+        fill(variants, activity.variants.map((v) => [v.variant ?? "–", v.players, v.plays, v.wins, yuan(v.cost_fen)]));
+      }
       const fraud = activity.fraud;
       const reasons = Object.entries(activity.refusals).sort((a, b) => b[1] - a[1]);
       updateChart("refusals-chart", "bar", {labels: reasons.map(([code]) => code),
