@@ -226,11 +226,16 @@ def test_each_game_is_created_from_its_form_with_variants_and_a_rollout(server, 
         index = variants.locator(":scope > .item").count() - 1
         page.fill(f'[data-field="variants.{index}.name"]', name)
         page.fill(f'[data-field="variants.{index}.weight"]', "1")
+    if game == "flash_sale":  # variant B overrides one setting of the game's; A keeps them all
+        page.check('[data-override="variants.1.config.payment_window_seconds"]')
+        page.fill('[data-field="variants.1.config.payment_window_seconds"]', "600")
     expect(page.locator("[data-testid=checked]")).not_to_have_class(re.compile("error"))
     page.click("[data-testid=save]")
     page.wait_for_url(re.compile(r".*/admin/campaigns/\d+$"))
     db_session.rollback()
     saved = db_session.get(Campaign, int(page.url.rsplit("/", 1)[1]))
+    expected = {"payment_window_seconds": 600} if game == "flash_sale" else {}
+    assert [v["config"] for v in saved.draft["variants"]] == [{}, expected]
     assert saved.name == f"{game} from the form" and saved.game == game
     assert saved.draft["rollout_percent"] == 25
     assert [(v["name"], v["weight"]) for v in saved.draft["variants"]] == [("A", 1), ("B", 1)]

@@ -125,7 +125,7 @@ const SchemaForm = (() => {
       return wrap(fieldSchema, path, area);
     }
 
-    // Free-form JSON (a variant's overrides of the config): parsed as typed, flagged while it is not JSON.
+    // Free-form JSON (an object without a schema): parsed as typed, flagged while it is not JSON.
     function json(fieldSchema, path) {
       const area = el("textarea", {rows: 4, spellcheck: false, className: "code", value: JSON.stringify(getIn(path) ?? {}, null, 1)});
       area.dataset.field = path.join(".");
@@ -134,6 +134,33 @@ const SchemaForm = (() => {
         catch (error) { area.classList.add("invalid"); }
       });
       return wrap(fieldSchema, path, area);
+    }
+
+    // A variant's overrides of the document's `x-overrides` part (the game's config): each top-level setting is
+    // either left to the base (unticked, absent from the overrides) or given whole here, starting from the base's
+    // value -- the server merges objects key by key and replaces lists, so a whole setting is always a valid one.
+    function overrides(fieldSchema, path) {
+      const part = fieldSchema["x-overrides"];
+      const partSchema = schema.properties[part];
+      if (!isObject(getIn(path))) setInQuiet(path, {});
+      const box = el("fieldset", {className: "group overrides", data: {path: path.join(".")}},
+        el("legend", {textContent: label(path.at(-1)), title: fieldSchema.description || ""}));
+      for (const [name, settingSchema] of Object.entries(partSchema.properties)) {
+        const toggle = el("input", {type: "checkbox", checked: name in getIn(path)});
+        toggle.dataset.override = [...path, name].join(".");
+        const body = el("div");
+        const draw = () => body.replaceChildren(name in getIn(path) ? node(settingSchema, [...path, name]) : "");
+        toggle.addEventListener("change", () => {
+          const base = (doc.value[part] || {})[name];
+          setIn([...path, name], toggle.checked ? structuredClone(base ?? settingSchema.default ?? null) : undefined);
+          draw();
+        });
+        draw();
+        box.append(el("div", {className: "override"},
+          el("label", {className: "switch"}, toggle, el("span", {textContent: label(name)})), body));
+      }
+      box.append(errorSlot(path));
+      return box;
     }
 
     // A group that can be absent (null): a checkbox switches it on (with its defaults) and off.
@@ -211,7 +238,10 @@ const SchemaForm = (() => {
       const type = typeOf(fieldSchema);
       const value = getIn(path);
       if (fieldSchema["x-reward"]) return reward(fieldSchema, path);
-      if (fieldSchema["x-overrides"] || (type === "object" && !fieldSchema.properties)) return json(fieldSchema, path);
+      if (fieldSchema["x-overrides"] && schema.properties && schema.properties[fieldSchema["x-overrides"]]) {
+        return overrides(fieldSchema, path);
+      }
+      if (type === "object" && !fieldSchema.properties) return json(fieldSchema, path);
       if (type === "object") {
         if (fieldSchema.nullable) return optional(fieldSchema, path, () => group(fieldSchema, path));
         if (!isObject(value) && path.length) setInQuiet(path, {});
