@@ -255,7 +255,7 @@ def test_robust_limit_is_the_floor_for_a_small_or_calm_population_and_tracks_a_s
 def test_population_limits_come_from_last_minutes_counts_and_are_read_once_a_minute(world, clock):
     container = world["container"]
     keys = CampaignKeys(container.settings.redis_namespace, 4242)
-    now_ms = to_ms(clock.now())
+    now_ms = to_ms(clock.now()) // 60_000 * 60_000 + 5_000  # early in a minute: a second later is the same one
     counts = {f"d{i}": 10 + (i % 5) * 10 for i in range(100)}  # 10..50 plays a minute
     container.redis.hset(keys.fraud("pop", "dev", str(minute_of(now_ms) - 1)), mapping=counts)
     risk = PolicySchema().load({"risk": {"device_rate": {"floor_per_minute": 5, "deviations": 3}}})["risk"]
