@@ -102,6 +102,7 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     assert ["Stock left prize:P1000", 50] in left or any(label.startswith("Stock left") for label, _ in left), left
     page.fill("[data-testid=rollout]", "50")  # gray release: the live version again, at 50 %
     page.click("[data-testid=set-rollout]")
+    expect(page.locator("[data-testid=compare]")).to_be_visible()  # reloaded with two versions to compare
     expect(page.locator("[data-testid=rollout]")).to_have_value("50")
     assert "50 %" in page.dialogs[-1]
     with container.session_factory() as session:
