@@ -14,7 +14,7 @@ from engine.config import Settings, load_settings
 from .auth import PlayerTokens
 from .container import Container
 from .errors import register_error_handlers
-from .jsonio import StrictJSONProvider
+from .jsonio import StrictJSONProvider, refuse_nul_in_query
 from .logs import configure_logging
 from .openapi import add_security, make_api
 from .requestctx import close_db
@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None, *, clock: Clo
     app.extensions["huodong.container"] = container
     app.extensions["huodong.player_tokens"] = PlayerTokens(settings.secret_key, settings.player_token_ttl_seconds)
     app.teardown_appcontext(close_db)
+    app.before_request(refuse_nul_in_query)
 
     from .admin import blp as admin_blp
     from .api import blp as player_blp

@@ -130,3 +130,10 @@ def csv_body(*mimetypes: str, what: str = "the file") -> str:
         return request.get_data().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError("The CSV must be UTF-8.", fields={"body": ["Not UTF-8."]}) from None
+
+
+def refuse_nul_in_query() -> None:
+    """Before every request: a NUL character in the query string is refused (400 MALFORMED_REQUEST), as in a
+    JSON body: no column can store it (PostgreSQL refuses it in text), so a filter holding one is never sent on."""
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        raise MalformedRequestError("The query string may not contain NUL characters.")

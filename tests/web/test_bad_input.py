@@ -621,3 +621,14 @@ def test_every_error_type_raised_in_a_view_answers_the_envelope_with_its_status_
     assert "42" not in json.dumps(crashed)
 
 
+
+
+@pytest.mark.parametrize("path", ["/admin/api/v1/audit?actor=a%00b", "/admin/api/v1/audit?subject_id=%00",
+                                  "/admin/api/v1/grants?status=pending%00"])
+def test_a_nul_in_the_query_string_is_refused_before_it_reaches_sql(client, admin_token, path):
+    error_of(client.get(path, headers={"Authorization": f"Bearer {admin_token('viewer')}"}), 400, "MALFORMED_REQUEST")
+
+
+def test_a_nul_in_a_page_filter_is_refused(client):
+    assert client.get("/admin/audit?actor=%00").status_code == 400
+    assert client.get("/admin/?q=a%00").status_code == 400
