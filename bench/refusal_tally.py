@@ -29,11 +29,12 @@ def main() -> None:
         tally.add(i % 5, "SOLD_OUT")
     tallied = (time.perf_counter() - start) / args.refusals
     tally.flush()
-    counted = sum(int(n) for n in client.hgetall(GlobalKeys("bench").refusals).values())
+    keys = GlobalKeys("bench")
+    counted = sum(int(n) for campaign_id in range(5) for n in client.hgetall(keys.refusals(campaign_id)).values())
     raw_n = min(args.refusals, 20_000)
     start = time.perf_counter()
     for i in range(raw_n):
-        client.hincrby("bench:raw", f"{i % 5}:SOLD_OUT", 1)
+        client.hincrby(f"bench:raw:{i % 5}", "SOLD_OUT", 1)
     raw = (time.perf_counter() - start) / raw_n
     print(f"tally: {tallied * 1e6:.2f} us a refusal ({counted} of {args.refusals} counted); "
           f"HINCRBY a refusal: {raw * 1e6:.1f} us; ratio {raw / tallied:.0f}x")

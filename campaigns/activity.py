@@ -52,9 +52,11 @@ def by_variant(session: Session, campaign_id: int) -> list[dict[str, Any]]:
                func.coalesce(func.sum(Grant.cost_fen), 0))
         .join(Grant, Grant.claim_id == ClaimRecord.id)
         .where(ClaimRecord.campaign_id == campaign_id).group_by(ClaimRecord.variant))}
-    return [{"variant": variant, "players": players, "plays": count, "wins": won.get(variant, (0, 0))[0],
-             "cost_fen": int(won.get(variant, (0, 0))[1])}
-            for variant, (players, count) in sorted(plays.items(), key=lambda item: item[0] or "")]
+    results = []
+    for variant, (players, count) in sorted(plays.items(), key=lambda item: item[0] or ""):
+        wins, cost = won.get(variant, (0, 0))
+        results.append({"variant": variant, "players": players, "plays": count, "wins": wins, "cost_fen": int(cost)})
+    return results
 
 
 def plays_since(session: Session, since: datetime) -> dict[int, int]:

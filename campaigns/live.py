@@ -92,9 +92,8 @@ class LiveState:
 
     def refusal_stats(self, campaign_id: int) -> dict[str, int]:
         """Refused plays per error code (lagging by up to a second: see engine.refusals)."""
-        prefix = f"{campaign_id}:"
-        return {field.removeprefix(prefix): int(n) for field, n in
-                self._client.hscan_iter(GlobalKeys(self._namespace).refusals, match=f"{prefix}*", count=1000)}
+        counts = self._client.hgetall(GlobalKeys(self._namespace).refusals(campaign_id))
+        return {code: int(n) for code, n in counts.items()}
 
     def sample(self, campaign_id: int, now: datetime) -> bool:
         """Record this minute's stock left per item and budget spent, once however many settlement processes

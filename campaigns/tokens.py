@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.errors import NotFoundError, ValidationError
+from engine.errors import NotFoundError
 
 from . import audit
-from .models import AdminRole, AdminToken
+from .models import AdminToken
+from .users import admin_role
 
 PREFIX = "hda_"  # recognisable in a leaked config file or a secret scanner
 
@@ -40,10 +41,7 @@ class AdminTokenService:
 
     def create(self, *, role: str, name: str, actor: str) -> tuple[AdminToken, str]:
         """A new token and its secret (the one time it can be read)."""
-        try:
-            role = AdminRole(role)
-        except ValueError:
-            raise ValidationError("No such role.", fields={"role": [f"One of {', '.join(AdminRole)}."]}) from None
+        role = admin_role(role)
         secret = PREFIX + secrets.token_urlsafe(32)
         now = self._clock.now()
         token = AdminToken(token_hash=token_hash(secret), role=str(role), name=name, created_at=now)

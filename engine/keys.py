@@ -115,11 +115,10 @@ class GlobalKeys:
         """Hash: fraud policy name -> its JSON document (a mirror of SQL's fraud_policies for the hot path)."""
         return f"{self.namespace}:fraud:policies"
 
-    @property
-    def refusals(self) -> str:
-        """Hash: refused plays per campaign and error code ('<campaign id>:SOLD_OUT' -> count), tallied by each
-        process about once a second; kept out of the campaigns' own keys, which only plays change."""
-        return f"{self.namespace}:refusals"
+    def refusals(self, campaign_id: int) -> str:
+        """Hash: a campaign's refused plays per error code (SOLD_OUT -> count), tallied by each process about
+        once a second; outside the campaign's own keys (no hash tag), which only its plays change."""
+        return f"{self.namespace}:refusals:{campaign_id}"
 
     def reconciliation(self, day: str) -> str:
         """String with a week's TTL: set once the day's reconciliation job was enqueued."""

@@ -1,7 +1,7 @@
 """Refused plays per campaign and error code, for the admin page's "refusals by reason" chart.
 
 A refusal is counted in memory and the counts go to Redis (HINCRBY on the
-``refusals`` hash, a field per campaign and code) in one pipeline at most once a second per
+campaign's ``refusals`` hash, a field per code) in one pipeline at most once a second per
 process, so a storm of SOLD_OUT answers costs Redis about nothing. The price:
 a process that dies loses up to a second of counts, and the chart lags by as
 much. These are figures to watch, not to settle: nothing is paid from them.
@@ -27,7 +27,7 @@ class RefusalTally:
     def __init__(self, client: redis.Redis, *, namespace: str, seconds: Callable[[], float] = time.monotonic
                  ) -> None:
         self._client = client
-        self._key = GlobalKeys(namespace).refusals
+        self._keys = GlobalKeys(namespace)
         self._seconds = seconds
         self._counts: Counter[tuple[int, str]] = Counter()
         self._lock = threading.Lock()
@@ -50,7 +50,7 @@ class RefusalTally:
         try:
             pipe = self._client.pipeline(transaction=False)
             for (campaign_id, code), n in counts.items():
-                pipe.hincrby(self._key, f"{campaign_id}:{code}", n)
+                pipe.hincrby(self._keys.refusals(campaign_id), code, n)
             pipe.execute()
         except redis.RedisError:
             log.warning("could not record refusal counts; keeping them for the next flush", exc_info=True)

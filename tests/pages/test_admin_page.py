@@ -228,7 +228,7 @@ def test_each_game_is_created_from_its_form_with_variants_and_a_rollout(server, 
         page.fill(f'[data-field="variants.{index}.name"]', name)
         page.fill(f'[data-field="variants.{index}.weight"]', "1")
     if game == "flash_sale":  # variant B overrides one setting of the game's; A keeps them all
-        page.check('[data-override="variants.1.config.payment_window_seconds"]')
+        page.check('[data-toggle="variants.1.config.payment_window_seconds"]')
         page.fill('[data-field="variants.1.config.payment_window_seconds"]', "600")
     expect(page.locator("[data-testid=checked]")).not_to_have_class(re.compile("error"))
     page.click("[data-testid=save]")

@@ -127,8 +127,9 @@ class RolloutRequest(Schema):
 def set_rollout(body: dict[str, Any], campaign_id: int) -> dict[str, Any]:
     """Gray release: publish the live version again with another rollout percentage and nothing else (the
     draft's other edits stay unpublished). Raising it keeps every player already let in."""
-    _service().set_rollout(campaign_id, body["percent"], actor=g.actor)
-    return _view(_service().get(campaign_id))
+    service = _service()
+    service.set_rollout(campaign_id, body["percent"], actor=g.actor)
+    return _view(service.get(campaign_id))
 
 
 @blp.route(f"/campaigns/{CAMPAIGN_ID}/changes", methods=["GET"])

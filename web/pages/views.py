@@ -135,7 +135,7 @@ def campaign(admin: Admin, campaign_id: int) -> str:
     live = next((v.version.definition for v in versions if v.version.version == found.live_version), None)
     return render("admin/campaign.html", admin, campaign=found, versions=versions,
                   changes=service.pending_changes(campaign_id),
-                  live_rollout=live.get("rollout_percent", 100) if live else None)
+                  live_rollout=live["rollout_percent"] if live else None)
 
 
 @bp.route(f"/campaigns/{CAMPAIGN_ID}/review")

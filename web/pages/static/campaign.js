@@ -91,12 +91,7 @@
     } catch (error) { refused(error); }
   }
 
-  const liveChart = new Chart(document.getElementById("live-chart"), {
-    type: "line",
-    data: {labels: [], datasets: [{label: text.plays, data: []}, {label: text.wins, data: []},
-                                  {label: text.cost, data: [], yAxisID: "y1"}]},
-    options: {animation: false, scales: {y: {beginAtZero: true}, y1: {beginAtZero: true, position: "right"}}},
-  });
+  const TWO_AXES = {y: {beginAtZero: true}, y1: {beginAtZero: true, position: "right"}};
 
   // Live charts keep their canvas and only take new data (no flicker every refresh).
   function updateChart(canvasId, type, data, scales) {
@@ -118,23 +113,22 @@
   async function refresh() {
     try {
       const activity = await api("GET", `/campaigns/${id}/activity?minutes=30`);
-      liveChart.data.labels = activity.minutes.map((m) => m.at.slice(11, 16));
-      liveChart.data.datasets[0].data = activity.minutes.map((m) => m.plays);
-      liveChart.data.datasets[1].data = activity.minutes.map((m) => m.wins);
-      liveChart.data.datasets[2].data = activity.minutes.map((m) => m.cost_fen / 100);
-      liveChart.update();
+      const minutes = activity.minutes;
+      updateChart("live-chart", "line", {labels: minutes.map((m) => m.at.slice(11, 16)), datasets: [
+        {label: text.plays, data: minutes.map((m) => m.plays)}, {label: text.wins, data: minutes.map((m) => m.wins)},
+        {label: text.cost, data: minutes.map((m) => m.cost_fen / 100), yAxisID: "y1"}]}, TWO_AXES);
       const live = activity.live;
       const stock = Object.entries(live.stock || {}).map(([item, s]) => [`${text.stock_left} ${item}`, `${s.left} / ${s.total}`]);
       fill(document.getElementById("live-numbers"), [
         [text.spent, yuan(live.spent_fen || 0) + (live.budget_fen ? ` / ${yuan(live.budget_fen)}` : "")],
-        [text.plays, activity.minutes.reduce((n, m) => n + m.plays, 0)], ...stock]);
+        [text.plays, minutes.reduce((n, m) => n + m.plays, 0)], ...stock]);
       const samples = activity.samples;
       const items = [...new Set(samples.flatMap((sample) => Object.keys(sample.stock)))];
       const burndown = {labels: samples.map((sample) => sample.at.slice(11, 16)), datasets: [
         ...items.map((item) => ({label: `${text.stock_left} ${item}`, data: samples.map((sample) => sample.stock[item] ?? null)})),
         {label: text.spent, data: samples.map((sample) => sample.spent_fen / 100), yAxisID: "y1"}]};
       if (live.budget_fen) burndown.datasets.push({label: text.budget, data: samples.map(() => live.budget_fen / 100), yAxisID: "y1"});
-      updateChart("burndown-chart", "line", burndown, {y: {beginAtZero: true}, y1: {beginAtZero: true, position: "right"}});
+      updateChart("burndown-chart", "line", burndown, TWO_AXES);
       const variants = document.querySelector("#variant-numbers tbody");
       if (variants) {
         fill(variants, activity.variants.map((v) => [v.variant ?? "–", v.players, v.plays, v.wins, yuan(v.cost_fen)]));

@@ -136,44 +136,37 @@ const SchemaForm = (() => {
       return wrap(fieldSchema, path, area);
     }
 
+    // A part of the document a checkbox switches on (to `on()`) and off (to `off`), drawn by `render` while
+    // `present()` (by default: while it holds something other than null).
+    function switched(path, {className, on, off, render, present = () => getIn(path) != null}) {
+      const toggle = el("input", {type: "checkbox", checked: present()});
+      toggle.dataset.toggle = path.join(".");
+      const body = el("div");
+      const draw = () => body.replaceChildren(present() ? render() : "");
+      toggle.addEventListener("change", () => { setIn(path, toggle.checked ? on() : off); draw(); });
+      draw();
+      return el("div", {className},
+        el("label", {className: "switch"}, toggle, el("span", {textContent: label(path.at(-1))})), body);
+    }
+
     // A variant's overrides of the document's `x-overrides` part (the game's config): each top-level setting is
     // either left to the base (unticked, absent from the overrides) or given whole here, starting from the base's
     // value -- the server merges objects key by key and replaces lists, so a whole setting is always a valid one.
     function overrides(fieldSchema, path) {
       const part = fieldSchema["x-overrides"];
-      const partSchema = schema.properties[part];
       if (!isObject(getIn(path))) setInQuiet(path, {});
-      const box = el("fieldset", {className: "group overrides", data: {path: path.join(".")}},
-        el("legend", {textContent: label(path.at(-1)), title: fieldSchema.description || ""}));
-      for (const [name, settingSchema] of Object.entries(partSchema.properties)) {
-        const toggle = el("input", {type: "checkbox", checked: name in getIn(path)});
-        toggle.dataset.override = [...path, name].join(".");
-        const body = el("div");
-        const draw = () => body.replaceChildren(name in getIn(path) ? node(settingSchema, [...path, name]) : "");
-        toggle.addEventListener("change", () => {
-          const base = (doc.value[part] || {})[name];
-          setIn([...path, name], toggle.checked ? structuredClone(base ?? settingSchema.default ?? null) : undefined);
-          draw();
-        });
-        draw();
-        box.append(el("div", {className: "override"},
-          el("label", {className: "switch"}, toggle, el("span", {textContent: label(name)})), body));
-      }
-      box.append(errorSlot(path));
-      return box;
+      const settings = Object.entries(schema.properties[part].properties).map(([name, settingSchema]) =>
+        switched([...path, name], {className: "override", off: undefined, present: () => name in getIn(path),
+          on: () => structuredClone((doc.value[part] || {})[name] ?? settingSchema.default ?? null),
+          render: () => node(settingSchema, [...path, name])}));
+      return el("fieldset", {className: "group overrides", data: {path: path.join(".")}},
+        el("legend", {textContent: label(path.at(-1)), title: fieldSchema.description || ""}), ...settings,
+        errorSlot(path));
     }
 
     // A group that can be absent (null): a checkbox switches it on (with its defaults) and off.
     function optional(fieldSchema, path, render) {
-      const box = el("div", {className: "optional"});
-      const toggle = el("input", {type: "checkbox", checked: getIn(path) != null});
-      toggle.dataset.toggle = path.join(".");
-      const body = el("div");
-      const draw = () => { body.replaceChildren(getIn(path) != null ? render() : ""); };
-      toggle.addEventListener("change", () => { setIn(path, toggle.checked ? {} : null); draw(); });
-      draw();
-      box.append(el("label", {className: "switch"}, toggle, el("span", {textContent: label(path.at(-1))})), body);
-      return box;
+      return switched(path, {className: "optional", on: () => ({}), off: null, render});
     }
 
     function reward(fieldSchema, path) {
