@@ -23,14 +23,15 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install -y chromium fonts-noto-cjk (the browser tests need it)"; fi; }
 
+# From the source tree (python -m): the demo starts the Alipay sandbox, which is not part of the installed package.
 demo: $(STAMP)
-	$(BIN)/huodong demo
+	$(BIN)/python -m web.cli demo
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine campaigns games rewards web tests bench
+	$(BIN)/ruff check engine campaigns games rewards alipay_platform alipay_sandbox web tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -2,7 +2,7 @@
 
 Issued with ``cryptography`` over the key pairs of ``keys.py``, so the app's
 certificate carries the merchant's public key and Alipay's certificate the
-gateway's. Serial numbers follow Alipay's rule (see rewards/alipay/certs.py),
+gateway's. Serial numbers follow Alipay's rule (see alipay_platform/certs.py),
 computed here independently so the sandbox checks the client rather than agreeing with it.
 """
 

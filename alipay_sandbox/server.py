@@ -27,10 +27,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from rewards.alipay.signing import sign_content, sign_rsa2, verify_rsa2
-
 from .certs import Certificates, issue
 from .keys import KeyPair, generate
+from .signing import NOTIFICATION_EXCLUDED, sign, string_to_sign, verify
 
 AUTH_CODE_TTL = timedelta(minutes=5)
 DEFAULT_APP_ID = "2021000000000001"
@@ -155,8 +154,10 @@ class Sandbox:
 
     def __init__(self, keys: KeyPair, apps: Mapping[str, str], *, clock: Callable[[], datetime] | None = None,
                  late_seconds: float = 2.0, certs: Certificates | None = None, seller_id: str = "2088000000000000",
-                 notify_intervals: tuple[float, ...] = NOTIFY_INTERVALS) -> None:
+                 notify_intervals: tuple[float, ...] = NOTIFY_INTERVALS, latency_seconds: float = 0.0) -> None:
         self.keys = keys
+        # Added to every gateway call before it answers: the real gateway is tens of ms away (benchmarks).
+        self.latency_seconds = latency_seconds
         # The merchant's account (seller_id in notifications) and when a notification is sent again.
         self.seller_id = seller_id
         self.notify_intervals = notify_intervals
@@ -246,8 +247,8 @@ class Sandbox:
         if public_key is None:
             return self._answer("error_response", business_error("isv.invalid-app-id", "无效的AppID参数",
                                                                   "40002", "Invalid Arguments"))
-        if params.get("sign_type") != "RSA2" or not verify_rsa2(
-                public_key, sign_content(params).encode(params.get("charset") or "utf-8"), params.get("sign", "")):
+        if params.get("sign_type") != "RSA2" or not verify(
+                public_key, string_to_sign(params).encode(params.get("charset") or "utf-8"), params.get("sign", "")):
             return self._answer("error_response", business_error("isv.invalid-signature", "验签出错",
                                                                   "40002", "Invalid Arguments"))
         handler = methods.get(name)
@@ -270,6 +271,8 @@ class Sandbox:
             body = handler(self, {**params, "_fault": fault or ""}, biz)
         with self.state.lock:
             self.state.calls.append({"method": name, "params": params, "answer": body, "fault": fault})
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
         if fault == "timeout_before":
             time.sleep(self.late_seconds)
             return Response("", status=504)
@@ -284,7 +287,7 @@ class Sandbox:
         """The body exactly as signed: the response object's bytes, then (in certificate mode) the SN of the
         certificate whose key verifies it, then the signature over those bytes."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        signature = sign_rsa2(self.keys.private_key, content.encode())
+        signature = sign(self.keys.private_key, content)
         cert = f',"alipay_cert_sn":"{cert_sn}"' if cert_sn else ""
         text = f'{{"{key}":{content}{cert},"sign":"{signature}"}}'
         return Response(text, content_type="text/html;charset=utf-8")
@@ -366,8 +369,7 @@ class Sandbox:
                 "seller_id": self.seller_id, "trade_status": trade.status, "total_amount": trade.amount,
                 "receipt_amount": trade.amount, "subject": trade.subject, "gmt_payment": trade.paid_at,
             }
-        content = sign_content(params, skip=("sign", "sign_type"), skip_empty=True)
-        return {**params, "sign": sign_rsa2(self.keys.private_key, content.encode())}
+        return {**params, "sign": sign(self.keys.private_key, string_to_sign(params, NOTIFICATION_EXCLUDED))}
 
     def notify(self, trade: Trade, form: Mapping[str, str] | None = None) -> threading.Thread:
         """Send the notification, again and again until the merchant answers exactly ``success``."""

@@ -159,6 +159,7 @@ class Grant(Base):
     __table_args__ = (
         Index("ix_grants_user", "user_id", "created_at"),
         Index("ix_grants_status", "status"),
+        Index("ix_grants_batch", "batch_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -176,6 +177,9 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The batch (its RQ job has this id) that issues the grant; a grant moves to a new batch when its old one
+    # can no longer run, and a batch issues only the grants that still name it.
+    batch_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class PointsEntry(Base):

@@ -59,6 +59,9 @@ class Settings:
     job_timeout_seconds: int = 120
     # Retry intervals (seconds) of an issuance job before it becomes a dead letter.
     job_retry_intervals: tuple[str, ...] = ("2", "10", "60", "300")
+    # Most grants (of one reward type) one issuance job carries: one fork, a few SQL transactions, one batch of
+    # provider calls.
+    settle_batch_size: int = 100
     # Journal every admitted claim to a local file before answering (engine/journal.py), so reconciliation can
     # settle claims a Redis crash lost; the folder defaults to <instance_path>/journal.
     claim_journal: bool = True

@@ -120,6 +120,18 @@ class GlobalKeys:
         once a second; outside the campaign's own keys (no hash tag), which only its plays change."""
         return f"{self.namespace}:refusals:{campaign_id}"
 
+    @property
+    def paying(self) -> str:
+        """Hash: order id -> campaign id, for the orders an Alipay trade was made for (a payment notification
+        names only the order). One key outside every campaign's slot, read and written one field at a time."""
+        return f"{self.namespace}:paying"
+
+    @property
+    def settled(self) -> str:
+        """Hash: grants settled so far by ``<reward type>:<status>`` -> count (issued, dead, failed, unknown),
+        added to by every issuance batch; /metrics reports it as a counter."""
+        return f"{self.namespace}:settled"
+
     def reconciliation(self, day: str) -> str:
         """String with a week's TTL: set once the day's reconciliation job was enqueued."""
         return f"{self.namespace}:reconciliation:{day}"

@@ -48,6 +48,15 @@ def _opt(value: int | None) -> str:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """What confirm.lua made of a payment: the order is paid (now or before), or it was released (cancelled or
+    expired, named here) before the payment came and the payment must be refunded; neither for no such order."""
+
+    paid: bool
+    released_as: str | None
+
+
+@dataclass(frozen=True)
 class ClaimItem:
     item: str
     quantity: int
@@ -184,10 +193,11 @@ class Scripts:
         script_keys = [keys.meta, keys.stock_total, keys.definition, keys.outbox]
         return ScriptReply.parse(self._load_state(keys=script_keys, args=argv))
 
-    def confirm(self, keys: CampaignKeys, *, order_id: str, now_ms: int, trade_no: str, event: str) -> ScriptReply:
+    def confirm(self, keys: CampaignKeys, *, order_id: str, now_ms: int, trade_no: str, event: str) -> Confirmation:
         """A held order was paid: 'paid' once, its rewards to the outbox (see confirm.lua)."""
-        return ScriptReply.parse(self._confirm(keys=[keys.order(order_id), keys.holds, keys.outbox],
-                                               args=[order_id, now_ms, trade_no, event]))
+        reply = ScriptReply.parse(self._confirm(keys=[keys.order(order_id), keys.holds, keys.outbox],
+                                                args=[order_id, now_ms, trade_no, event]))
+        return Confirmation(paid=reply.code in (OK, REPLAY), released_as=reply.body if reply.code == NOT_HELD else None)
 
     def give_back(self, keys: CampaignKeys, *, claim_id: str, cost_fen: int, takes: Sequence[Sequence[Any]],
                   marker_seconds: int = 90 * 86400) -> bool:

@@ -1,10 +1,13 @@
 """coupon_code: codes from a pool the merchant uploaded (CSV), each handed to exactly one grant.
 
-Issuing takes the lowest free code of the pool and writes the grant id on it
-in one statement guarded by ``grant_id IS NULL``; the unique constraint on
-``grant_id`` makes a second code for the same grant impossible, and a retried
-issue finds the code it already took. An empty pool keeps the grant pending
-(retried, then a dead letter) until codes are uploaded: the pool is stock.
+A batch is one transaction: the codes its grants already hold (a retried
+batch finds them), then, per pool, the lowest free codes for the others,
+locked with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that racing batches
+take different codes (SQLite's write lock serialises them anyway), each
+written with its grant id in an UPDATE guarded by ``grant_id IS NULL``. The
+unique constraint on ``grant_id`` makes a second code for the same grant
+impossible. A grant whose pool ran out stays pending (retried, then a dead
+letter) until codes are uploaded: the pool is stock.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import insert_for
@@ -24,7 +27,7 @@ from campaigns.uploads import csv_rows
 from engine.errors import ValidationError
 from engine.reward_types import reward_types
 
-from .base import RetryableIssueError, RewardAdapter
+from .base import Issued, RetryableIssueError, RewardAdapter, one_of
 
 POOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CODE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
@@ -45,35 +48,49 @@ class CouponCodeAdapter(RewardAdapter):
     params_schema = CouponCodeParams
 
     def issue(self, grant: Grant) -> str:
-        pool = grant.reward["pool"]
+        return one_of(self._assign([grant]), grant)
+
+    def issue_many(self, grants: list[Grant]) -> Issued:
+        return self._assign(grants)
+
+    def _assign(self, grants: list[Grant]) -> Issued:
+        now = self.context.clock.now()
         with self.context.session_factory() as session, session.begin():
-            code = _code_of(session, grant.id) or _take(session, pool, grant.id, self.context.clock.now())
-        if code is None:
-            raise RetryableIssueError(f"coupon pool {pool!r} is empty; upload codes and retry")
-        return f"coupon:{code}"
+            codes = _codes_of(session, [g.id for g in grants])
+            waiting: dict[str, list[str]] = {}
+            for grant in grants:
+                if grant.id not in codes:
+                    waiting.setdefault(grant.reward["pool"], []).append(grant.id)
+            for pool, grant_ids in waiting.items():
+                codes.update(_take(session, pool, grant_ids, now))
+        pools = {g.id: g.reward["pool"] for g in grants}
+        return {grant_id: f"coupon:{codes[grant_id]}" if grant_id in codes else
+                RetryableIssueError(f"coupon pool {pools[grant_id]!r} is empty; upload codes and retry")
+                for grant_id in pools}
 
     def query(self, grant: Grant) -> str | None:
         with self.context.session_factory() as session:
-            code = _code_of(session, grant.id)
+            code = _codes_of(session, [grant.id]).get(grant.id)
         return f"coupon:{code}" if code else None
 
 
-def _code_of(session: Session, grant_id: str) -> str | None:
-    return session.scalar(select(CouponCode.code).where(CouponCode.grant_id == grant_id))
+def _codes_of(session: Session, grant_ids: list[str]) -> dict[str, str]:
+    return dict(session.execute(select(CouponCode.grant_id, CouponCode.code)
+                                .where(CouponCode.grant_id.in_(grant_ids))).all())
 
 
-def _take(session: Session, pool: str, grant_id: str, now: datetime) -> str | None:
-    """Assign the pool's first free code to the grant; a racer that took it first makes us try the next."""
-    for _ in range(20):
-        free = session.scalar(select(CouponCode.id).where(CouponCode.pool == pool, CouponCode.grant_id.is_(None))
-                              .order_by(CouponCode.id).limit(1))
-        if free is None:
-            return None
-        taken = session.execute(update(CouponCode).where(CouponCode.id == free, CouponCode.grant_id.is_(None))
-                                .values(grant_id=grant_id, assigned_at=now))
-        if taken.rowcount == 1:
-            return session.scalar(select(CouponCode.code).where(CouponCode.id == free))
-    raise RetryableIssueError(f"coupon pool {pool!r} is contended; retry")
+def _take(session: Session, pool: str, grant_ids: list[str], now: datetime) -> dict[str, str]:
+    """Assign the pool's first free codes to the grants, one each, as far as the pool goes."""
+    free = list(session.execute(
+        select(CouponCode.id, CouponCode.code).where(CouponCode.pool == pool, CouponCode.grant_id.is_(None))
+        .order_by(CouponCode.id).limit(len(grant_ids)).with_for_update(skip_locked=True)).all())
+    pairs = list(zip(grant_ids, free, strict=False))
+    if pairs:
+        session.execute(update(CouponCode.__table__).where(CouponCode.id == bindparam("code_id"),
+                                                           CouponCode.grant_id.is_(None))
+                        .values(grant_id=bindparam("grant"), assigned_at=now),
+                        [{"code_id": code_id, "grant": grant_id} for grant_id, (code_id, _code) in pairs])
+    return _codes_of(session, [grant_id for grant_id, _free in pairs])  # what the rows now say, not what we meant
 
 
 @dataclass(frozen=True)

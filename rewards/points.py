@@ -1,4 +1,9 @@
-"""Membership points: an append-only SQL ledger; a grant adds exactly one entry (unique by grant id)."""
+"""Membership points: an append-only SQL ledger; a grant adds exactly one entry (unique by grant id).
+
+A batch of grants is one transaction: one multi-row INSERT that skips the
+grants already in the ledger (ON CONFLICT on the grant id), then one SELECT of
+their entries.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from campaigns.db import insert_for
 from campaigns.models import Grant, PointsEntry
 from engine.reward_types import reward_types
 
-from .base import RewardAdapter
+from .base import Issued, RewardAdapter, one_of
+
+CHUNK = 500  # rows per statement, well inside SQLite's limit of bound parameters
 
 
 class PointsParams(Schema):
@@ -32,22 +39,38 @@ class PointsAdapter(RewardAdapter):
     sign = 1
 
     def issue(self, grant: Grant) -> str:
+        return one_of(self._ledger([grant]), grant)
+
+    def issue_many(self, grants: list[Grant]) -> Issued:
+        return self._ledger(grants)
+
+    def _ledger(self, grants: list[Grant]) -> Issued:
         now = self.context.clock.now()
-        days = grant.reward.get("expires_in_days")
+        entries: dict[str, int] = {}
         with self.context.session_factory() as session, session.begin():
-            statement = insert_for(session, PointsEntry).values(
-                user_id=grant.user_id, delta=self.sign * grant.reward["amount"],
-                reason=f"campaign {grant.campaign_id}",
-                grant_id=grant.id, created_at=now, expires_at=now + timedelta(days=days) if days else None,
-            ).on_conflict_do_nothing(index_elements=["grant_id"])
-            session.execute(statement)
-            entry_id = session.scalar(select(PointsEntry.id).where(PointsEntry.grant_id == grant.id))
-        return f"points:{entry_id}"
+            for start in range(0, len(grants), CHUNK):
+                chunk = grants[start:start + CHUNK]
+                session.execute(insert_for(session, PointsEntry).values([self._entry(grant, now) for grant in chunk])
+                                .on_conflict_do_nothing(index_elements=["grant_id"]))
+                entries.update(_entries(session, [grant.id for grant in chunk]))
+        return {grant.id: f"points:{entries[grant.id]}" for grant in grants}
+
+    def _entry(self, grant: Grant, now: datetime) -> dict[str, object]:
+        days = grant.reward.get("expires_in_days")
+        return {"user_id": grant.user_id, "delta": self.sign * grant.reward["amount"],
+                "reason": f"campaign {grant.campaign_id}", "grant_id": grant.id, "created_at": now,
+                "expires_at": now + timedelta(days=days) if days else None}
 
     def query(self, grant: Grant) -> str | None:
         with self.context.session_factory() as session:
-            entry_id = session.scalar(select(PointsEntry.id).where(PointsEntry.grant_id == grant.id))
+            entry_id = _entries(session, [grant.id]).get(grant.id)
         return f"points:{entry_id}" if entry_id else None
+
+
+def _entries(session: Session, grant_ids: list[str]) -> dict[str, int]:
+    """Ledger entry id per grant id, for the grants that have one."""
+    return dict(session.execute(select(PointsEntry.grant_id, PointsEntry.id)
+                                .where(PointsEntry.grant_id.in_(grant_ids))).all())
 
 
 class PointsDebitParams(Schema):

@@ -28,7 +28,8 @@ from campaigns.models import ClaimRecord
 from engine.clock import to_ms
 from engine.journal import journaled_events
 
-from .settlement import Settlement, write_claim
+from .rows import OutboxRows
+from .settlement import Settlement
 
 CHUNK = 500
 
@@ -62,9 +63,11 @@ def recover_day(session_factory: sessionmaker, settlement: Settlement, directory
     report.recovered = [e["claim_id"] for e in lost]
     if not lost or not write:
         return report
+    rows = OutboxRows(now)
+    for event in lost:
+        rows.claim(event)
     with session_factory() as session, session.begin():
-        for event in lost:
-            report.grants_enqueued += write_claim(session, event, now)
-    for grant_id in report.grants_enqueued:
-        settlement.enqueue(grant_id)
+        rows.write(session)
+    report.grants_enqueued = rows.to_issue
+    settlement.issue(rows.to_issue)
     return report

@@ -60,9 +60,8 @@ class ReviewService:
 
     def approve(self, claim_id: str, *, actor: str, note: str = "") -> dict[str, Any]:
         """Release the play's grants: pending now, and enqueued to be issued."""
-        self._decide(claim_id, ReviewStatus.APPROVED, GrantStatus.PENDING, actor=actor, note=note)
-        for grant in self._grants([claim_id]).get(claim_id, []):
-            self._settlement.enqueue(grant.id)
+        released = self._decide(claim_id, ReviewStatus.APPROVED, GrantStatus.PENDING, actor=actor, note=note)
+        self._settlement.issue(released)
         return self.get(claim_id)
 
     def reject(self, claim_id: str, *, actor: str, note: str = "") -> dict[str, Any]:
@@ -117,9 +116,10 @@ class ReviewService:
                 "shared": {"devices": shared("devices"), "ips": shared("ips")}}
 
     def _decide(self, claim_id: str, decision: ReviewStatus, grant_status: GrantStatus, *, actor: str,
-                note: str, before_commit: Callable[[ClaimRecord, list[Grant]], None] | None = None) -> None:
+                note: str, before_commit: Callable[[ClaimRecord, list[Grant]], None] | None = None) -> list[str]:
         """Take the play out of the queue (only one of two racing reviewers can: the UPDATE is conditional and
-        holds the row until commit), run ``before_commit`` and record the decision, all or nothing."""
+        holds the row until commit), run ``before_commit`` and record the decision, all or nothing. Answers the
+        ids of the grants that were held."""
         now = self._clock.now()
         won = self._session.execute(update(ClaimRecord).where(
             ClaimRecord.id == claim_id, ClaimRecord.review == ReviewStatus.HELD).values(review=decision)).rowcount
@@ -144,6 +144,7 @@ class ReviewService:
         except BaseException:
             self._session.rollback()
             raise
+        return [grant.id for grant in held]
 
     def _claim(self, claim_id: str) -> ClaimRecord:
         claim = self._session.get(ClaimRecord, claim_id)

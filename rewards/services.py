@@ -16,7 +16,7 @@ from engine.errors import ConflictError, NotFoundError, ValidationError
 from engine.reward_types import RewardField
 from engine.runtime import grant_id, new_claim_id
 
-from .settlement import Settlement
+from .settlement import GrantBusyError, Settlement
 
 MAX_PAGE = 200
 # What a person may put back in line: not an issued grant, nor one the review queue holds or rejected.
@@ -74,7 +74,7 @@ class GrantService:
                      subject_id=grant.id, campaign_id=campaign_id, user_id=user_id, reward=grant.reward,
                      cost_fen=grant.cost_fen, reason=reason)
         self._session.commit()
-        self._settlement.enqueue(grant.id)
+        self._settlement.issue([grant.id])
         return grant
 
     def retry(self, grant_id: str, *, actor: str) -> Grant:
@@ -84,6 +84,8 @@ class GrantService:
             raise GrantAlreadyIssuedError()
         if grant.status in (GrantStatus.HELD, GrantStatus.REJECTED):
             raise GrantUnderReviewError(status=grant.status)
+        if grant.status != GrantStatus.DEAD and self._settlement.in_line(grant):
+            raise GrantBusyError("The grant's batch is still queued, scheduled or running.", batch_id=grant.batch_id)
         now = self._clock.now()
         # Pending first, then the job: a worker that finishes at once must not be overwritten by this update.
         self._session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(RETRYABLE))

@@ -1,10 +1,19 @@
-"""Settlement: outbox entries become SQL rows, and every grant becomes one RQ issuance job.
+"""Settlement: outbox entries become SQL rows, and the grants go out in batches, one RQ job a batch.
 
 At-least-once by construction: entries are read through a consumer group,
 rows are written idempotently (primary keys and ON CONFLICT, never a check
-in Python), jobs are enqueued with the grant id as a unique job id, and only
-then is the entry acknowledged. An entry a dead consumer left pending is
-taken over with XAUTOCLAIM once idle for ``claim_idle_ms``.
+in Python), each grant to issue is put in a batch of grants of one reward type
+(``grants.batch_id``, in the same transaction), each batch is enqueued as an
+RQ job whose id is the batch id (unique), and only then is the entry
+acknowledged. An entry a dead consumer left pending is taken over with
+XAUTOCLAIM once idle for ``claim_idle_ms``; its grants already name their
+batch, which is enqueued (again: a duplicate id is skipped).
+
+A batch job issues the unsettled grants that still name it. When a batch can
+no longer run (its job lost, ended, or orphaned in no queue and no registry
+after a Redis restart), housekeeping moves its unsettled grants to a new batch
+with a compare-and-set on the old batch id, so two housekeepers never both
+move a grant, and the old job, should it ever run, finds nothing of theirs.
 """
 
 from __future__ import annotations
@@ -13,11 +22,13 @@ import json
 import logging
 import os
 import random
+import secrets
 import socket
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import redis
@@ -28,15 +39,16 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns.db import insert_for
-from campaigns.models import ClaimRecord, Grant, GrantStatus, Order, OrderStatus, ReviewStatus
-from engine.clock import Clock, from_ms
+from campaigns.models import Grant, GrantStatus
+from engine.clock import Clock
 from engine.config import Settings
 from engine.errors import ConflictError
 from engine.keys import CampaignKeys, GlobalKeys
 
+from .rows import OutboxRows
+
 # The RQ jobs (rewards/tasks.py) by name: the worker imports them; this module need not.
-ISSUE_GRANT = "rewards.tasks.issue_grant"
+ISSUE_BATCH = "rewards.tasks.issue_batch"
 RECONCILE_DAY = "rewards.tasks.reconcile_day"
 
 log = logging.getLogger(__name__)
@@ -44,6 +56,11 @@ log = logging.getLogger(__name__)
 ENDED_JOB_STATUSES = {JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED, JobStatus.CANCELED, None}
 # Grants no attempt has settled yet: issued and dead are final.
 UNSETTLED = (GrantStatus.PENDING, GrantStatus.FAILED, GrantStatus.UNKNOWN)
+SQL_CHUNK = 500
+
+
+def new_batch_id() -> str:
+    return f"B{secrets.token_hex(12)}"
 
 
 class GrantBusyError(ConflictError):
@@ -75,6 +92,7 @@ class Settlement:
         retry_intervals: Iterable[int] = (2, 10, 60, 300),
         job_timeout: int = 120,
         give_up_after: int = 20,
+        batch_size: int = 100,
         after_commit: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._client = client
@@ -88,6 +106,7 @@ class Settlement:
         self._retry_intervals = [int(i) for i in retry_intervals]
         self._job_timeout = job_timeout
         self._give_up_after = give_up_after
+        self._batch_size = batch_size
         # Observes the moment rows are committed and jobs not yet enqueued (crash tests use it).
         self._after_commit = after_commit
 
@@ -99,7 +118,7 @@ class Settlement:
             client=client, queue=queue, session_factory=session_factory, namespace=settings.redis_namespace,
             clock=clock, claim_idle_ms=settings.outbox_claim_idle_ms,
             retry_intervals=[int(i) for i in settings.job_retry_intervals], job_timeout=settings.job_timeout_seconds,
-            give_up_after=settings.grant_max_attempts,
+            give_up_after=settings.grant_max_attempts, batch_size=settings.settle_batch_size,
         )
         return cls(**{**options, **overrides})
 
@@ -131,44 +150,71 @@ class Settlement:
         return report
 
     def _settle(self, stream: str, entries: list[tuple[str, dict[str, str]]], report: StepReport) -> None:
-        events = []
+        rows = OutboxRows(self._clock.now())
         for entry_id, fields in entries:
             try:
                 event = json.loads(fields["e"])
                 if "f" in fields:  # what the fraud gate noted on the play (shadow rules, risk, a hold)
                     event["fraud"] = json.loads(fields["f"])
-                events.append(event)
+                if not rows.add(event):
+                    log.error("unknown outbox event type %r in %s of %s", event.get("type"), entry_id, stream)
             except (KeyError, TypeError, ValueError):
                 # Only claim.lua and release.lua write here; anything else would block the stream forever.
                 log.error("dropping unreadable outbox entry %s of %s: %r", entry_id, stream, fields)
         with self._sessions() as session, session.begin():
-            grant_ids = self._write_rows(session, events)
+            rows.write(session)
+            grant_ids = list(dict.fromkeys(rows.to_issue))
+            batches = self._batch(session, grant_ids)
         if self._after_commit:
             self._after_commit(grant_ids)
-        for grant_id in grant_ids:
-            if self.enqueue(grant_id):
-                report.grants_enqueued.append(grant_id)
+        for batch_id in batches:
+            if self._enqueue(batch_id):
+                report.grants_enqueued += batches[batch_id]
         self._client.xack(stream, self._global.outbox_group, *[entry_id for entry_id, _ in entries])
         report.entries += len(entries)
 
-    def _write_rows(self, session: Session, events: list[dict[str, Any]]) -> list[str]:
-        grant_ids: list[str] = []
-        for event in events:
-            if event["type"] == "claim":
-                grant_ids += write_claim(session, event, self._clock.now())
-            elif event["type"] == "order.released":
-                write_release(session, event, self._clock.now())
-            elif event["type"] == "order.paid":
-                grant_ids += write_paid(session, event, self._clock.now())
+    def _batch(self, session: Session, grant_ids: list[str]) -> dict[str, list[str]]:
+        """Put the unsettled ones of these grants that have no batch yet in new batches (one reward type each);
+        answers every batch that now holds an unsettled one of them, with those grants."""
+        rows = []
+        for start in range(0, len(grant_ids), SQL_CHUNK):
+            rows += session.execute(select(Grant.id, Grant.reward_type, Grant.batch_id, Grant.status)
+                                    .where(Grant.id.in_(grant_ids[start:start + SQL_CHUNK]))).all()
+        unbatched: dict[str, list[str]] = defaultdict(list)
+        batches: dict[str, list[str]] = defaultdict(list)
+        for grant_id, reward_type, batch_id, status in rows:
+            if status not in UNSETTLED:
+                continue
+            if batch_id is None:
+                unbatched[reward_type].append(grant_id)
             else:
-                log.error("unknown outbox event type %r", event["type"])
-        return grant_ids
+                batches[batch_id].append(grant_id)  # an earlier delivery batched it: enqueue that batch (again)
+        for ids in unbatched.values():
+            for batch_id, moved in self._move(session, ids, from_batch=None):
+                batches[batch_id] += moved
+        return dict(batches)
 
-    def enqueue(self, grant_id: str) -> bool:
-        """One RQ job per grant; False when its job already exists (a redelivered entry)."""
+    def _move(self, session: Session, grant_ids: list[str], *, from_batch: str | None) -> list[tuple[str, list[str]]]:
+        """Move these grants (one reward type) to new batches of at most ``batch_size``, those of them still
+        unsettled and still in ``from_batch`` (None: in none): a compare-and-set, so a grant another process
+        moved first stays where it went. Answers each new batch with the grants it got."""
+        moved = []
+        for start in range(0, len(grant_ids), self._batch_size):
+            chunk = grant_ids[start:start + self._batch_size]
+            batch_id = new_batch_id()
+            in_old = Grant.batch_id.is_(None) if from_batch is None else Grant.batch_id == from_batch
+            session.execute(update(Grant).where(Grant.id.in_(chunk), Grant.status.in_(UNSETTLED), in_old)
+                            .values(batch_id=batch_id))
+            got = list(session.scalars(select(Grant.id).where(Grant.batch_id == batch_id)))
+            if got:
+                moved.append((batch_id, got))
+        return moved
+
+    def _enqueue(self, batch_id: str) -> bool:
+        """The batch's RQ job (its id is the batch id); False when it exists already (a redelivered entry)."""
         try:
             self._queue.enqueue(
-                ISSUE_GRANT, grant_id, job_id=grant_id, unique=True,
+                ISSUE_BATCH, batch_id, job_id=batch_id, unique=True,
                 retry=Retry(max=len(self._retry_intervals), interval=jittered(self._retry_intervals))
                 if self._retry_intervals else None,
                 job_timeout=self._job_timeout, result_ttl=86400, failure_ttl=30 * 86400,
@@ -177,40 +223,67 @@ class Settlement:
             return False
         return True
 
-    def retry(self, grant_id: str) -> None:
-        """A person's retry of a grant that was not issued: a fresh job with every retry again.
+    def issue(self, grant_ids: list[str]) -> list[str]:
+        """Issue these grants (a compensation, an approved review, claims recovered from the journal): those
+        without a batch get one, and every batch holding one of them is enqueued; answers the batch ids."""
+        with self._sessions() as session, session.begin():
+            batches = self._batch(session, grant_ids)
+        for batch_id in batches:
+            self._enqueue(batch_id)
+        return list(batches)
 
-        Its old job, if it ended (failed, or finished after a permanent refusal),
-        is dropped first; one still queued, scheduled or running is left alone.
-        """
-        busy = self._live_job_status(grant_id)
-        if busy is not None:
-            raise GrantBusyError("The grant's job is still queued or running.", job_status=busy)
-        if not self.enqueue(grant_id):
-            raise GrantBusyError("The grant's job was enqueued by someone else just now.")
+    def in_line(self, grant: Grant) -> bool:
+        """Whether the grant's batch will still run (queued, scheduled or running)."""
+        return bool(grant.batch_id) and self.batch_status(grant.batch_id) is not None
+
+    def retry(self, grant_id: str) -> str:
+        """A person's retry of a grant that was not issued: a batch of its own with every retry again (its old
+        batch, with any other grants in it, is left as it is). Answers the new batch id."""
+        with self._sessions() as session, session.begin():
+            old = session.scalar(select(Grant.batch_id).where(Grant.id == grant_id))
+            moved = self._move(session, [grant_id], from_batch=old)
+        if not moved:
+            raise GrantBusyError("The grant was settled or moved by someone else just now.")
+        batch_id = moved[0][0]
+        self._enqueue(batch_id)
+        return batch_id
 
     def requeue_stalled(self, older_than: timedelta) -> list[str]:
-        """Grants left unsettled long after their last change, with no job that will still run them: a fresh job.
+        """Grants left unsettled long after their last change whose batch cannot run: a new batch.
 
-        That is a job Redis lost, or one that ended without settling its grant
-        (a worker killed on its last retry). A grant that has used up
-        ``give_up_after`` attempts becomes a dead letter with that reason instead,
-        so nothing stays stuck and nothing is retried for ever.
+        A batch cannot run when its job is gone (Redis lost it), ended without
+        settling them (a worker killed on its last retry), or exists but sits in
+        no queue and no registry a worker reads (orphaned across a Redis restart:
+        queued but in no queue, scheduled but not in the schedule, started but
+        not in the started registry). Such an orphan is deleted, so that it runs
+        never rather than twice. A grant that has used up ``give_up_after``
+        attempts becomes a dead letter with that reason instead, so nothing stays
+        stuck and nothing is retried for ever. Answers the grants requeued.
         """
         cutoff = self._clock.now() - older_than
         with self._sessions() as session:
-            stalled = session.execute(select(Grant.id, Grant.attempts).where(
+            stalled = session.execute(select(Grant.id, Grant.batch_id, Grant.reward_type, Grant.attempts).where(
                 Grant.status.in_(UNSETTLED), Grant.updated_at < cutoff).limit(1000)).all()
-        requeued = []
-        for grant_id, attempts in stalled:
-            if self._live_job_status(grant_id) is not None:
-                continue  # queued, scheduled or running: it will settle the grant
-            if attempts >= self._give_up_after:
-                self._give_up(grant_id, attempts)
-            elif self.enqueue(grant_id):
-                requeued.append(grant_id)
+        by_batch: dict[str | None, list[Any]] = defaultdict(list)
+        for row in stalled:
+            by_batch[row.batch_id].append(row)
+        requeued: list[str] = []
+        for old, grants in by_batch.items():
+            if old is not None and self.batch_status(old) is not None:
+                continue  # queued, scheduled or running: it will settle them
+            spent = [g.id for g in grants if g.attempts >= self._give_up_after]
+            for grant_id in spent:
+                self._give_up(grant_id, old)
+            by_type: dict[str, list[str]] = defaultdict(list)
+            for g in grants:
+                if g.attempts < self._give_up_after:
+                    by_type[g.reward_type].append(g.id)
+            with self._sessions() as session, session.begin():
+                moved = [batch for ids in by_type.values() for batch in self._move(session, ids, from_batch=old)]
+            for batch_id, ids in moved:
+                if self._enqueue(batch_id):
+                    requeued += ids
         return requeued
-
     def release_overdue_retries(self, overdue: timedelta, *, now: float | None = None) -> list[str]:
         """Retries still scheduled ``overdue`` after their time go to the queue now.
 
@@ -239,30 +312,46 @@ class Settlement:
         """
         StartedJobRegistry(queue=self._queue).cleanup(timestamp=as_of)
 
-    def job(self, grant_id: str) -> Job | None:
-        """The RQ job of a grant (its id is the grant id), if Redis has it."""
+    def job(self, batch_id: str) -> Job | None:
+        """The RQ job of a batch (its id is the batch id), if Redis has it."""
         try:
-            return Job.fetch(grant_id, connection=self._queue.connection, serializer=self._queue.serializer)
+            return Job.fetch(batch_id, connection=self._queue.connection, serializer=self._queue.serializer)
         except NoSuchJobError:
             return None
 
-    def _live_job_status(self, grant_id: str) -> str | None:
-        """The status of the grant's job if it will still run (queued, scheduled, started); None when it has no
-        job or one that ended, which is deleted so that a fresh one can take its id."""
-        job = self.job(grant_id)
+    def batch_status(self, batch_id: str) -> str | None:
+        """The status of the batch's job if a worker will still run it; None when it has no job, one that ended,
+        or one orphaned where no worker looks (which is deleted, so that it can never run late)."""
+        job = self.job(batch_id)
         if job is None:
             return None
         status = job.get_status()
-        if status not in ENDED_JOB_STATUSES:
+        if status in ENDED_JOB_STATUSES:
+            return None
+        connection = self._queue.connection
+        if status == JobStatus.QUEUED:
+            waiting = connection.lpos(self._queue.key, batch_id) is not None or connection.lpos(
+                self._queue.intermediate_queue_key, batch_id) is not None
+        elif status == JobStatus.SCHEDULED:
+            waiting = batch_id in ScheduledJobRegistry(queue=self._queue)
+        elif status == JobStatus.STARTED:
+            waiting = batch_id in StartedJobRegistry(queue=self._queue)
+        else:
+            waiting = False  # deferred: settlement never makes dependent jobs
+        if waiting:
             return status
+        log.warning("batch %s is %s in no queue or registry: deleted, its grants move to a new batch",
+                    batch_id, status)
         job.delete()
         return None
 
-    def _give_up(self, grant_id: str, attempts: int) -> None:
+    def _give_up(self, grant_id: str, batch_id: str | None) -> None:
         now = self._clock.now()
         with self._sessions() as session, session.begin():
             last_error = session.scalar(select(Grant.last_error).where(Grant.id == grant_id)) or ""
-            session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(UNSETTLED)).values(
+            in_batch = Grant.batch_id.is_(None) if batch_id is None else Grant.batch_id == batch_id
+            attempts = session.scalar(select(Grant.attempts).where(Grant.id == grant_id))
+            session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(UNSETTLED), in_batch).values(
                 status=GrantStatus.DEAD, updated_at=now,
                 last_error=f"gave up after {attempts} attempts; the last: {last_error}"[:2000]))
 
@@ -308,63 +397,6 @@ def jittered(intervals: list[int], spread: float = 0.2) -> list[int]:
     """Each retry delay moved by up to +-20 %, so grants that failed together (a provider outage) do not all
     come back at the same second."""
     return [max(0, round(i * random.uniform(1 - spread, 1 + spread))) for i in intervals]
-
-
-def write_claim(session: Session, event: dict[str, Any], now: datetime) -> list[str]:
-    """The rows of one admitted claim; writing them twice changes nothing. Answers the ids of its grants to
-    issue: none when the fraud gate held the play (its grants wait, held, in the review queue)."""
-    at = from_ms(event["at_ms"])
-    common = {"campaign_id": event["campaign_id"], "version": event["version"], "user_id": event["user_id"]}
-    fraud = event.get("fraud")
-    held = bool(fraud and fraud.get("held"))
-    if held:  # what a rejection gives back
-        fraud = {**fraud, "takes": event.get("takes") or []}
-    session.execute(insert_for(session, ClaimRecord).values(
-        id=event["claim_id"], game=event["game"], action=event["action"], request=event["request"],
-        outcome=event["outcome"], created_at=at, variant=event.get("variant"), draw=event.get("draw"),
-        fraud=fraud, review=ReviewStatus.HELD if held else None, **common,
-    ).on_conflict_do_nothing(index_elements=["id"]))
-    order = event.get("order")
-    if order:
-        session.execute(insert_for(session, Order).values(
-            id=order["id"], claim_id=event["claim_id"], status=order["status"], amount_fen=order["amount_fen"],
-            lines=order["lines"], deadline_at=from_ms(order["deadline_ms"]) if order.get("deadline_ms") else None,
-            created_at=at, updated_at=now, **common,
-        ).on_conflict_do_nothing(index_elements=["id"]))
-    grant_ids = write_grants(session, event, event.get("grants") or [], at, now,
-                             status=GrantStatus.HELD if held else GrantStatus.PENDING)
-    return [] if held else grant_ids
-
-
-def write_grants(session: Session, claim: dict[str, Any], grants: list[dict[str, Any]], at: datetime,
-                 now: datetime, *, status: GrantStatus = GrantStatus.PENDING) -> list[str]:
-    """Grant rows of a claim (a grant names its own player, or the claim's); twice changes nothing."""
-    for grant in grants:
-        session.execute(insert_for(session, Grant).values(
-            id=grant["id"], claim_id=claim["claim_id"], reward_type=grant["reward"]["type"], reward=grant["reward"],
-            cost_fen=grant["cost_fen"], status=status, attempts=0, created_at=at, updated_at=now,
-            campaign_id=claim["campaign_id"], version=claim["version"],
-            user_id=grant.get("user_id") or claim["user_id"],
-        ).on_conflict_do_nothing(index_elements=["id"]))
-    return [grant["id"] for grant in grants]
-
-
-def write_paid(session: Session, event: dict[str, Any], now: datetime) -> list[str]:
-    """A held order was paid: the order row says so and the rewards waiting for the payment become grants."""
-    claim = event["claim"]
-    write_claim(session, claim, now)
-    session.execute(update(Order).where(Order.id == event["order_id"], Order.status == OrderStatus.HELD)
-                    .values(status=OrderStatus.PAID, updated_at=now))
-    return write_grants(session, claim, event["grants"], from_ms(event["at_ms"]), now)
-
-
-def write_release(session: Session, event: dict[str, Any], now: datetime) -> None:
-    """A held order was cancelled or expired. Also correct if it arrives before its claim (a taken-over entry)."""
-    claim = json.loads(event["claim"]) if isinstance(event.get("claim"), str) else event.get("claim")
-    if claim:
-        write_claim(session, claim, now)
-    session.execute(update(Order).where(Order.id == event["order_id"], Order.status == OrderStatus.HELD)
-                    .values(status=event["reason"], updated_at=now))
 
 
 def _id_tuple(stream_id: str) -> tuple[int, int]:

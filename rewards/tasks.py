@@ -1,84 +1,131 @@
-"""RQ jobs of settlement. Arguments are ids; collaborators come from the worker's context."""
+"""RQ jobs of settlement. Arguments are ids; collaborators come from the worker's job context."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 from datetime import date
+from typing import Any
 
 from rq import Queue, get_current_job
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 
 from campaigns import audit
 from campaigns.models import Grant, GrantStatus
+from engine import jobs
 from engine.connections import connect
+from engine.keys import GlobalKeys
 from engine.reward_types import reward_types
 
-from .base import AdapterContext, OutcomeUnknownError, PermanentIssueError
-from .context import worker_context
+from .base import AdapterContext, Issued, OutcomeUnknownError, PermanentIssueError
 from .reconcile import daily_reconciliation
-from .settlement import Settlement
+from .settlement import UNSETTLED, Settlement
 
 log = logging.getLogger(__name__)
 
 
-def issue_grant(grant_id: str) -> str | None:
-    """Issue one grant through its adapter, exactly once; answers the provider's id.
+class BatchIncompleteError(Exception):
+    """Some grants of the batch were not issued this time: RQ runs the batch again (only those are attempted)."""
 
-    Safe to run any number of times: an issued grant is left alone, and
-    adapters are idempotent by grant id, so a job killed after the provider
-    issued and before the row was marked simply finds the same external id.
+
+def issue_batch(batch_id: str) -> dict[str, int]:
+    """Issue the unsettled grants of a batch through their adapter, exactly once; answers counts by status.
+
+    Safe to run any number of times: only grants still unsettled and still in
+    this batch are attempted (one that moved to another batch is that batch's
+    business), and adapters are idempotent by grant id, so a batch killed after
+    the provider issued and before the rows were marked finds the same external
+    ids. Each attempt counts on its grant before the provider is called.
     """
-    context: AdapterContext = worker_context()
+    context: AdapterContext = jobs.current()
+    grants = _attempt(context, batch_id)
+    if not grants:
+        return {}
+    answers: Issued = {}
+    by_type: dict[str, list[Grant]] = defaultdict(list)
+    for grant in grants:
+        by_type[grant.reward_type].append(grant)
+    for reward_type, group in by_type.items():
+        try:
+            answers.update(reward_types.get(reward_type)(context).issue_many(group))
+        except Exception as exc:  # noqa: BLE001  (the whole group failed: each grant carries the reason)
+            log.exception("issuing %d %s grants of batch %s failed", len(group), reward_type, batch_id)
+            answers.update(dict.fromkeys((g.id for g in group), exc))
+    job = get_current_job()
+    last_try = job is None or not job.retries_left
+    statuses = _mark(context, grants, answers, last_try=last_try)
+    _count(context, job, grants, statuses)
+    retrying = sum(1 for status in statuses.values() if status in (GrantStatus.FAILED, GrantStatus.UNKNOWN))
+    counts = dict(Counter(str(status) for status in statuses.values()))
+    dead_now = sum(1 for g in grants if statuses[g.id] == GrantStatus.DEAD and not isinstance(
+        answers.get(g.id), PermanentIssueError))
+    if retrying or dead_now:
+        raise BatchIncompleteError(f"batch {batch_id}: {counts}")
+    return counts
+
+
+def _attempt(context: AdapterContext, batch_id: str) -> list[Grant]:
+    """Count one more attempt on each unsettled grant of the batch (the UPDATE locks their rows until the
+    transaction ends) and answer them, detached, for the adapters to read."""
     now = context.clock.now()
+    mine = (Grant.batch_id == batch_id, Grant.status.in_(UNSETTLED))
     with context.session_factory() as session, session.begin():
-        grant = session.get(Grant, grant_id, with_for_update=True)
-        if grant is None:
-            log.warning("grant %s not found", grant_id)
-            return None
-        if grant.status == GrantStatus.ISSUED:
-            return grant.external_id
-        if grant.status in (GrantStatus.HELD, GrantStatus.REJECTED):  # the review queue decides, not a job
-            log.warning("grant %s is %s: not issued", grant_id, grant.status)
-            return None
-        grant.attempts += 1
-        grant.updated_at = now
-        session.flush()
-        session.expunge(grant)  # the adapter reads it after this transaction commits
-    adapter = reward_types.get(grant.reward_type)(context)
+        session.execute(update(Grant).where(*mine).values(attempts=Grant.attempts + 1, updated_at=now))
+        grants = list(session.scalars(select(Grant).where(*mine).order_by(Grant.id)))
+        session.expunge_all()
+    return grants
+
+
+def _mark(context: AdapterContext, grants: list[Grant], answers: Issued, *, last_try: bool) -> dict[str, str]:
+    """Every grant's outcome in one transaction: issued with its external id, dead (refused for good, or out of
+    retries), or failed / unknown until the batch runs again. An issued grant never goes back (a late run)."""
+    now = context.clock.now()
+    statuses: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    for grant in grants:
+        answer = answers.get(grant.id, RuntimeError("the adapter gave no answer for this grant"))
+        external_id = issued_at = error = None
+        if not isinstance(answer, Exception):
+            status, external_id, issued_at = GrantStatus.ISSUED, answer, now
+        elif isinstance(answer, PermanentIssueError) or last_try:
+            status = GrantStatus.DEAD
+            error = str(answer) if isinstance(answer, PermanentIssueError) else repr(answer)
+        else:  # RetryableIssueError and anything unexpected: the batch runs again, then a dead letter
+            status = GrantStatus.UNKNOWN if isinstance(answer, OutcomeUnknownError) else GrantStatus.FAILED
+            error = repr(answer)
+        statuses[grant.id] = status
+        rows.append({"b_id": grant.id, "b_status": status, "b_external_id": external_id, "b_issued_at": issued_at,
+                     "b_error": error[:2000] if error else None})
+    grants_table = Grant.__table__
+    with context.session_factory() as session, session.begin():
+        session.execute(
+            update(grants_table).where(grants_table.c.id == bindparam("b_id"),
+                                       grants_table.c.status != GrantStatus.ISSUED)
+            .values(status=bindparam("b_status"), external_id=bindparam("b_external_id"),
+                    issued_at=bindparam("b_issued_at"), last_error=bindparam("b_error"), updated_at=now),
+            rows)
+    return statuses
+
+
+def _count(context: AdapterContext, job: Any, grants: list[Grant], statuses: dict[str, str]) -> None:
+    """Grants settled, by adapter and status, in Redis (what /metrics reports as grants per second); best effort."""
+    if job is None:
+        return
+    tally = Counter(f"{grant.reward_type}:{statuses[grant.id]}" for grant in grants)
     try:
-        external_id = adapter.issue(grant)
-    except PermanentIssueError as exc:
-        _mark(grant_id, GrantStatus.DEAD, error=str(exc), context=context)
-        return None
-    except Exception as exc:  # RetryableIssueError and anything unexpected: RQ retries, then dead letter
-        job = get_current_job()
-        last_try = job is None or not job.retries_left
-        waiting = GrantStatus.UNKNOWN if isinstance(exc, OutcomeUnknownError) else GrantStatus.FAILED
-        _mark(grant_id, GrantStatus.DEAD if last_try else waiting, error=repr(exc), context=context)
-        raise
-    _mark(grant_id, GrantStatus.ISSUED, external_id=external_id, context=context)
-    return external_id
-
-
-def _mark(grant_id: str, status: GrantStatus, *, context: AdapterContext, error: str | None = None,
-          external_id: str | None = None) -> None:
-    now = context.clock.now()
-    values: dict[str, object] = {"status": status, "updated_at": now}
-    if error is not None:
-        values["last_error"] = error[:2000]
-    if status == GrantStatus.ISSUED:
-        values.update(external_id=external_id, issued_at=now, last_error=None)
-    with context.session_factory() as session, session.begin():
-        # An issued grant never goes back to failed (a late duplicate run).
-        session.execute(update(Grant).where(Grant.id == grant_id, Grant.status != GrantStatus.ISSUED)
-                        .values(**values))
+        with job.connection.pipeline(transaction=False) as pipe:
+            for field, count in tally.items():
+                pipe.hincrby(GlobalKeys(context.settings.redis_namespace).settled, field, count)
+            pipe.execute()
+    except Exception:  # noqa: BLE001  (a counter must never fail the batch)
+        log.warning("could not count batch outcomes", exc_info=True)
 
 
 def reconcile_day(day: str) -> dict[str, object]:
     """The daily reconciliation (scheduled by settlement's housekeeping): claims the journal has and SQL
     lacks are written and settled, then every grant of the day is checked with its provider and those the
     provider has but the rows do not say are marked issued. The report goes to the audit log."""
-    context: AdapterContext = worker_context()
+    context: AdapterContext = jobs.current()
     job = get_current_job()
     queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
     settlement = Settlement.configured(context.settings, client=connect(context.settings), queue=queue,

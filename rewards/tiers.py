@@ -22,8 +22,8 @@ from campaigns.models import Grant, TierGrant
 from engine.clock import iso
 from engine.reward_types import reward_types
 
-from .base import PermanentIssueError, RewardAdapter
-from .points import balance
+from .base import Issued, PermanentIssueError, RewardAdapter, one_of
+from .points import CHUNK, balance
 
 TIER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -51,22 +51,38 @@ class TierAdapter(RewardAdapter):
     params_schema = TierParams
 
     def issue(self, grant: Grant) -> str:
+        return one_of(self._give([grant]), grant)
+
+    def issue_many(self, grants: list[Grant]) -> Issued:
+        return self._give(grants)
+
+    def _give(self, grants: list[Grant]) -> Issued:
+        """Every grant of a ladder tier in one transaction (one multi-row INSERT per chunk)."""
         names = [name for name, _ in ladder(self.context.settings.tier_ladder)]
-        if grant.reward["tier"] not in names:
-            raise PermanentIssueError(f"tier {grant.reward['tier']!r} is not on the ladder ({', '.join(names)})")
+        answers: Issued = {g.id: PermanentIssueError(f"tier {g.reward['tier']!r} is not on the ladder "
+                                                     f"({', '.join(names)})")
+                           for g in grants if g.reward["tier"] not in names}
+        valid = [g for g in grants if g.id not in answers]
         now = self.context.clock.now()
         with self.context.session_factory() as session, session.begin():
-            session.execute(insert_for(session, TierGrant).values(
-                grant_id=grant.id, user_id=grant.user_id, tier=grant.reward["tier"], starts_at=now,
-                expires_at=now + timedelta(days=grant.reward["days"]),
-            ).on_conflict_do_nothing(index_elements=["grant_id"]))
-            given = session.scalar(select(TierGrant).where(TierGrant.grant_id == grant.id))
-        return f"tier:{given.tier}:{iso(given.expires_at)}"
+            for start in range(0, len(valid), CHUNK):
+                chunk = valid[start:start + CHUNK]
+                session.execute(insert_for(session, TierGrant).values([
+                    {"grant_id": g.id, "user_id": g.user_id, "tier": g.reward["tier"], "starts_at": now,
+                     "expires_at": now + timedelta(days=g.reward["days"])} for g in chunk
+                ]).on_conflict_do_nothing(index_elements=["grant_id"]))
+                answers.update(_given(session, [g.id for g in chunk]))
+        return answers
 
     def query(self, grant: Grant) -> str | None:
         with self.context.session_factory() as session:
-            given = session.scalar(select(TierGrant).where(TierGrant.grant_id == grant.id))
-        return f"tier:{given.tier}:{iso(given.expires_at)}" if given else None
+            return _given(session, [grant.id]).get(grant.id)
+
+
+def _given(session: Session, grant_ids: list[str]) -> dict[str, str]:
+    """The external id (``tier:<name>:<expiry>``) of each grant that has its tier row."""
+    rows = session.scalars(select(TierGrant).where(TierGrant.grant_id.in_(grant_ids)))
+    return {given.grant_id: f"tier:{given.tier}:{iso(given.expires_at)}" for given in rows}
 
 
 def player_tier(session: Session, user_id: str, at: datetime, spec: Sequence[str]) -> dict[str, Any] | None:

@@ -77,6 +77,7 @@ def body_of(grant: Grant) -> bytes:
 class WebhookAdapter(RewardAdapter):
     type_name = "webhook"
     params_schema = WebhookParams
+    concurrency = 16  # deliveries of a batch in flight at once
 
     def issue(self, grant: Grant) -> str:
         settings = self.context.settings

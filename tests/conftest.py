@@ -13,9 +13,9 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from alipay_sandbox.server import RunningSandbox, start_for_merchant
+from engine import jobs
 from engine.config import Settings, load_settings
 from engine.journal import journal_dir
-from rewards.context import set_worker_context
 from web import create_app
 from web.container import Container
 
@@ -142,7 +142,7 @@ def factory(container: Container, client: Any) -> Factory:
 @pytest.fixture
 def settle(container: Container) -> Any:
     """Settle everything waiting: outbox -> rows -> jobs, then a real RQ worker in burst mode."""
-    set_worker_context(container.adapter_context)
+    jobs.install(container.adapter_context)
 
     def run(*, worker: bool = True, **overrides: Any) -> None:
         settlement = container.settlement(consumer="test-settlement", **overrides)

@@ -19,11 +19,11 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 from sqlalchemy.exc import SQLAlchemyError
 
+from alipay_platform.gateway import preload as preload_alipay
 from campaigns.migrate import upgrade
+from engine import jobs
 from engine.config import Settings, environment_for_children, load_settings
 from engine.connections import embedded_redis_url
-from engine.errors import HuodongError
-from rewards.context import set_worker_context
 
 from .container import Container
 
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 # How far past midnight (UTC) a day's reconciliation waits, so the day's last grants are settled first.
 RECONCILE_AFTER = timedelta(days=1, minutes=30)
+# Housekeeping of the settlement loop: most of it every second, the search for stalled grants less often.
+HOUSEKEEPING_SECONDS = 1.0
+STALLED_CHECK_SECONDS = 15.0
+STALLED_AFTER = timedelta(minutes=5)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -90,9 +94,20 @@ def web(ctx: click.Context, bind: str, workers: int) -> None:
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 @click.pass_context
 def worker(ctx: click.Context, name: str | None, burst: bool) -> None:
-    """Run an RQ worker that issues grants (one queue per worker process)."""
+    """Run an RQ worker that issues grants in batches (one queue per worker process).
+
+    RQ's forking Worker, one fork per job, and a job is a batch of grants: a job that leaks or hangs dies with its
+    work horse. What every job needs is made here, before the first fork, as RQ's authors recommend for short
+    jobs: the job modules and plugins imported, the Alipay keys parsed and its certificates checked; each horse
+    inherits them. SQL connections are never inherited: a horse opens its own.
+    """
     container = Container.build(_settings(ctx))
-    set_worker_context(container.adapter_context)
+    jobs.install(container.adapter_context)
+    import alipay_platform.tasks  # noqa: F401  (imported once here, not in every horse)
+    import rewards.tasks  # noqa: F401
+
+    preload_alipay(container.settings)
+    os.register_at_fork(after_in_child=lambda: container.sql_engine.dispose(close=False))
     # Maintenance takes over the scheduler of a worker that died (else delayed retries wait for RQ's default
     # ten minutes) and fails over the jobs it left; every 30 s here.
     rq_worker = Worker([container.settle_queue], connection=container.rq_redis, serializer=JSONSerializer,
@@ -112,21 +127,26 @@ def settle(ctx: click.Context, once: bool) -> None:
 
 
 def run_settlement(container: Container, *, once: bool = False) -> None:
+    """Settle the outboxes; between steps, housekeeping. Nothing here waits on a provider: closing the trades of
+    released orders, refunds and reconciliation are jobs for the workers."""
     settlement = container.settlement()
     stop = _stop_flag()
-    housekeeping_at = 0.0
+    housekeeping_at = stalled_at = 0.0
     sampled_minute = None
     while not stop["now"]:
         try:
             settlement.step(block_ms=500)
             if time.monotonic() >= housekeeping_at:
                 released = container.hold_sweeper.sweep(container.clock.now())
-                _close_trades(container, released)
+                if released and container.alipay.configured:
+                    container.payments.close_released(released)
                 # Yesterday (UTC) is reconciled once it is half an hour behind us.
                 settlement.schedule_reconciliation((container.clock.now() - RECONCILE_AFTER).date())
                 settlement.recover_abandoned_jobs()
                 settlement.release_overdue_retries(timedelta(minutes=1))
-                settlement.requeue_stalled(timedelta(minutes=5))
+                if time.monotonic() >= stalled_at:
+                    settlement.requeue_stalled(STALLED_AFTER)
+                    stalled_at = time.monotonic() + STALLED_CHECK_SECONDS
                 settlement.trim()
                 with container.session_factory() as session:
                     service = container.campaign_service(session)
@@ -136,23 +156,13 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
                     if minute != sampled_minute:  # the burn-down chart's one sample a minute
                         service.sample_live()
                         sampled_minute = minute
-                housekeeping_at = time.monotonic() + 1.0
+                housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
         except (redis.RedisError, SQLAlchemyError):
             # Redis or the database is away: nothing was acknowledged, so nothing is lost; try again.
             log.exception("settlement step failed; retrying in a second")
             time.sleep(1.0)
         if once:
             break
-
-
-def _close_trades(container: Container, released: list[str]) -> None:
-    """Close the Alipay trades of orders released unpaid; a payment that still arrives is refunded on notify."""
-    if not released or not container.alipay.configured:
-        return
-    try:
-        container.payments.close_released(released)
-    except HuodongError:
-        log.warning("could not close the trades of %d released orders", len(released), exc_info=True)
 
 
 @main.command()
@@ -305,7 +315,12 @@ def _with_alipay_sandbox(settings: Settings, *, notify_url: str) -> tuple[Settin
     """With no Alipay gateway configured, start the sandbox here (fresh keys) and point the settings at it."""
     if settings.alipay_gateway_url:
         return settings, None
-    from alipay_sandbox.server import start_for_merchant
+    try:
+        from alipay_sandbox.server import start_for_merchant  # the source tree's test and demo tool
+    except ImportError:
+        click.echo("The Alipay sandbox is not here (it lives in the source tree: run `make demo` there); the demo "
+                   "runs without Alipay. Set HUODONG_ALIPAY_* to use a real gateway.")
+        return settings, None
 
     running = start_for_merchant()
     return settings.replace(**running.client_settings(), alipay_notify_url=notify_url), running.url

@@ -15,6 +15,8 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from alipay_platform.gateway import AlipayGateway, gateway_for
+from alipay_platform.payments import PaymentService
 from campaigns.db import make_engine, make_session_factory
 from campaigns.fraud import FraudPolicyService
 from campaigns.live import LiveState
@@ -25,6 +27,7 @@ from engine.config import Settings
 from engine.connections import connect
 from engine.fraud.store import PolicyCache
 from engine.holds import HoldSweeper
+from engine.jobs import JobContext
 from engine.journal import ClaimJournal, journal_dir
 from engine.keys import GlobalKeys
 from engine.plugins import load_plugins
@@ -32,9 +35,6 @@ from engine.refusals import RefusalTally
 from engine.runtime import PlayService
 from engine.scripts import Scripts
 from engine.snapshot import SnapshotCache
-from rewards.alipay.gateway import AlipayGateway
-from rewards.alipay.payments import PaymentService
-from rewards.base import AdapterContext
 from rewards.review import ReviewService
 from rewards.services import GrantService
 from rewards.settlement import Settlement
@@ -84,12 +84,13 @@ class Container:
 
     @cached_property
     def alipay(self) -> AlipayGateway:
-        return AlipayGateway(self.settings)
+        return gateway_for(self.settings)
 
     @cached_property
     def payments(self) -> PaymentService:
         return PaymentService(client=self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace,
-                              settings=self.settings, clock=self.clock, session_factory=self.session_factory)
+                              settings=self.settings, clock=self.clock, session_factory=self.session_factory,
+                              queue=self.settle_queue)
 
     @cached_property
     def attributes(self) -> AttributeStore:
@@ -134,8 +135,9 @@ class Container:
         return Queue(name, connection=self.rq_redis, serializer=JSONSerializer)
 
     @cached_property
-    def adapter_context(self) -> AdapterContext:
-        return AdapterContext(settings=self.settings, session_factory=self.session_factory, clock=self.clock)
+    def adapter_context(self) -> JobContext:
+        """What RQ jobs run with (reward adapters, the Alipay jobs): ``engine.jobs.install`` it in a worker."""
+        return JobContext(settings=self.settings, session_factory=self.session_factory, clock=self.clock)
 
     def settlement(self, **overrides: object) -> Settlement:
         return Settlement.configured(self.settings, client=self.redis, queue=self.settle_queue,

@@ -11,12 +11,11 @@ from alipay.aop.api.domain.AlipayFundTransCommonQueryModel import AlipayFundTran
 from alipay.aop.api.request.AlipayFundTransCommonQueryRequest import AlipayFundTransCommonQueryRequest
 from sqlalchemy import select
 
+from alipay_platform.gateway import AlipayGateway, AlipayUnavailableError, yuan
 from alipay_sandbox.certs import issue
 from alipay_sandbox.keys import generate
 from campaigns.models import Grant, GrantStatus
 from campaigns.players import find_or_create_alipay
-from rewards.alipay.cash import yuan
-from rewards.alipay.gateway import AlipayGateway, AlipayUnavailableError
 from tests.support.factories import flash_sale_definition
 
 TRANSFER = "alipay.fund.trans.uni.transfer"

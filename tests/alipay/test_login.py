@@ -8,11 +8,11 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from alipay_platform.gateway import AlipayGateway, AlipayNotConfiguredError, AlipayUnavailableError
 from alipay_sandbox.keys import generate
 from alipay_sandbox.server import Sandbox
 from campaigns.models import Player
 from engine.config import load_settings
-from rewards.alipay.gateway import AlipayGateway, AlipayNotConfiguredError, AlipayUnavailableError
 from tests.web.test_bad_input import error_of
 
 

@@ -9,11 +9,11 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from alipay_platform.payments import OrderNotPayableError, PaymentService
+from alipay_platform.signing import sign_content, sign_rsa2
 from alipay_sandbox.server import Trade
 from campaigns.models import AuditEntry, Grant, Order, OrderStatus
 from campaigns.players import find_or_create_alipay
-from rewards.alipay.payments import OrderNotPayableError, PaymentService
-from rewards.alipay.signing import sign_content, sign_rsa2
 from rewards.points import balance
 from tests.support.factories import flash_sale_definition
 
@@ -24,7 +24,7 @@ NOTIFY = "/api/v1/notify/alipay"
 def payments(container, settings, live_url) -> PaymentService:
     return PaymentService(client=container.redis, scripts=container.scripts, namespace=settings.redis_namespace,
                           settings=settings.replace(alipay_notify_url=live_url + NOTIFY), clock=container.clock,
-                          session_factory=container.session_factory)
+                          session_factory=container.session_factory, queue=container.settle_queue)
 
 
 @pytest.fixture
@@ -101,15 +101,21 @@ def test_forged_or_wrong_notifications_are_refused_and_change_nothing(client, pa
 
 
 def test_a_payment_after_the_order_was_released_is_refunded_and_audited(client, factory, payments, held,
-                                                                       alipay_sandbox, db_session):
+                                                                       alipay_sandbox, db_session, settle,
+                                                                       container):
     payments.pay(held["campaign"], held["order_id"], held["player"])
     factory.play(held["campaign"], held["player"], "cancel", {"order_id": held["order_id"]})
     requests.post(f"{alipay_sandbox.url}/sandbox/trades/{held['order_id']}/pay", timeout=5).raise_for_status()
     notifications_for(alipay_sandbox, held["order_id"], "success")
+    # The notification was answered at once; the refund is a job (the endpoint never waits on Alipay for it).
+    assert f"R{held['order_id']}" not in alipay_sandbox.sandbox.state.refunds
+    assert container.settle_queue.job_ids == [f"refund-{held['order_id']}"]
+    settle()
     assert alipay_sandbox.sandbox.state.refunds[f"R{held['order_id']}"]["refund_fee"] == "9.90"
     assert alipay_sandbox.sandbox.state.trades[held["order_id"]].status == "TRADE_CLOSED"
     repeat = client.post(NOTIFY, data=_forged(alipay_sandbox, held))  # Alipay says it again: one refund, one entry
     assert repeat.get_data(as_text=True) == "success"
+    settle()
     db_session.rollback()
     [entry] = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "order.refunded_late")).all()
     assert entry.subject_id == held["order_id"] and entry.details["order_status"] == "cancelled"
@@ -144,13 +150,28 @@ def test_a_lost_notification_is_made_good_when_the_mini_program_polls(client, fa
     assert client.get(url, headers=factory.headers("someone-else")).status_code == 404
 
 
-def test_an_order_released_unpaid_closes_its_trade(container, payments, held, alipay_sandbox):
+def test_an_order_released_unpaid_closes_its_trade_in_a_job(container, payments, held, alipay_sandbox, settle):
     from datetime import timedelta
-
-    from web.cli import _close_trades
 
     payments.pay(held["campaign"], held["order_id"], held["player"])
     released = container.hold_sweeper.sweep(container.clock.now() + timedelta(hours=1))
     assert released == [held["order_id"]]
-    _close_trades(container, released)
+    assert payments.close_released(released) == 1
+    assert payments.close_released(released) == 0  # once per order
+    assert alipay_sandbox.sandbox.state.trades[held["order_id"]].status == "WAIT_BUYER_PAY"  # nothing waited on Alipay
+    settle()
     assert alipay_sandbox.sandbox.state.trades[held["order_id"]].status == "TRADE_CLOSED"
+
+
+def test_a_refund_alipay_keeps_refusing_is_left_in_the_audit_log_for_a_person(
+        container, payments, held, alipay_sandbox, db_session):
+    from alipay_platform.tasks import AlipayRefusedError, refund_late_payment
+    from engine import jobs
+
+    jobs.install(container.adapter_context)
+    alipay_sandbox.sandbox.inject("alipay.trade.refund", "system_error")
+    with pytest.raises(AlipayRefusedError):  # outside a worker: as the last attempt
+        refund_late_payment(held["order_id"], "9.90", "T1", "expired")
+    db_session.rollback()
+    [entry] = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "order.refund_failed")).all()
+    assert entry.subject_id == held["order_id"] and "refused" in entry.details["error"]

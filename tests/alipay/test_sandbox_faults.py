@@ -11,7 +11,7 @@ import requests
 from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryRequest
 
-from rewards.alipay.gateway import AlipayGateway, AlipayUnavailableError, AuthCodeInvalidError
+from alipay_platform.gateway import AlipayGateway, AlipayUnavailableError, AuthCodeInvalidError
 
 OAUTH = "alipay.system.oauth.token"
 TRADE_QUERY = "alipay.trade.query"

@@ -122,7 +122,7 @@ def test_the_same_out_biz_no_with_another_request_is_refused_by_the_gateway(sett
         AlipayMarketingActivityVoucherSendRequest,
     )
 
-    from rewards.alipay.gateway import AlipayGateway
+    from alipay_platform.gateway import AlipayGateway
 
     def send(user_id: str) -> dict[str, Any]:
         import json

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from campaigns.models import Grant, GrantStatus, PointsEntry
 from engine.clock import SystemClock
-from rewards.settlement import ISSUE_GRANT
+from rewards.settlement import ISSUE_BATCH
 
 from ..support import crash_adapter  # noqa: F401  (registers points_crash here too)
 from ..support.factories import flash_sale_definition
@@ -67,7 +67,8 @@ def test_a_worker_killed_mid_job_still_issues_every_grant_exactly_once(
 
     assert _run_worker(settings) == -signal.SIGKILL  # died in its first job
     assert _counts(db_session)[1] == 0
-    assert _counts(db_session)[2] == (1 if crash == "after_issue" else 0)  # the provider may already have it
+    # One batch carried all three: the provider may already have every one of them.
+    assert _counts(db_session)[2] == (3 if crash == "after_issue" else 0)
 
     for _ in range(3):  # each grant kills one worker, once
         _recover_abandoned_jobs(container)
@@ -142,7 +143,7 @@ def test_a_grant_whose_job_died_on_its_last_try_gets_a_fresh_job(factory, settin
     settle(worker=False)
     grant_id = db_session.scalar(select(Grant.id))
     container.settle_queue.empty()
-    container.settlement(retry_intervals=[]).enqueue(grant_id)  # a job with no retry left
+    container.settlement(retry_intervals=[]).retry(grant_id)  # a batch with no retry left
     assert _run_worker(settings) == -signal.SIGKILL
     _recover_abandoned_jobs(container)  # no retry left: the job fails, the grant is still pending
 
@@ -182,9 +183,9 @@ def test_a_retry_no_scheduler_moves_is_released_to_the_queue_once_overdue(factor
     campaign_id = factory.campaign(stock=10)
     factory.play(campaign_id, "forgotten")
     settle(worker=False)
-    grant_id = db_session.scalar(select(Grant.id))
+    grant_id, batch_id = db_session.execute(select(Grant.id, Grant.batch_id)).one()
     container.settle_queue.empty()
-    job = container.settle_queue.enqueue_in(timedelta(seconds=30), ISSUE_GRANT, grant_id, job_id=grant_id)
+    job = container.settle_queue.enqueue_in(timedelta(seconds=30), ISSUE_BATCH, batch_id, job_id=batch_id)
     settlement = container.settlement()
     now = time.time()
     assert settlement.release_overdue_retries(timedelta(minutes=1), now=now + 60) == []  # not overdue yet

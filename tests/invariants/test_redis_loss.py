@@ -22,8 +22,8 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from campaigns.models import ClaimRecord, Grant, GrantStatus, PointsEntry
+from engine import jobs
 from engine.journal import journal_dir, journaled_events
-from rewards.context import set_worker_context
 from rewards.reconcile import daily_reconciliation
 
 from ..support.chaos import OwnRedis
@@ -55,7 +55,7 @@ def _settle(container, *, worker: bool = True) -> None:
     while settlement.step(block_ms=10).entries:
         pass
     if worker:
-        set_worker_context(container.adapter_context)
+        jobs.install(container.adapter_context)
         SimpleWorker([container.settle_queue], connection=container.rq_redis, serializer=JSONSerializer,
                      name=f"loss-{uuid.uuid4().hex[:8]}").work(burst=True)
 

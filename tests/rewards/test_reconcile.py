@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 
 from campaigns.models import AuditEntry, Grant, GrantStatus, PointsEntry
 from campaigns.players import find_or_create_alipay
-from rewards.alipay.cash import AlipayCashAdapter
+from rewards.alipay_cash import AlipayCashAdapter
 from rewards.reconcile import reconcile
 from tests.support.factories import flash_sale_definition
 from web.cli import main

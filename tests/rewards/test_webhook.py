@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.models import Grant, GrantStatus
+from engine import jobs
 from rewards.base import AdapterContext
-from rewards.context import set_worker_context
 from rewards.webhook import sign, verify_signature
 from tests.support.factories import flash_sale_definition
 from tests.support.webhook_receiver import SECRET, Receiver, serving
@@ -28,10 +28,10 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 def webhook_settings(container, settings, settle):
     """The worker's adapters sign with SECRET and give up on a delivery after one second."""
     context = container.adapter_context
-    set_worker_context(AdapterContext(settings=settings.replace(webhook_secret=SECRET, webhook_timeout_seconds=1),
+    jobs.install(AdapterContext(settings=settings.replace(webhook_secret=SECRET, webhook_timeout_seconds=1),
                                       session_factory=context.session_factory, clock=context.clock))
     yield
-    set_worker_context(context)
+    jobs.install(context)
 
 
 def _grant(factory, settle, db_session, url: str) -> Grant:

@@ -1,9 +1,10 @@
 """A points adapter that kills its own worker once per grant, at a chosen moment (crash tests).
 
 ``crash: "before_issue"`` dies before touching the ledger, ``"after_issue"``
-after the ledger entry is written and before the grant is marked issued.
-``victim: "worker"`` takes the RQ worker down with its work horse, as when a
-machine dies; a marker file per grant makes the next attempt run normally.
+after the ledger entries of the batch are written and before its grants are
+marked issued. ``victim: "worker"`` takes the RQ worker down with its work
+horse, as when a machine dies; a marker file per grant makes the next attempt
+run normally.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from marshmallow import fields, validate
 
 from campaigns.models import Grant
 from engine.reward_types import reward_types
+from rewards.base import Issued
 from rewards.points import PointsAdapter, PointsParams
 
 
@@ -30,18 +32,24 @@ class CrashingPointsAdapter(PointsAdapter):
     type_name = "points_crash"
     params_schema = CrashingPointsParams
 
-    def issue(self, grant: Grant) -> str:
-        marker = Path(self.context.settings.instance_path) / "crash-markers" / grant.id
-        first_time = not marker.exists()
-        if first_time:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        if first_time and grant.reward["crash"] == "before_issue":
-            _die(grant.reward["victim"])
-        external_id = super().issue(grant)
-        if first_time and grant.reward["crash"] == "after_issue":
-            _die(grant.reward["victim"])
-        return external_id
+    def issue_many(self, grants: list[Grant]) -> Issued:
+        first_time = [grant for grant in grants if _first_time(self.context.settings.instance_path, grant)]
+        crash = first_time[0].reward if first_time else None
+        if crash and crash["crash"] == "before_issue":
+            _die(crash["victim"])
+        issued = super().issue_many(grants)
+        if crash and crash["crash"] == "after_issue":
+            _die(crash["victim"])
+        return issued
+
+
+def _first_time(instance_path: str, grant: Grant) -> bool:
+    marker = Path(instance_path) / "crash-markers" / grant.id
+    if marker.exists():
+        return False
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return True
 
 
 def _die(victim: str) -> None:

@@ -6,12 +6,18 @@ from pathlib import Path
 
 from campaigns.models import Grant
 from engine.reward_types import reward_types
-from rewards.base import PermanentIssueError, RetryableIssueError
+from rewards.base import PermanentIssueError, RetryableIssueError, RewardAdapter
 from rewards.points import PointsAdapter
 
 
+class OneByOnePointsAdapter(PointsAdapter):
+    """Points issued grant by grant through ``issue`` (what these adapters change), not as a ledger batch."""
+
+    issue_many = RewardAdapter.issue_many
+
+
 @reward_types.register("points_down")
-class ProviderDownAdapter(PointsAdapter):
+class ProviderDownAdapter(OneByOnePointsAdapter):
     type_name = "points_down"
 
     def issue(self, grant: Grant) -> str:
@@ -19,7 +25,7 @@ class ProviderDownAdapter(PointsAdapter):
 
 
 @reward_types.register("points_refused")
-class ProviderRefusesAdapter(PointsAdapter):
+class ProviderRefusesAdapter(OneByOnePointsAdapter):
     type_name = "points_refused"
 
     def issue(self, grant: Grant) -> str:
@@ -27,7 +33,7 @@ class ProviderRefusesAdapter(PointsAdapter):
 
 
 @reward_types.register("points_outage")
-class ProviderOutageAdapter(PointsAdapter):
+class ProviderOutageAdapter(OneByOnePointsAdapter):
     """Down while the file ``<instance>/outage`` exists, then an ordinary points ledger."""
 
     type_name = "points_outage"

@@ -11,10 +11,17 @@
    ``"sign"`` right after the response object, so the cert-mode answer
    ``{"..._response":{...},"alipay_cert_sn":"...","sign":"..."}`` is parsed
    and verified here.
+3. Signing: the SDK's ``sign_with_rsa2`` and ``verify_with_rsa`` (pure-Python
+   ``rsa``, the key parsed on every call, SHA-1 accepted on verification) are
+   replaced, where ``DefaultAlipayClient`` looks them up, by ``signing``'s
+   OpenSSL functions with keys parsed once per process.
+
+Importing this module installs all three.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import uuid
@@ -25,9 +32,9 @@ from urllib.parse import urlparse
 
 from alipay.aop.api.constant.CommonConstants import ALIPAY_SDK_PYTHON_VERSION, THREAD_LOCAL
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
-from alipay.aop.api.util import WebUtils
+from alipay.aop.api.util import SignatureUtils, WebUtils
 
-from .signing import verify_rsa2
+from .signing import sign_rsa2, verify_rsa2
 
 
 def get_http_connection(url: str, query_string: str, timeout: float) -> tuple[str, HTTPConnection]:
@@ -41,6 +48,22 @@ def get_http_connection(url: str, query_string: str, timeout: float) -> tuple[st
 
 
 WebUtils.get_http_connection = get_http_connection
+
+
+def sdk_sign_with_rsa2(private_key: str, sign_content: str, charset: str) -> str:
+    """The SDK's ``sign_with_rsa2(private_key, sign_content, charset)``, through OpenSSL."""
+    return sign_rsa2(private_key, sign_content.encode(charset))
+
+
+def sdk_verify_with_rsa(public_key: str, message: bytes, sign: str) -> bool:
+    """The SDK's ``verify_with_rsa(public_key, message, sign)`` for RSA2 answers: SHA-256 only."""
+    return verify_rsa2(public_key, message, sign)
+
+
+# DefaultAlipayClient did ``from ...SignatureUtils import *``: it calls the names in its own module.
+for module in (importlib.import_module(DefaultAlipayClient.__module__), SignatureUtils):
+    module.sign_with_rsa2 = sdk_sign_with_rsa2
+    module.verify_with_rsa = sdk_verify_with_rsa
 
 
 def post_signed(client: DefaultAlipayClient, request: Any, server_url: str, timeout: float) -> bytes:

@@ -27,20 +27,24 @@ from alipay.aop.api.response.AlipayFundTransCommonQueryResponse import AlipayFun
 from alipay.aop.api.response.AlipayFundTransUniTransferResponse import AlipayFundTransUniTransferResponse
 from marshmallow import RAISE, Schema, fields, validate
 
+from alipay_platform.gateway import SUCCESS, AlipayGateway, AlipayUnavailableError, gateway_for, refusal, yuan
 from campaigns.models import Grant
 from engine.reward_types import reward_types
 
-from ..base import OutcomeUnknownError, PermanentIssueError, RetryableIssueError, RewardAdapter
-from .gateway import SUCCESS, AlipayGateway, AlipayUnavailableError, alipay_user_of, issue_error
+from .alipay_voucher import payee, payees_of
+from .base import (
+    Issued,
+    OutcomeUnknownError,
+    PermanentIssueError,
+    RetryableIssueError,
+    RewardAdapter,
+    one_of,
+    refused,
+)
 
 PRODUCT_CODE = "TRANS_ACCOUNT_NO_PWD"
 BIZ_SCENE = "DIRECT_TRANSFER"
 NOT_FOUND = "ORDER_NOT_EXIST"
-
-
-def yuan(fen: int) -> str:
-    """Integer fen as Alipay's amount string: 88 -> "0.88"."""
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 class AlipayCashParams(Schema):
@@ -57,14 +61,21 @@ class AlipayCashParams(Schema):
 class AlipayCashAdapter(RewardAdapter):
     type_name = "alipay_cash"
     params_schema = AlipayCashParams
+    concurrency = 16
 
     def issue(self, grant: Grant) -> str:
-        gateway = AlipayGateway(self.context.settings)
+        return one_of(self.issue_many([grant]), grant)
+
+    def issue_many(self, grants: list[Grant]) -> Issued:
+        payees = payees_of(self.context.session_factory, grants)
+        return self.each(grants, lambda grant: self._transfer(grant, payees))
+
+    def _transfer(self, grant: Grant, payees: dict[str, str]) -> str:
+        gateway = gateway_for(self.context.settings)
         if grant.attempts > 1:  # an earlier attempt may have moved the money: ask before sending
             known = self._query(gateway, grant)
             if known is not None:
                 return self._outcome(known)
-        payee = alipay_user_of(self.context.session_factory, grant.user_id)
         model = AlipayFundTransUniTransferModel()
         model.out_biz_no = grant.id
         model.trans_amount = yuan(grant.reward["amount_fen"])
@@ -72,17 +83,17 @@ class AlipayCashAdapter(RewardAdapter):
         model.biz_scene = BIZ_SCENE
         model.order_title = grant.reward.get("order_title") or "红包"
         participant = Participant()
-        participant.identity = payee
+        participant.identity = payee(payees, grant)
         participant.identity_type = "ALIPAY_USER_ID"
         model.payee_info = participant
         response = AlipayFundTransUniTransferResponse()
         response.parse_response_content(self._call(gateway, AlipayFundTransUniTransferRequest(biz_model=model)))
         if response.code != SUCCESS:
-            raise issue_error(response)
+            raise refused(*refusal(response))
         return self._outcome(response)
 
     def query(self, grant: Grant) -> str | None:
-        known = self._query(AlipayGateway(self.context.settings), grant)
+        known = self._query(gateway_for(self.context.settings), grant)
         return f"transfer:{known.order_id}" if known is not None and known.status == "SUCCESS" else None
 
     def _query(self, gateway: AlipayGateway, grant: Grant) -> Any | None:
@@ -96,7 +107,7 @@ class AlipayCashAdapter(RewardAdapter):
             return response
         if response.sub_code == NOT_FOUND:  # never sent -- or not visible yet; sending again is safe either way
             return None
-        raise issue_error(response)
+        raise refused(*refusal(response))
 
     def _outcome(self, answer: Any) -> str:
         if answer.status == "SUCCESS":

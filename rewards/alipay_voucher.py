@@ -10,9 +10,14 @@ request again, which either sends the voucher or answers the one already sent.
 Reconciliation asks the gateway for the voucher of an issued grant by its
 voucher id (alipay.marketing.voucher.query), so a voucher Alipay no longer has
 is found missing.
+
+A batch looks its players' Alipay accounts up in one query, then sends
+``concurrency`` vouchers at a time.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from alipay.aop.api.domain.AlipayMarketingActivityVoucherSendModel import AlipayMarketingActivityVoucherSendModel
 from alipay.aop.api.domain.AlipayMarketingVoucherQueryModel import AlipayMarketingVoucherQueryModel
@@ -26,11 +31,19 @@ from alipay.aop.api.response.AlipayMarketingActivityVoucherSendResponse import (
 from alipay.aop.api.response.AlipayMarketingVoucherQueryResponse import AlipayMarketingVoucherQueryResponse
 from marshmallow import RAISE, Schema, fields, validate
 
+from alipay_platform.gateway import SUCCESS, AlipayUnavailableError, alipay_user_ids, gateway_for, refusal
 from campaigns.models import Grant
 from engine.reward_types import reward_types
 
-from ..base import OutcomeUnknownError, PermanentIssueError, RetryableIssueError, RewardAdapter
-from .gateway import SUCCESS, AlipayGateway, AlipayUnavailableError, alipay_user_of, issue_error
+from .base import (
+    Issued,
+    OutcomeUnknownError,
+    PermanentIssueError,
+    RetryableIssueError,
+    RewardAdapter,
+    one_of,
+    refused,
+)
 
 # What the gateway answers for a voucher id it has no voucher for (the sandbox's choice of sub_code).
 NOT_FOUND = "VOUCHER_NOT_EXIST"
@@ -50,15 +63,23 @@ class AlipayVoucherParams(Schema):
 class AlipayVoucherAdapter(RewardAdapter):
     type_name = "alipay_voucher"
     params_schema = AlipayVoucherParams
+    concurrency = 16
 
     def issue(self, grant: Grant) -> str:
+        return one_of(self.issue_many([grant]), grant)
+
+    def issue_many(self, grants: list[Grant]) -> Issued:
+        payees = payees_of(self.context.session_factory, grants)
+        return self.each(grants, lambda grant: self._send(grant, payees))
+
+    def _send(self, grant: Grant, payees: dict[str, str]) -> str:
         model = AlipayMarketingActivityVoucherSendModel()
         model.activity_id = grant.reward["activity_id"]
         model.out_biz_no = grant.id
-        model.user_id = alipay_user_of(self.context.session_factory, grant.user_id)
+        model.user_id = payee(payees, grant)
         request = AlipayMarketingActivityVoucherSendRequest(biz_model=model)
         try:
-            text = AlipayGateway(self.context.settings).execute(request)
+            text = gateway_for(self.context.settings).execute(request)
         except AlipayUnavailableError as exc:
             raise OutcomeUnknownError(f"outcome unknown ({exc.details.get('reason')}); the retry sends the same "
                                       "out_biz_no") from None
@@ -66,7 +87,7 @@ class AlipayVoucherAdapter(RewardAdapter):
         response.parse_response_content(text)
         if response.code == SUCCESS and response.voucher_id:
             return f"voucher:{response.voucher_id}"
-        raise issue_error(response)
+        raise refused(*refusal(response))
 
     def query(self, grant: Grant) -> str | None:
         """The voucher the gateway holds for the grant's voucher id, None when it has none.
@@ -85,7 +106,7 @@ class AlipayVoucherAdapter(RewardAdapter):
         model.voucher_id = voucher_id
         request = AlipayMarketingVoucherQueryRequest(biz_model=model)
         try:
-            text = AlipayGateway(self.context.settings).execute(request)
+            text = gateway_for(self.context.settings).execute(request)
         except AlipayUnavailableError as exc:
             raise RetryableIssueError(f"Alipay did not answer ({exc.details.get('reason')}); ask again later") from None
         response = AlipayMarketingVoucherQueryResponse()
@@ -94,4 +115,17 @@ class AlipayVoucherAdapter(RewardAdapter):
             return f"voucher:{response.voucher_id or voucher_id}"
         if response.sub_code == NOT_FOUND:
             return None
-        raise issue_error(response)
+        raise refused(*refusal(response))
+
+
+def payees_of(session_factory: Any, grants: list[Grant]) -> dict[str, str]:
+    """The Alipay user id of each grant's player who has one (one query for the batch)."""
+    return alipay_user_ids(session_factory, [grant.user_id for grant in grants])
+
+
+def payee(payees: dict[str, str], grant: Grant) -> str:
+    """The grant's payee; a player who never logged in with Alipay cannot be paid there (a dead letter)."""
+    found = payees.get(grant.user_id)
+    if found is None:
+        raise PermanentIssueError(f"player {grant.user_id} has no Alipay account (they never logged in with Alipay)")
+    return found

@@ -5,28 +5,35 @@ what an answer means: ``is_success()`` only checks that ``sub_code`` is absent,
 so callers here decide on ``code == "10000"``. A socket timeout, a refused
 connection or a non-200 status (which the SDK reports as a ``TypeError`` while
 formatting its own error) all mean "outcome unknown" (``AlipayUnavailableError``).
+
+One gateway per process and settings (``gateway_for``): the SDK client, the
+parsed keys and the certificates checked against their root are built once.
+``preload`` builds them before an RQ worker forks, so every work horse inherits
+them instead of parsing them again.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
 from alipay.aop.api.exception.Exception import RequestException, ResponseException
 from alipay.aop.api.request.AlipaySystemOauthTokenRequest import AlipaySystemOauthTokenRequest
 from alipay.aop.api.response.AlipaySystemOauthTokenResponse import AlipaySystemOauthTokenResponse
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from campaigns.models import Player
 from engine.config import Settings
 from engine.errors import HuodongError, UnauthorizedError
 
-from ..base import IssueError, PermanentIssueError, RetryableIssueError
-from . import sdk_edge  # noqa: F401  (gateway URLs with a port)
+from . import sdk_edge  # noqa: F401  (gateway URLs with a port, OpenSSL signing)
 from .certs import CertMode
 from .sdk_edge import post_signed, verified_cert_answer
+from .signing import private_key, public_key
 
 SUCCESS = "10000"
 # A read timeout, a refused connection, the SDK's own exceptions, and the TypeError it raises formatting a
@@ -38,8 +45,7 @@ RETRYABLE_CODES = {"20000", "20001"}
 RETRYABLE_SUB_CODES = {"SYSTEM_ERROR", "aop.SYSTEM_ERROR", "isp.unknow-error", "ACQ.SYSTEM_ERROR"}
 
 
-# Parsing the certificates and checking Alipay's against the root, once per process rather than once per transfer
-# (each issuance job builds its own gateway).
+# Parsing the certificates and checking Alipay's against the root, once per process.
 _cert_mode = functools.lru_cache(maxsize=4)(CertMode.from_pems)
 
 
@@ -131,18 +137,47 @@ class AlipayGateway:
         raise AlipayUnavailableError(code=response.code, sub_code=response.sub_code)
 
 
-def issue_error(response: Any) -> IssueError:
-    """What a refusing answer means for a grant: try again later, or a dead letter with the provider's words."""
-    problem = f"{response.code} {response.sub_code}: {response.sub_msg or response.msg}"
-    if response.code in RETRYABLE_CODES or response.sub_code in RETRYABLE_SUB_CODES:
-        return RetryableIssueError(problem)
-    return PermanentIssueError(problem)
+@functools.lru_cache(maxsize=8)
+def gateway_for(settings: Settings) -> AlipayGateway:
+    """The process's gateway for these settings (thread-safe to share: the SDK keeps no state per call)."""
+    return AlipayGateway(settings)
 
 
-def alipay_user_of(session_factory: Any, player_id: str) -> str:
-    """The Alipay user id of a player; a player who never logged in with Alipay cannot be paid there."""
+def preload(settings: Settings) -> None:
+    """Parse the keys and check the certificates now, in this process, so that forked children inherit them."""
+    gateway = gateway_for(settings)
+    if not gateway.configured:
+        return
+    private_key(settings.alipay_app_private_key)
+    public_key(settings.alipay_public_key)
+    if settings.alipay_app_cert and settings.alipay_cert and settings.alipay_root_cert:
+        for key in gateway.cert_mode.alipay_keys.values():
+            public_key(key)
+
+
+class Refusal(NamedTuple):
+    """What a refusing answer says: whether trying again may help, and the provider's words."""
+
+    retryable: bool
+    problem: str
+
+
+def refusal(response: Any) -> Refusal:
+    return Refusal(retryable=response.code in RETRYABLE_CODES or response.sub_code in RETRYABLE_SUB_CODES,
+                   problem=f"{response.code} {response.sub_code}: {response.sub_msg or response.msg}")
+
+
+def yuan(fen: int) -> str:
+    """Integer fen as Alipay's amount string: 88 -> "0.88"."""
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def alipay_user_ids(session_factory: sessionmaker, player_ids: list[str]) -> dict[str, str]:
+    """The Alipay user id of each player who logged in with Alipay (one query); the others are absent."""
+    found: dict[str, str] = {}
+    unique = sorted(set(player_ids))
     with session_factory() as session:
-        player = session.get(Player, player_id)
-    if player is None or not player.alipay_user_id:
-        raise PermanentIssueError(f"player {player_id} has no Alipay account (they never logged in with Alipay)")
-    return player.alipay_user_id
+        for start in range(0, len(unique), 500):
+            found.update(session.execute(select(Player.id, Player.alipay_user_id).where(
+                Player.id.in_(unique[start:start + 500]), Player.alipay_user_id.is_not(None))).all())
+    return found

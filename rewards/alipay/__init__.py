@@ -1,1 +1,0 @@
-"""Alipay through the official alipay-sdk-python: the gateway client the login and the adapters share."""
