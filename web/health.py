@@ -7,12 +7,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 
 from engine.keys import GlobalKeys
-from rewards.settlement import first_unsettled_id, outbox_streams
+from rewards.lag import outbox_age_seconds, unissued
+from rewards.settlement import outbox_streams
 
 from .requestctx import container
 
@@ -40,30 +41,46 @@ def healthz() -> Any:
     return response
 
 
-class OutboxCollector:
-    """Outbox lag, read from Redis at scrape time: entries kept and age of the oldest unsettled one."""
+class SettlementCollector:
+    """Settlement's lag and throughput, read at scrape time from Redis and SQL (so any web process reports what
+    every worker did): the outbox, what was won and not yet issued, and grants settled by adapter and status."""
 
-    def __init__(self, client: Any, namespace: str) -> None:
+    def __init__(self, client: Any, namespace: str, session_factory: Any, clock: Any) -> None:
         self._client = client
         self._namespace = namespace
+        self._sessions = session_factory
+        self._clock = clock
 
     def collect(self) -> Any:
         entries = GaugeMetricFamily("huodong_outbox_entries", "Outbox entries not yet trimmed.", labels=["campaign"])
-        lag = GaugeMetricFamily("huodong_outbox_lag_seconds", "Age of the oldest unsettled outbox entry.",
+        lag = GaugeMetricFamily("huodong_outbox_lag_seconds",
+                                "Age of the oldest outbox entry (an admitted claim) not yet settled into SQL.",
                                 labels=["campaign"])
-        group = GlobalKeys(self._namespace).outbox_group
+        keys = GlobalKeys(self._namespace)
         now_ms = time.time() * 1000
         for campaign_id, stream in outbox_streams(self._client, self._namespace):
             entries.add_metric([str(campaign_id)], self._client.xlen(stream))
-            oldest_ms = self._oldest_unsettled_ms(stream, group, now_ms)
-            lag.add_metric([str(campaign_id)], max(0.0, (now_ms - oldest_ms) / 1000))
+            lag.add_metric([str(campaign_id)], outbox_age_seconds(self._client, stream, keys.outbox_group, now_ms))
         yield entries
         yield lag
-
-    def _oldest_unsettled_ms(self, stream: str, group: str, now_ms: float) -> float:
-        first = first_unsettled_id(self._client, stream, group)
-        oldest = self._client.xrange(stream, min=first, count=1) if first else []
-        return float(oldest[0][0].split("-")[0]) if oldest else now_ms
+        waiting = GaugeMetricFamily("huodong_grants_unissued", "Grants won and not yet issued (pending, failed, "
+                                    "unknown).", labels=["campaign"])
+        oldest = GaugeMetricFamily("huodong_grants_unissued_age_seconds",
+                                   "How long ago the oldest grant not yet issued was won.", labels=["campaign"])
+        now = self._clock.now()
+        with self._sessions() as session:
+            for campaign_id, behind in sorted(unissued(session).items()):
+                waiting.add_metric([str(campaign_id)], behind.grants)
+                oldest.add_metric([str(campaign_id)], behind.age_seconds(now))
+        yield waiting
+        yield oldest
+        settled = CounterMetricFamily("huodong_grants_settled", "Grants settled by issuance batches, by adapter and "
+                                      "outcome (issued, dead, failed and unknown attempts); rate() gives grants/s.",
+                                      labels=["adapter", "status"])
+        for field, count in sorted(self._client.hgetall(keys.settled).items()):
+            adapter, _, status = field.rpartition(":")
+            settled.add_metric([adapter, status], int(count))
+        yield settled
 
 
 @bp.get("/metrics")
@@ -74,6 +91,6 @@ def metrics() -> Response:
         MultiProcessCollector(registry, path=c.settings.metrics_dir)
     else:
         registry = REGISTRY
-    outbox = CollectorRegistry()
-    outbox.register(OutboxCollector(c.redis, c.settings.redis_namespace))
-    return Response(generate_latest(registry) + generate_latest(outbox), mimetype=CONTENT_TYPE_LATEST)
+    settlement = CollectorRegistry()
+    settlement.register(SettlementCollector(c.redis, c.settings.redis_namespace, c.read_session_factory, c.clock))
+    return Response(generate_latest(registry) + generate_latest(settlement), mimetype=CONTENT_TYPE_LATEST)

@@ -5,7 +5,8 @@ while, at the same time:
 
 - the Alipay sandbox and the merchant's webhook receiver time out on 10 % of calls (half of those after the
   money moved or the reward was paid) and answer 5xx on 5 %;
-- real RQ workers (``huodong worker``) are SIGKILLed at random, with their work horse, or only the horse;
+- real RQ workers (``huodong worker``) are SIGKILLed at random, with their work horse, or only the horse, also
+  in the middle of a batch (some of its grants already reached the provider, others not yet);
 - the settlement process (``huodong settle``) is SIGKILLed at random, also while it holds read entries;
 - the Redis server, a redis-server this test owns with ``appendfsync always``, is SIGKILLed and restarted.
 
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
 from alipay_sandbox.server import start_for_merchant
@@ -113,7 +115,8 @@ def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_
         supervisor.add("settlement", huodong("settle"))
         supervisor.start()
         try:
-            log, stats = _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens)
+            log, stats = _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens,
+                                           lambda: _reached_sandbox(sandbox))
             sandbox.sandbox.set_fault_rates({})
             receiver.rates = {}
             drained = _drain(container)
@@ -135,11 +138,12 @@ def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_
     # The faults really happened.
     assert report["chaos"]["redis_kills"] == 2 and report["chaos"]["settlement_kills_mid_batch"] >= 1
     assert report["chaos"]["worker_kills"] >= 3 and report["chaos"]["work_horse_kills"] >= 3
+    assert report["chaos"]["batch_kills_mid_batch"] >= 1
     assert report["faults"]["alipay"].get("timeout_after", 0) >= 10
     assert report["faults"]["webhook"].get("timeout_after", 0) >= 5
 
 
-def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens):
+def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens, sandbox_calls):
     """Every player buys every SKU once (HTTP, four at a time) while the chaos loop kills things; the chaos
     goes on, faults and all, until settlement has issued or dead-lettered every grant (or for at most
     CHAOS_SECONDS)."""
@@ -147,7 +151,7 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
     plays = [(player, sku) for player in tokens for sku in ("PTS", "CPN", "VIP", "HOOK", "VCH", "CASH")]
     rng = random.Random(SEED)
     rng.shuffle(plays)
-    stats = {"redis_kills": 0, "settlement_kills_mid_batch": 0}
+    stats = {"redis_kills": 0, "settlement_kills_mid_batch": 0, "batch_kills_mid_batch": 0}
 
     def play(item: tuple[str, str]) -> None:
         player, sku = item
@@ -165,6 +169,17 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
         deadline = time.monotonic() + 3
         while not supervisor.kill(f"worker{rng.randrange(WORKERS)}", horse_only=True) \
                 and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def kill_mid_batch() -> None:
+        """Kill the work horse of a running batch the moment some of its grants reached the Alipay sandbox and
+        others not yet (or give up after a few seconds)."""
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            victim = _horse_mid_batch(container, sandbox_calls)
+            if victim is not None and supervisor.kill_pid_horse(victim):
+                stats["batch_kills_mid_batch"] += 1
+                return
             time.sleep(0.005)
 
     def kill_settlement() -> None:
@@ -198,11 +213,41 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
 
     with ThreadPoolExecutor(4) as players, ThreadPoolExecutor(1) as background:
         playing = background.submit(play_all)
-        chaos_loop(rng, over, [(3, kill_worker), (3, kill_horse), (2, kill_settlement), (3, crash_redis)],
-                   pause=(1.5, 3.5))
+        chaos_loop(rng, over, [(3, kill_worker), (3, kill_horse), (2, kill_mid_batch), (2, kill_settlement),
+                               (3, crash_redis)], pause=(1.5, 3.5))
         playing.result()
     stats["chaos_seconds"] = round(time.monotonic() - started, 1)
     return log, stats
+
+
+def _reached_sandbox(sandbox) -> set[str]:
+    """The out_biz_no (grant ids) the sandbox has been called for so far."""
+    with sandbox.sandbox.state.lock:
+        calls = list(sandbox.sandbox.state.calls)
+    return {json.loads(c["params"].get("biz_content") or "{}").get("out_biz_no") for c in calls} - {None}
+
+
+def _horse_mid_batch(container, sandbox_calls) -> int | None:
+    """The worker pid (its horse runs the batch) of a started Alipay batch half way to the provider, if any."""
+    try:
+        started = StartedJobRegistry(queue=container.settle_queue).get_job_ids()
+        if not started:
+            return None
+        with container.session_factory() as session:
+            batches: dict[str, list[str]] = {}
+            for grant_id, batch_id in session.execute(select(Grant.id, Grant.batch_id).where(
+                    Grant.batch_id.in_(started), Grant.reward_type.in_(("alipay_voucher", "alipay_cash")))):
+                batches.setdefault(batch_id, []).append(grant_id)
+        reached = sandbox_calls()
+        for batch_id, grant_ids in batches.items():
+            if 0 < len(reached.intersection(grant_ids)) < len(grant_ids):
+                job = container.settlement().job(batch_id)
+                if job is not None and job.worker_name:
+                    pid = container.rq_redis.hget(f"rq:worker:{job.worker_name}", "pid")
+                    return int(pid) if pid else None
+    except Exception:  # noqa: BLE001  (Redis or SQL is away right now: nothing to kill this time)
+        return None
+    return None
 
 
 def _settled(container) -> int:
@@ -246,7 +291,9 @@ def _drain(container, patience: float = 240.0) -> dict:
 
 
 def _job_status(container, grant_id: str) -> str | None:
-    job = container.settlement().job(grant_id)
+    with container.session_factory() as session:
+        batch_id = session.scalar(select(Grant.batch_id).where(Grant.id == grant_id))
+    job = container.settlement().job(batch_id) if batch_id else None
     return None if job is None else f"{job.get_status()} retries_left={job.retries_left}"
 
 
@@ -333,6 +380,7 @@ def _count(container, db_session, sandbox, receiver, log, stats, supervisor, own
                   "work_horse_kills": sum(1 for k in supervisor.kills if k["horse_only"]),
                   "settlement_kills": sum(1 for k in supervisor.kills if k["name"] == "settlement"),
                   "settlement_kills_mid_batch": stats["settlement_kills_mid_batch"],
+                  "batch_kills_mid_batch": stats["batch_kills_mid_batch"],
                   "process_starts": {c.name: c.starts for c in supervisor.children.values()},
                   "seconds": stats["chaos_seconds"], "plays_seconds": stats["plays_seconds"],
                   "answers_503": log.unavailable, "refused": log.refused},

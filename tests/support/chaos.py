@@ -157,6 +157,13 @@ class Supervisor:
             self.kills.append({"name": name, "horse_only": horse_only, **(note or {})})
             return True
 
+    def kill_pid_horse(self, pid: int) -> bool:
+        """SIGKILL only the work horse of the supervised worker whose process id is ``pid``."""
+        for name, child in self.children.items():
+            if child.process is not None and child.process.pid == pid:
+                return self.kill(name, horse_only=True, note={"mid_batch": True})
+        return False
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

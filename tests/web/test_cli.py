@@ -59,5 +59,5 @@ def test_the_settle_command_expires_due_holds_and_settles_the_outbox(factory, co
     assert db_session.get(Order, due).status == "expired"
     assert [g.status for g in db_session.scalars(select(Grant))] == ["pending"]  # enqueued for a worker
     yesterday = (SystemClock().now() - timedelta(days=1, minutes=30)).date()
-    queued = sorted(container.settle_queue.job_ids)  # the grant's job, and housekeeping's daily reconciliation
-    assert queued == sorted([db_session.scalar(select(Grant.id)), f"reconcile-{yesterday.isoformat()}"])
+    queued = sorted(container.settle_queue.job_ids)  # the grant's batch, and housekeeping's daily reconciliation
+    assert queued == sorted([db_session.scalar(select(Grant.batch_id)), f"reconcile-{yesterday.isoformat()}"])

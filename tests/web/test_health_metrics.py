@@ -44,3 +44,23 @@ def test_metrics_count_plays_by_outcome_and_report_the_outbox(client, factory):
     assert after[("huodong_outbox_lag_seconds", (("campaign", str(campaign_id)),))] >= 0
     latency = ("huodong_claim_seconds_count", (("game", "flash_sale"),))
     assert after[latency] - before.get(latency, 0) == 2
+
+
+def test_metrics_show_what_was_won_and_not_yet_issued_then_the_grants_settled_by_adapter(client, factory, settle,
+                                                                                          container):
+    campaign_id = factory.campaign(stock=5)
+    for player in ("w1", "w2", "w3"):
+        factory.play(campaign_id, player)
+    campaign = (("campaign", str(campaign_id)),)
+    waiting = _samples(client)
+    assert waiting[("huodong_outbox_lag_seconds", campaign)] >= 0
+    assert ("huodong_grants_unissued", campaign) not in waiting  # not in SQL yet: only the outbox knows
+    settle(worker=False)
+    written = _samples(client)
+    assert written[("huodong_outbox_lag_seconds", campaign)] == 0
+    assert written[("huodong_grants_unissued", campaign)] == 3
+    assert written[("huodong_grants_unissued_age_seconds", campaign)] >= 0
+    settle()
+    issued = _samples(client)
+    assert ("huodong_grants_unissued", campaign) not in issued
+    assert issued[("huodong_grants_settled_total", (("adapter", "points"), ("status", "issued")))] == 3

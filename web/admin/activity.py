@@ -7,6 +7,7 @@ from typing import Any
 
 from campaigns.activity import by_variant, per_minute
 from campaigns.models import AdminRole
+from rewards.lag import campaign_lag
 
 from ..api import CAMPAIGN_ID
 from ..api.schemas import ErrorSchema
@@ -23,7 +24,7 @@ from .schemas import ActivityQuery, ActivitySchema
 @blp.alt_response(404, schema=ErrorSchema)
 def campaign_activity(query: dict[str, Any], campaign_id: int) -> dict[str, Any]:
     """Plays, wins and cost per minute, the stock and spend a minute (burn-down), refusals by reason, the A/B
-    variants compared, the live budget and stock and the fraud gate's counts."""
+    variants compared, the live budget and stock, the fraud gate's counts and what was won and not yet issued."""
     c = container()
     c.campaign_service(db()).get(campaign_id)
     stats = c.live_state.stats(campaign_id)
@@ -34,4 +35,5 @@ def campaign_activity(query: dict[str, Any], campaign_id: int) -> dict[str, Any]
             "variants": by_variant(db(), campaign_id),
             "live": {"status": stats.status, "budget_fen": stats.budget_fen, "spent_fen": stats.spent_fen,
                      "stock": stats.stock},
-            "fraud": c.live_state.fraud_stats(campaign_id)}
+            "fraud": c.live_state.fraud_stats(campaign_id),
+            "settlement": campaign_lag(db(), c.redis, c.settings.redis_namespace, campaign_id, now)}

@@ -227,6 +227,15 @@ class VariantResultSchema(Schema):
     cost_fen = fields.Integer(required=True)
 
 
+class SettlementLagSchema(Schema):
+    unissued = fields.Integer(required=True, metadata={"description": "grants won and not yet issued"})
+    oldest_won_at = fields.AwareDateTime(allow_none=True, required=True,
+                                         metadata={"description": "when the oldest of them was won"})
+    age_seconds = fields.Float(required=True, metadata={"description": "how long the oldest has waited"})
+    outbox_lag_seconds = fields.Float(required=True, metadata={
+        "description": "age of the oldest admitted claim not yet written to SQL"})
+
+
 class ActivitySchema(Schema):
     minutes = fields.List(fields.Nested(MinuteSchema), required=True,
                           metadata={"description": "oldest first, from the settled rows"})
@@ -238,6 +247,7 @@ class ActivitySchema(Schema):
                            metadata={"description": "per A/B variant since the start, from the settled rows"})
     samples = fields.List(fields.Nested(SampleSchema), required=True,
                           metadata={"description": "one a minute, oldest first: stock left and budget spent"})
+    settlement = fields.Nested(SettlementLagSchema, required=True)
 
 
 class AuditQuery(Schema):

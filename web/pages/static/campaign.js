@@ -101,6 +101,11 @@
     return charts[canvasId];
   }
 
+  // A wait in seconds as people read it: "3.2 s", "4 min 10 s".
+  function seconds(value) {
+    return value < 60 ? `${value.toFixed(1)} s` : `${Math.floor(value / 60)} min ${Math.round(value % 60)} s`;
+  }
+
   // Rows of cells as text (a name and its value, or a whole row).
   function fill(table, rows) {
     table.replaceChildren();
@@ -119,9 +124,12 @@
         {label: text.cost, data: minutes.map((m) => m.cost_fen / 100), yAxisID: "y1"}]}, TWO_AXES);
       const live = activity.live;
       const stock = Object.entries(live.stock || {}).map(([item, s]) => [`${text.stock_left} ${item}`, `${s.left} / ${s.total}`]);
+      const lag = activity.settlement;
       fill(document.getElementById("live-numbers"), [
         [text.spent, yuan(live.spent_fen || 0) + (live.budget_fen ? ` / ${yuan(live.budget_fen)}` : "")],
-        [text.plays, minutes.reduce((n, m) => n + m.plays, 0)], ...stock]);
+        [text.plays, minutes.reduce((n, m) => n + m.plays, 0)], ...stock,
+        [text.unissued, lag.unissued ? `${lag.unissued}, ${text.oldest_waiting} ${seconds(lag.age_seconds)}` : "0"],
+        [text.outbox_lag, seconds(lag.outbox_lag_seconds)]]);
       const samples = activity.samples;
       const items = [...new Set(samples.flatMap((sample) => Object.keys(sample.stock)))];
       const burndown = {labels: samples.map((sample) => sample.at.slice(11, 16)), datasets: [
