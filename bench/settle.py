@@ -427,7 +427,11 @@ def plot(runs: list[Run], path: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    import logging
+
     from alipay_sandbox.server import start_for_merchant
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandbox's access log
 
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores", flush=True)

@@ -61,7 +61,9 @@ class Settings:
     job_retry_intervals: tuple[str, ...] = ("2", "10", "60", "300")
     # Most grants (of one reward type) one issuance job carries: one fork, a few SQL transactions, one batch of
     # provider calls.
-    settle_batch_size: int = 100
+    settle_batch_size: int = 200
+    # How long settlement waits, once new outbox entries came, for more to join them in one batch.
+    settle_linger_ms: int = 100
     # Journal every admitted claim to a local file before answering (engine/journal.py), so reconciliation can
     # settle claims a Redis crash lost; the folder defaults to <instance_path>/journal.
     claim_journal: bool = True

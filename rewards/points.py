@@ -1,6 +1,6 @@
 """Membership points: an append-only SQL ledger; a grant adds exactly one entry (unique by grant id).
 
-A batch of grants is one transaction: one multi-row INSERT that skips the
+A batch of grants is one transaction: one executemany INSERT that skips the
 grants already in the ledger (ON CONFLICT on the grant id), then one SELECT of
 their entries.
 """
@@ -19,7 +19,7 @@ from engine.reward_types import reward_types
 
 from .base import Issued, RewardAdapter, one_of
 
-CHUNK = 500  # rows per statement, well inside SQLite's limit of bound parameters
+CHUNK = 500  # ids per IN (...), well inside SQLite's limit of bound parameters
 
 
 class PointsParams(Schema):
@@ -48,11 +48,10 @@ class PointsAdapter(RewardAdapter):
         now = self.context.clock.now()
         entries: dict[str, int] = {}
         with self.context.session_factory() as session, session.begin():
+            session.execute(insert_for(session, PointsEntry.__table__).on_conflict_do_nothing(
+                index_elements=["grant_id"]), [self._entry(grant, now) for grant in grants])
             for start in range(0, len(grants), CHUNK):
-                chunk = grants[start:start + CHUNK]
-                session.execute(insert_for(session, PointsEntry).values([self._entry(grant, now) for grant in chunk])
-                                .on_conflict_do_nothing(index_elements=["grant_id"]))
-                entries.update(_entries(session, [grant.id for grant in chunk]))
+                entries.update(_entries(session, [grant.id for grant in grants[start:start + CHUNK]]))
         return {grant.id: f"points:{entries[grant.id]}" for grant in grants}
 
     def _entry(self, grant: Grant, now: datetime) -> dict[str, object]:

@@ -1,5 +1,5 @@
 """The SQL rows of outbox events: claims, orders and grants, gathered for a batch of events and written with
-one multi-row INSERT per table.
+one executemany INSERT per table (a statement compiled once, the rows as its parameters).
 
 Writing the same events twice changes nothing: every INSERT skips rows whose
 key exists (ON CONFLICT DO NOTHING), and an order's status only moves from
@@ -20,8 +20,6 @@ from sqlalchemy.orm import Session
 from campaigns.db import insert_for
 from campaigns.models import ClaimRecord, Grant, GrantStatus, Order, OrderStatus, ReviewStatus
 from engine.clock import from_ms
-
-CHUNK = 500  # rows per INSERT, well inside SQLite's limit of bound parameters
 
 
 class OutboxRows:
@@ -95,10 +93,9 @@ class OutboxRows:
 
     def write(self, session: Session) -> None:
         for model, rows in ((ClaimRecord, self._claims), (Order, self._orders), (Grant, self._grants)):
-            values = list(rows.values())
-            for start in range(0, len(values), CHUNK):
-                session.execute(insert_for(session, model).values(values[start:start + CHUNK])
-                                .on_conflict_do_nothing(index_elements=["id"]))
+            if rows:
+                session.execute(insert_for(session, model.__table__).on_conflict_do_nothing(index_elements=["id"]),
+                                list(rows.values()))
         for order_id, status in self._order_status:
             session.execute(update(Order).where(Order.id == order_id, Order.status == OrderStatus.HELD)
                             .values(status=status, updated_at=self._now))

@@ -26,6 +26,7 @@ import secrets
 import socket
 import time
 from collections import defaultdict
+from contextlib import suppress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -33,7 +34,7 @@ from typing import Any
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import select, update
@@ -93,6 +94,7 @@ class Settlement:
         job_timeout: int = 120,
         give_up_after: int = 20,
         batch_size: int = 100,
+        linger_ms: int = 100,
         after_commit: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._client = client
@@ -107,6 +109,7 @@ class Settlement:
         self._job_timeout = job_timeout
         self._give_up_after = give_up_after
         self._batch_size = batch_size
+        self._linger_ms = linger_ms
         # Observes the moment rows are committed and jobs not yet enqueued (crash tests use it).
         self._after_commit = after_commit
 
@@ -119,6 +122,7 @@ class Settlement:
             clock=clock, claim_idle_ms=settings.outbox_claim_idle_ms,
             retry_intervals=[int(i) for i in settings.job_retry_intervals], job_timeout=settings.job_timeout_seconds,
             give_up_after=settings.grant_max_attempts, batch_size=settings.settle_batch_size,
+            linger_ms=settings.settle_linger_ms,
         )
         return cls(**{**options, **overrides})
 
@@ -142,12 +146,25 @@ class Settlement:
         own = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, "0"), count=count)
         batches = [(name, entries) for name, entries in own or [] if entries]
         if not batches:
-            fresh = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, ">"),
-                                            count=count, block=block_ms)
-            batches = [(name, entries) for name, entries in fresh or [] if entries]
+            batches = self._read_fresh(streams, count=count, block_ms=block_ms)
         for stream, entries in batches:
             self._settle(stream, entries, report)
         return report
+
+    def _read_fresh(self, streams: list[str], *, count: int, block_ms: int) -> list[tuple[str, list[Any]]]:
+        """New entries: waits up to ``block_ms`` for the first, then ``linger_ms`` more for others to join them,
+        so that a steady flow of claims settles in batches (rows, jobs) rather than one entry at a time."""
+        group = self._global.outbox_group
+        read: dict[str, list[Any]] = {}
+        for attempt in range(2):
+            fresh = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, ">"), count=count,
+                                            block=block_ms if attempt == 0 else None)
+            for name, entries in fresh or []:
+                read.setdefault(name, []).extend(entries)
+            if attempt or not read or not self._linger_ms or max(map(len, read.values())) >= count:
+                break
+            time.sleep(self._linger_ms / 1000)
+        return [(name, entries) for name, entries in read.items() if entries]
 
     def _settle(self, stream: str, entries: list[tuple[str, dict[str, str]]], report: StepReport) -> None:
         rows = OutboxRows(self._clock.now())
@@ -203,8 +220,9 @@ class Settlement:
             chunk = grant_ids[start:start + self._batch_size]
             batch_id = new_batch_id()
             in_old = Grant.batch_id.is_(None) if from_batch is None else Grant.batch_id == from_batch
+            # A move is a change: the grant is not "stalled" for another housekeeper until its new batch had time.
             session.execute(update(Grant).where(Grant.id.in_(chunk), Grant.status.in_(UNSETTLED), in_old)
-                            .values(batch_id=batch_id))
+                            .values(batch_id=batch_id, updated_at=self._clock.now()))
             got = list(session.scalars(select(Grant.id).where(Grant.batch_id == batch_id)))
             if got:
                 moved.append((batch_id, got))
@@ -325,7 +343,10 @@ class Settlement:
         job = self.job(batch_id)
         if job is None:
             return None
-        status = job.get_status()
+        try:
+            status = job.get_status()
+        except InvalidJobOperation:  # deleted since it was fetched (another housekeeper found it orphaned)
+            return None
         if status in ENDED_JOB_STATUSES:
             return None
         connection = self._queue.connection
@@ -342,7 +363,8 @@ class Settlement:
             return status
         log.warning("batch %s is %s in no queue or registry: deleted, its grants move to a new batch",
                     batch_id, status)
-        job.delete()
+        with suppress(InvalidJobOperation):  # another housekeeper deleted it first
+            job.delete()
         return None
 
     def _give_up(self, grant_id: str, batch_id: str | None) -> None:

@@ -57,21 +57,22 @@ class TierAdapter(RewardAdapter):
         return self._give(grants)
 
     def _give(self, grants: list[Grant]) -> Issued:
-        """Every grant of a ladder tier in one transaction (one multi-row INSERT per chunk)."""
+        """Every grant of a ladder tier in one transaction (one executemany INSERT)."""
         names = [name for name, _ in ladder(self.context.settings.tier_ladder)]
         answers: Issued = {g.id: PermanentIssueError(f"tier {g.reward['tier']!r} is not on the ladder "
                                                      f"({', '.join(names)})")
                            for g in grants if g.reward["tier"] not in names}
         valid = [g for g in grants if g.id not in answers]
         now = self.context.clock.now()
+        if not valid:
+            return answers
         with self.context.session_factory() as session, session.begin():
+            session.execute(insert_for(session, TierGrant.__table__).on_conflict_do_nothing(
+                index_elements=["grant_id"]), [
+                {"grant_id": g.id, "user_id": g.user_id, "tier": g.reward["tier"], "starts_at": now,
+                 "expires_at": now + timedelta(days=g.reward["days"])} for g in valid])
             for start in range(0, len(valid), CHUNK):
-                chunk = valid[start:start + CHUNK]
-                session.execute(insert_for(session, TierGrant).values([
-                    {"grant_id": g.id, "user_id": g.user_id, "tier": g.reward["tier"], "starts_at": now,
-                     "expires_at": now + timedelta(days=g.reward["days"])} for g in chunk
-                ]).on_conflict_do_nothing(index_elements=["grant_id"]))
-                answers.update(_given(session, [g.id for g in chunk]))
+                answers.update(_given(session, [g.id for g in valid[start:start + CHUNK]]))
         return answers
 
     def query(self, grant: Grant) -> str | None:

@@ -72,6 +72,7 @@ def settings(services_dir: Path, redis_url: str, database_url: str, run_id: str,
         "log_level": "WARNING",
         "job_retry_intervals": "0,0,0",
         "outbox_claim_idle_ms": 30000,
+        "settle_linger_ms": 0,  # tests settle what they made at once (test_batches.py shows the linger)
     }, environ={})
 
 

@@ -42,3 +42,30 @@ class ProviderOutageAdapter(OneByOnePointsAdapter):
         if (Path(self.context.settings.instance_path) / "outage").exists():
             raise RetryableIssueError("provider unavailable")
         return super().issue(grant)
+
+
+@reward_types.register("points_picky")
+class PickyAdapter(OneByOnePointsAdapter):
+    """Refuses for good the players whose id starts with ``no-``; pays the others."""
+
+    type_name = "points_picky"
+
+    def issue(self, grant: Grant) -> str:
+        if grant.user_id.startswith("no-"):
+            raise PermanentIssueError("this player cannot hold points")
+        return super().issue(grant)
+
+
+@reward_types.register("points_flaky")
+class FlakyAdapter(OneByOnePointsAdapter):
+    """Fails the first attempt of each player whose id starts with ``flaky-`` (a marker file per grant)."""
+
+    type_name = "points_flaky"
+
+    def issue(self, grant: Grant) -> str:
+        marker = Path(self.context.settings.instance_path) / "flaky-markers" / grant.id
+        if grant.user_id.startswith("flaky-") and not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            raise RetryableIssueError("provider busy")
+        return super().issue(grant)
