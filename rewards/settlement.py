@@ -26,8 +26,8 @@ import secrets
 import socket
 import time
 from collections import defaultdict
-from contextlib import suppress
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
