@@ -93,7 +93,7 @@ class Settlement:
         retry_intervals: Iterable[int] = (2, 10, 60, 300),
         job_timeout: int = 120,
         give_up_after: int = 20,
-        batch_size: int = 100,
+        batch_size: int = 200,
         linger_ms: int = 100,
         after_commit: Callable[[list[str]], None] | None = None,
     ) -> None:
@@ -219,9 +219,9 @@ class Settlement:
         for start in range(0, len(grant_ids), self._batch_size):
             chunk = grant_ids[start:start + self._batch_size]
             batch_id = new_batch_id()
-            in_old = Grant.batch_id.is_(None) if from_batch is None else Grant.batch_id == from_batch
             # A move is a change: the grant is not "stalled" for another housekeeper until its new batch had time.
-            session.execute(update(Grant).where(Grant.id.in_(chunk), Grant.status.in_(UNSETTLED), in_old)
+            session.execute(update(Grant).where(Grant.id.in_(chunk), Grant.status.in_(UNSETTLED),
+                                                _in_batch(from_batch))
                             .values(batch_id=batch_id, updated_at=self._clock.now()))
             got = list(session.scalars(select(Grant.id).where(Grant.batch_id == batch_id)))
             if got:
@@ -368,14 +368,15 @@ class Settlement:
         return None
 
     def _give_up(self, grant_id: str, batch_id: str | None) -> None:
+        """A dead letter saying so, unless the grant moved or settled meanwhile."""
         now = self._clock.now()
         with self._sessions() as session, session.begin():
-            last_error = session.scalar(select(Grant.last_error).where(Grant.id == grant_id)) or ""
-            in_batch = Grant.batch_id.is_(None) if batch_id is None else Grant.batch_id == batch_id
-            attempts = session.scalar(select(Grant.attempts).where(Grant.id == grant_id))
-            session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(UNSETTLED), in_batch).values(
+            attempts, last_error = session.execute(select(Grant.attempts, Grant.last_error)
+                                                   .where(Grant.id == grant_id)).one()
+            session.execute(update(Grant).where(Grant.id == grant_id, Grant.status.in_(UNSETTLED),
+                                                _in_batch(batch_id)).values(
                 status=GrantStatus.DEAD, updated_at=now,
-                last_error=f"gave up after {attempts} attempts; the last: {last_error}"[:2000]))
+                last_error=f"gave up after {attempts} attempts; the last: {last_error or ''}"[:2000]))
 
     def schedule_reconciliation(self, day: date) -> bool:
         """Enqueue the day's reconciliation job (rewards.tasks.reconcile_day), once per day whichever
@@ -394,6 +395,11 @@ class Settlement:
             if keep_from is not None:
                 dropped += self._client.xtrim(stream, minid=keep_from, approximate=False)
         return dropped
+
+
+def _in_batch(batch_id: str | None) -> Any:
+    """The SQL condition "in this batch" (None: in none yet)."""
+    return Grant.batch_id.is_(None) if batch_id is None else Grant.batch_id == batch_id
 
 
 def outbox_streams(client: redis.Redis, namespace: str) -> list[tuple[int, str]]:

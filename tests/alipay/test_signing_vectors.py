@@ -139,3 +139,22 @@ def test_the_sdk_signs_and_verifies_through_openssl():
     client_module = importlib.import_module(DefaultAlipayClient.__module__)
     assert client_module.sign_with_rsa2 is sdk_edge.sdk_sign_with_rsa2
     assert client_module.verify_with_rsa is sdk_edge.sdk_verify_with_rsa
+
+
+def test_a_worker_parses_the_keys_and_checks_the_certificates_once_and_its_work_horses_inherit_them(settings):
+    import os
+
+    from alipay_platform import gateway
+    from alipay_platform.signing import private_key, public_key
+
+    gateway.preload(settings)  # what `huodong worker` does before its first fork
+    parsed = (private_key.cache_info().misses, public_key.cache_info().misses, gateway._cert_mode.cache_info().misses)
+    child = os.fork()
+    if child == 0:  # a work horse: signs, verifies and uses certificate mode without parsing anything again
+        signature = sign_rsa2(settings.alipay_app_private_key, b"horse")
+        gateway.gateway_for(settings).cert_mode
+        verify_rsa2(settings.alipay_public_key, b"horse", signature)
+        again = (private_key.cache_info().misses, public_key.cache_info().misses,
+                 gateway._cert_mode.cache_info().misses)
+        os._exit(0 if again == parsed else 1)
+    assert os.waitpid(child, 0)[1] == 0
