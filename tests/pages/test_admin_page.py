@@ -94,6 +94,8 @@ def test_a_publisher_creates_simulates_publishes_plays_watches_and_pauses_a_lott
     page.locator("#live-numbers tr").nth(1).wait_for()
     numbers = dict(r.split("\t") for r in page.inner_text("#live-numbers").splitlines())
     assert int(numbers["Plays"]) >= 1
+    # The win is in SQL and no worker ran: won, not yet issued, and how long it has waited.
+    assert re.fullmatch(r"[1-9]\d*, the oldest waiting for \d+\.\d s", numbers["Won, not yet issued"]), numbers
     assert page.evaluate("Chart.getChart('live-chart').data.datasets[0].data.reduce((a, b) => a + b, 0)") >= 1
     page.locator("#refusals-chart").wait_for()
     expect(page.locator("#live-numbers")).to_contain_text("Plays")
