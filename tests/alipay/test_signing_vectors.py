@@ -152,7 +152,8 @@ def test_a_worker_parses_the_keys_and_checks_the_certificates_once_and_its_work_
     child = os.fork()
     if child == 0:  # a work horse: signs, verifies and uses certificate mode without parsing anything again
         signature = sign_rsa2(settings.alipay_app_private_key, b"horse")
-        gateway.gateway_for(settings).cert_mode
+        mode = gateway.gateway_for(settings).cert_mode
+        verify_rsa2(next(iter(mode.alipay_keys.values())), b"horse", signature)
         verify_rsa2(settings.alipay_public_key, b"horse", signature)
         again = (private_key.cache_info().misses, public_key.cache_info().misses,
                  gateway._cert_mode.cache_info().misses)
