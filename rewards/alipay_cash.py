@@ -31,16 +31,8 @@ from alipay_platform.gateway import SUCCESS, AlipayGateway, AlipayUnavailableErr
 from campaigns.models import Grant
 from engine.reward_types import reward_types
 
-from .alipay_voucher import payee, payees_of
-from .base import (
-    Issued,
-    OutcomeUnknownError,
-    PermanentIssueError,
-    RetryableIssueError,
-    RewardAdapter,
-    one_of,
-    refused,
-)
+from .alipay_voucher import AlipayAccountAdapter
+from .base import OutcomeUnknownError, PermanentIssueError, RetryableIssueError, refused
 
 PRODUCT_CODE = "TRANS_ACCOUNT_NO_PWD"
 BIZ_SCENE = "DIRECT_TRANSFER"
@@ -58,19 +50,11 @@ class AlipayCashParams(Schema):
 
 
 @reward_types.register("alipay_cash")
-class AlipayCashAdapter(RewardAdapter):
+class AlipayCashAdapter(AlipayAccountAdapter):
     type_name = "alipay_cash"
     params_schema = AlipayCashParams
-    concurrency = 16
 
-    def issue(self, grant: Grant) -> str:
-        return one_of(self.issue_many([grant]), grant)
-
-    def issue_many(self, grants: list[Grant]) -> Issued:
-        payees = payees_of(self.context.session_factory, grants)
-        return self.each(grants, lambda grant: self._transfer(grant, payees))
-
-    def _transfer(self, grant: Grant, payees: dict[str, str]) -> str:
+    def pay(self, grant: Grant, payee: str) -> str:
         gateway = gateway_for(self.context.settings)
         if grant.attempts > 1:  # an earlier attempt may have moved the money: ask before sending
             known = self._query(gateway, grant)
@@ -83,7 +67,7 @@ class AlipayCashAdapter(RewardAdapter):
         model.biz_scene = BIZ_SCENE
         model.order_title = grant.reward.get("order_title") or "红包"
         participant = Participant()
-        participant.identity = payee(payees, grant)
+        participant.identity = payee
         participant.identity_type = "ALIPAY_USER_ID"
         model.payee_info = participant
         response = AlipayFundTransUniTransferResponse()

@@ -12,12 +12,13 @@ voucher id (alipay.marketing.voucher.query), so a voucher Alipay no longer has
 is found missing.
 
 A batch looks its players' Alipay accounts up in one query, then sends
-``concurrency`` vouchers at a time.
+``concurrency`` vouchers at a time (``AlipayAccountAdapter``, which the cash
+red packet shares).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from abc import abstractmethod
 
 from alipay.aop.api.domain.AlipayMarketingActivityVoucherSendModel import AlipayMarketingActivityVoucherSendModel
 from alipay.aop.api.domain.AlipayMarketingVoucherQueryModel import AlipayMarketingVoucherQueryModel
@@ -59,24 +60,41 @@ class AlipayVoucherParams(Schema):
                                 metadata={"description": "The voucher's face value, shown to the player."})
 
 
-@reward_types.register("alipay_voucher")
-class AlipayVoucherAdapter(RewardAdapter):
-    type_name = "alipay_voucher"
-    params_schema = AlipayVoucherParams
+class AlipayAccountAdapter(RewardAdapter):
+    """What the two Alipay adapters share: a batch looks its players' Alipay accounts up in one query, then pays
+    ``concurrency`` of them at a time, each through ``pay(grant, alipay_user_id)``."""
+
     concurrency = 16
 
     def issue(self, grant: Grant) -> str:
         return one_of(self.issue_many([grant]), grant)
 
     def issue_many(self, grants: list[Grant]) -> Issued:
-        payees = payees_of(self.context.session_factory, grants)
-        return self.each(grants, lambda grant: self._send(grant, payees))
+        payees = alipay_user_ids(self.context.session_factory, [grant.user_id for grant in grants])
 
-    def _send(self, grant: Grant, payees: dict[str, str]) -> str:
+        def pay(grant: Grant) -> str:
+            payee = payees.get(grant.user_id)
+            if payee is None:  # a dead letter: only players who logged in with Alipay can be paid there
+                raise PermanentIssueError(f"player {grant.user_id} has no Alipay account (they never logged in "
+                                          "with Alipay)")
+            return self.pay(grant, payee)
+
+        return self.each(grants, pay)
+
+    @abstractmethod
+    def pay(self, grant: Grant, payee: str) -> str: ...
+
+
+@reward_types.register("alipay_voucher")
+class AlipayVoucherAdapter(AlipayAccountAdapter):
+    type_name = "alipay_voucher"
+    params_schema = AlipayVoucherParams
+
+    def pay(self, grant: Grant, payee: str) -> str:
         model = AlipayMarketingActivityVoucherSendModel()
         model.activity_id = grant.reward["activity_id"]
         model.out_biz_no = grant.id
-        model.user_id = payee(payees, grant)
+        model.user_id = payee
         request = AlipayMarketingActivityVoucherSendRequest(biz_model=model)
         try:
             text = gateway_for(self.context.settings).execute(request)
@@ -117,15 +135,3 @@ class AlipayVoucherAdapter(RewardAdapter):
             return None
         raise refused(*refusal(response))
 
-
-def payees_of(session_factory: Any, grants: list[Grant]) -> dict[str, str]:
-    """The Alipay user id of each grant's player who has one (one query for the batch)."""
-    return alipay_user_ids(session_factory, [grant.user_id for grant in grants])
-
-
-def payee(payees: dict[str, str], grant: Grant) -> str:
-    """The grant's payee; a player who never logged in with Alipay cannot be paid there (a dead letter)."""
-    found = payees.get(grant.user_id)
-    if found is None:
-        raise PermanentIssueError(f"player {grant.user_id} has no Alipay account (they never logged in with Alipay)")
-    return found
