@@ -38,7 +38,7 @@ import time
 import uuid
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,7 @@ class Run:
     refused_claims: int = 0
     cpu_us_per_grant: dict[str, float] = field(default_factory=dict)
     samples: list[tuple[float, int, float, float]] = field(default_factory=list)  # (t, issued, outbox lag, age)
+    burst_offset_s: float = 0.0  # when the first claim came, on the samples' clock (the processes start first)
 
 
 # ---------------------------------------------------------------- one run
@@ -236,7 +237,7 @@ def processes(overrides: dict[str, Any], workers: int, logs: Path) -> list[subpr
     return spawned
 
 
-def wait_for_workers(container: Any, workers: int, timeout: float = 60, *, settle_read: bool = True) -> None:
+def wait_for_workers(container: Any, workers: int, timeout: float = 60) -> None:
     from rq import Worker
 
     deadline = time.monotonic() + timeout
@@ -244,8 +245,7 @@ def wait_for_workers(container: Any, workers: int, timeout: float = 60, *, settl
         if time.monotonic() > deadline:
             raise RuntimeError("the workers did not start")
         time.sleep(0.05)
-    if settle_read:
-        time.sleep(1.0)  # the settlement loop's first read
+    time.sleep(1.0)  # the settlement loop's first read
 
 
 def cpu_seconds(pid: int) -> float:
@@ -278,7 +278,7 @@ def run_one(args: argparse.Namespace, mode: str, backend_name: str, adapter: str
         group = GlobalKeys(c.settings.redis_namespace).outbox_group
         ctx = mp.get_context("spawn")
         children: list[subprocess.Popen] = []
-        drain_start = None
+        backlog = False
         try:
             if mode == "burst":  # settlement already running, as in production
                 children = processes(overrides, workers, tmp / "logs")
@@ -298,9 +298,8 @@ def run_one(args: argparse.Namespace, mode: str, backend_name: str, adapter: str
                 results = [out.get(timeout=args.patience) for _ in burst]
                 bursting = False
                 children = processes(overrides, workers, tmp / "logs")
-                wait_for_workers(c, workers, settle_read=False)
-                cpu_before = {p.pid: cpu_seconds(p.pid) for p in children}
-                drain_start = time.time()
+                cpu_before = dict.fromkeys((p.pid for p in children), 0.0)  # new processes: start-up included
+                backlog = True
             while time.time() - t0 < args.patience:
                 time.sleep(0.1)
                 now = c.clock.now()
@@ -332,6 +331,7 @@ def run_one(args: argparse.Namespace, mode: str, backend_name: str, adapter: str
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
         burst_start, burst_end = min(r[0] for r in results), max(r[1] for r in results)
+        run.burst_offset_s = round(burst_start - t0, 2)
         run.refused_claims = sum(r[2] for r in results)
         claimed = args.grants - run.refused_claims
         run.claims_per_s = round(claimed / (burst_end - burst_start), 1)
@@ -343,10 +343,11 @@ def run_one(args: argparse.Namespace, mode: str, backend_name: str, adapter: str
         run.dead = sum(1 for *_, status in rows if status == GrantStatus.DEAD)
         if issued_rows:
             waits = sorted((done - won).total_seconds() for won, done in issued_rows)
-            first_win = min(won for won, _ in issued_rows) if drain_start is None else \
-                datetime.fromtimestamp(drain_start, UTC)
+            # A burst counts from the first win; a backlog (everything won before settlement started) from the
+            # first issue: the time settlement takes to go through it.
+            first = min(done for _, done in issued_rows) if backlog else min(won for won, _ in issued_rows)
             last_issue = max(done for _, done in issued_rows)
-            run.grants_per_s = round(run.issued / max((last_issue - first_win).total_seconds(), 1e-3), 1)
+            run.grants_per_s = round(run.issued / max((last_issue - first).total_seconds(), 1e-3), 1)
             run.win_to_issued_p50_s = round(percentile(waits, 0.50), 3)
             run.win_to_issued_p99_s = round(percentile(waits, 0.99), 3)
             run.win_to_issued_max_s = round(waits[-1], 3)
@@ -429,14 +430,15 @@ def plot(runs: list[Run], path: str) -> None:
     for ax, r in zip(axes[:, 0], shown, strict=True):
         points = [s for s in r.samples if s[1] >= 0]
         end = next((s[0] for s in r.samples if s[1] < 0), None)
-        ax.plot([s[0] for s in points], [s[2] for s in points], label="outbox lag (s)")
-        ax.plot([s[0] for s in points], [s[3] for s in points], label="oldest won, not issued (s)")
+        times = [s[0] - r.burst_offset_s for s in points]
+        ax.plot(times, [s[2] for s in points], label="outbox lag (s)")
+        ax.plot(times, [s[3] for s in points], label="oldest won, not issued (s)")
         if end is not None:
-            ax.axvline(end, color="grey", linestyle=":", label="burst ends")
+            ax.axvline(end - r.burst_offset_s, color="grey", linestyle=":", label="burst ends")
         ax.set_title(f"{r.adapter}, {r.backend}, {r.workers} workers: {r.grants_per_s:,.0f} grants/s", fontsize=9)
         ax.set_ylabel("s")
         ax.legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("seconds since the burst began")
+    axes[-1, 0].set_xlabel("seconds since the first claim")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
