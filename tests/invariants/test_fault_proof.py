@@ -6,7 +6,7 @@ while, at the same time:
 - the Alipay sandbox and the merchant's webhook receiver time out on 10 % of calls (half of those after the
   money moved or the reward was paid) and answer 5xx on 5 %;
 - real RQ workers (``huodong worker``) are SIGKILLed at random, with their work horse, or only the horse, also
-  in the middle of a batch (some of its grants already reached the provider, others not yet);
+  in the middle of a batch (the provider called for its grants, the rows not yet marked);
 - the settlement process (``huodong settle``) is SIGKILLed at random, also while it holds read entries;
 - the Redis server, a redis-server this test owns with ``appendfsync always``, is SIGKILLed and restarted.
 
@@ -79,8 +79,9 @@ def own_redis(tmp_path: Path):
 
 @pytest.fixture
 def sandbox():
-    # A timeout answers after 0.8 s, past the workers' 0.5 s socket timeout.
-    running = start_for_merchant(late_seconds=0.8)
+    # A timeout answers after 0.8 s, past the workers' 0.5 s socket timeout. Every answer takes 0.1 s, as
+    # Alipay's do over a real network: a batch has calls in flight, reached and not answered, for that long.
+    running = start_for_merchant(late_seconds=0.8, latency_seconds=0.1)
     yield running
     running.stop()
 
@@ -173,12 +174,12 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
             time.sleep(0.005)
 
     def kill_mid_batch() -> None:
-        """Kill the work horse of a running batch the moment some of its grants reached the Alipay sandbox and
-        others not yet (or give up after a few seconds)."""
+        """Kill the work horse of a running Alipay batch the moment the sandbox has been called for some of its
+        grants and the rows do not know yet (or give up after a few seconds)."""
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             victim = _horse_mid_batch(container, sandbox_calls)
-            if victim is not None and supervisor.kill_pid_horse(victim):
+            if victim is not None and supervisor.kill_pid_horse(*victim):
                 stats["batch_kills_mid_batch"] += 1
                 return
             time.sleep(0.005)
@@ -212,10 +213,23 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
         list(players.map(play, plays))
         stats["plays_seconds"] = round(time.monotonic() - started, 1)
 
+    tries = Counter()
+
+    def due() -> Any:
+        """While players play, a settlement kill with read entries and a horse kill mid-batch are tried until
+        each has landed (three tries each): chance alone may leave them to the quiet end of the run."""
+        if playing.done() or len(log.acknowledged) < len(plays) * 0.2:
+            return None
+        for name, kill in (("settlement_kills_mid_batch", kill_settlement), ("batch_kills_mid_batch", kill_mid_batch)):
+            if not stats[name] and tries[name] < 3:
+                tries[name] += 1
+                return kill
+        return None
+
     with ThreadPoolExecutor(4) as players, ThreadPoolExecutor(1) as background:
         playing = background.submit(play_all)
         chaos_loop(rng, over, [(3, kill_worker), (3, kill_horse), (2, kill_mid_batch), (2, kill_settlement),
-                               (3, crash_redis)], pause=(1.5, 3.5))
+                               (3, crash_redis)], pause=(1.5, 3.5), due=due)
         playing.result()
     stats["chaos_seconds"] = round(time.monotonic() - started, 1)
     return log, stats
@@ -228,8 +242,9 @@ def _reached_sandbox(sandbox) -> set[str]:
     return {json.loads(c["params"].get("biz_content") or "{}").get("out_biz_no") for c in calls} - {None}
 
 
-def _horse_mid_batch(container, sandbox_calls) -> int | None:
-    """The worker pid (its horse runs the batch) of a started Alipay batch half way to the provider, if any."""
+def _horse_mid_batch(container, sandbox_calls) -> tuple[int, dict] | None:
+    """The worker pid (its horse runs the batch) of a started Alipay batch with calls at the sandbox and rows
+    not yet marked, and what it had reached (some of its grants or all), if there is one."""
     try:
         started = StartedJobRegistry(queue=container.settle_queue).get_job_ids()
         if not started:
@@ -237,15 +252,17 @@ def _horse_mid_batch(container, sandbox_calls) -> int | None:
         with container.session_factory() as session:
             batches: dict[str, list[str]] = {}
             for grant_id, batch_id in session.execute(select(Grant.id, Grant.batch_id).where(
-                    Grant.batch_id.in_(started), Grant.reward_type.in_(("alipay_voucher", "alipay_cash")))):
+                    Grant.batch_id.in_(started), Grant.status.in_(UNSETTLED),
+                    Grant.reward_type.in_(("alipay_voucher", "alipay_cash")))):
                 batches.setdefault(batch_id, []).append(grant_id)
         reached = sandbox_calls()
         for batch_id, grant_ids in batches.items():
-            if 0 < len(reached.intersection(grant_ids)) < len(grant_ids):
+            if reached.intersection(grant_ids):
                 job = container.settlement().job(batch_id)
                 if job is not None and job.worker_name:
                     pid = container.rq_redis.hget(f"rq:worker:{job.worker_name}", "pid")
-                    return int(pid) if pid else None
+                    partial = len(reached.intersection(grant_ids)) < len(grant_ids)
+                    return (int(pid), {"unmarked": len(grant_ids), "partial": partial}) if pid else None
     except Exception:  # noqa: BLE001  (Redis or SQL is away right now: nothing to kill this time)
         return None
     return None
@@ -382,6 +399,7 @@ def _count(container, db_session, sandbox, receiver, log, stats, supervisor, own
                   "settlement_kills": sum(1 for k in supervisor.kills if k["name"] == "settlement"),
                   "settlement_kills_mid_batch": stats["settlement_kills_mid_batch"],
                   "batch_kills_mid_batch": stats["batch_kills_mid_batch"],
+                  "batch_kills_with_grants_not_yet_sent": sum(1 for k in supervisor.kills if k.get("partial")),
                   "process_starts": {c.name: c.starts for c in supervisor.children.values()},
                   "seconds": stats["chaos_seconds"], "plays_seconds": stats["plays_seconds"],
                   "answers_503": log.unavailable, "refused": log.refused},

@@ -157,11 +157,11 @@ class Supervisor:
             self.kills.append({"name": name, "horse_only": horse_only, **(note or {})})
             return True
 
-    def kill_pid_horse(self, pid: int) -> bool:
+    def kill_pid_horse(self, pid: int, note: dict | None = None) -> bool:
         """SIGKILL only the work horse of the supervised worker whose process id is ``pid``."""
         for name, child in self.children.items():
             if child.process is not None and child.process.pid == pid:
-                return self.kill(name, horse_only=True, note={"mid_batch": True})
+                return self.kill(name, horse_only=True, note={"mid_batch": True, **(note or {})})
         return False
 
     def stop(self) -> None:
@@ -218,9 +218,11 @@ def play_until_answered(post: Callable[[dict[str, str]], Any], headers: dict[str
 
 
 def chaos_loop(rng: random.Random, until: Callable[[], bool], actions: Iterable[tuple[float, Callable[[], Any]]],
-               *, pause: tuple[float, float] = (0.6, 1.4)) -> None:
-    """Until ``until()``: sleep a random pause, then one action picked by weight."""
+               *, pause: tuple[float, float] = (0.6, 1.4),
+               due: Callable[[], Callable[[], Any] | None] = lambda: None) -> None:
+    """Until ``until()``: sleep a random pause, then the action ``due()`` names (a fault that must have happened
+    by this phase of the run and has not yet) or else one picked by weight."""
     weights, moves = zip(*actions, strict=True)
     while not until():
         time.sleep(rng.uniform(*pause))
-        rng.choices(moves, weights=weights)[0]()
+        (due() or rng.choices(moves, weights=weights)[0])()
