@@ -42,7 +42,9 @@ class BehaviourSchema(Schema):
                                    metadata={"description": "Mean friends who assist one red packet."})
     runs = fields.Integer(strict=True, load_default=200, validate=validate.Range(min=1, max=2000),
                           metadata={"description": "Monte Carlo runs (the cost distribution's sample size)."})
-    seed = fields.Integer(strict=True, allow_none=True, load_default=None)
+    seed = fields.Integer(strict=True, allow_none=True, load_default=None,
+                          validate=validate.Range(min=0, max=2**63 - 1),
+                          metadata={"description": "The same seed, the same forecast; null = a fresh one."})
 
 
 @dataclass

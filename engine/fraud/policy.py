@@ -94,9 +94,9 @@ class DeviceRulesSchema(Closed):
     """Multi-account detection: how many players one device (or IP) may carry, and devices one player."""
 
     mode = _mode()
-    max_users_per_device = Int(load_default=3, allow_none=True, validate=validate.Range(min=1))
-    max_users_per_ip = Int(load_default=None, allow_none=True, validate=validate.Range(min=1))
-    max_devices_per_user = Int(load_default=3, allow_none=True, validate=validate.Range(min=1))
+    max_users_per_device = Int(load_default=3, allow_none=True, validate=validate.Range(min=1, max=100_000))
+    max_users_per_ip = Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=1_000_000))
+    max_devices_per_user = Int(load_default=3, allow_none=True, validate=validate.Range(min=1, max=100_000))
     window_hours = Int(load_default=24, validate=validate.Range(min=1, max=24 * 90))
     # A request whose device is not the one its player's token was issued to (a stolen token).
     bind_token_to_device = Bool(load_default=True)

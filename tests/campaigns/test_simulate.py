@@ -49,6 +49,19 @@ def test_a_light_demand_forecast_matches_its_expectation(client, admin_token):
     assert forecast["stockout_day"]["C50"]["share_of_runs"] == 0.0
 
 
+def test_a_seed_out_of_range_is_a_coded_422(client, admin_token):
+    """The fuzzed case: numpy refuses a negative seed, which answered 500 before the schema stated the range."""
+    headers = {"Authorization": f"Bearer {admin_token('marketer')}"}
+    campaign = _draft(client, headers, flash_sale_definition())
+    for seed in (-14677, 2**64):
+        error = error_of(client.post(f"{ADMIN}/{campaign}/simulate", headers=headers,
+                                     json={"seed": seed, "participation_rate": 0.52, "runs": 1178}),
+                         422, "VALIDATION_ERROR")
+        assert "seed" in error["details"]["fields"]
+    largest = client.post(f"{ADMIN}/{campaign}/simulate", headers=headers, json={"seed": 2**63 - 1, "runs": 10})
+    assert largest.status_code == 200, largest.json
+
+
 def test_bad_behaviour_and_games_without_a_forecast_are_refused(client, admin_token):
     headers = {"Authorization": f"Bearer {admin_token('marketer')}"}
     campaign = _draft(client, headers, flash_sale_definition())

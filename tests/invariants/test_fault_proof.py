@@ -22,6 +22,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,7 +216,7 @@ def _play_under_chaos(app, container, own_redis, supervisor, campaign_id, tokens
 
     tries = Counter()
 
-    def due() -> Any:
+    def due() -> Callable[[], None] | None:
         """While players play, a settlement kill with read entries and a horse kill mid-batch are tried until
         each has landed (three tries each): chance alone may leave them to the quiet end of the run."""
         if playing.done() or len(log.acknowledged) < len(plays) * 0.2:

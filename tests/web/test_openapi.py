@@ -112,6 +112,48 @@ def test_campaign_ids_are_documented_as_the_integers_the_database_holds(document
         assert parameter["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, path
 
 
+def client_numbers(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every number a client can send, by where it sits: the operations' parameters and request bodies, their
+    references followed (each component once), through objects, arrays and combinations."""
+    found: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+
+    def walk(schema: dict[str, Any], where: str) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                seen.add(name)
+                walk(document["components"]["schemas"][name], name)
+            return
+        if schema.get("readOnly"):
+            return
+        if schema.get("type") in ("integer", "number"):
+            found[where] = schema
+        for name, inner in (schema.get("properties") or {}).items():
+            walk(inner, f"{where}.{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(schema.get(key), dict):
+                walk(schema[key], f"{where}[]")
+        for key in ("allOf", "anyOf", "oneOf"):
+            for i, inner in enumerate(schema.get(key) or []):
+                walk(inner, f"{where}/{key}{i}")
+
+    for path, method, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            walk(parameter.get("schema", {}), f"{method} {path} {parameter['in']}:{parameter['name']}")
+        for media in (operation.get("requestBody") or {}).get("content", {}).values():
+            walk(media.get("schema", {}), f"{method} {path} body")
+    return found
+
+
+def test_every_number_a_client_sends_has_its_range_in_the_document(document):
+    numbers = client_numbers(document)
+    assert any("BehaviourSchema" in where or "Behaviour" in where for where in numbers)  # the walk reaches them
+    unbounded = {where: schema for where, schema in numbers.items()
+                 if "minimum" not in schema or "maximum" not in schema}
+    assert unbounded == {}
+
+
 def test_the_docs_page_answers_html(client):
     response = client.get("/api/docs")
     assert response.status_code == 200
