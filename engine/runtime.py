@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow
+import redis
 
 from . import errors
 from . import scripts as codes
@@ -30,8 +31,9 @@ from .clock import Clock, business_day, from_ms, iso, to_ms
 from .eligibility import check_eligible
 from .fairness import draw_seed
 from .fraud import challenge
+from .fraud.blocks import Blocks
 from .fraud.features import RequestFeatures
-from .fraud.gate import FRAUD_LOG_LENGTH, Screening, requester, screen
+from .fraud.gate import FRAUD_LOG_LENGTH, Screening, enforced_limits, rate_limited, requester, screen
 from .fraud.risk import PopulationStats
 from .fraud.store import PolicyCache
 from .game import Game, PlayContext
@@ -97,6 +99,7 @@ class PlayService:
         self.refusals = refusals
         self._policies = policies
         self._population = PopulationStats(scripts.client) if policies is not None else None
+        self.blocks = Blocks()
         self.journal = journal
         self._scripts = scripts
         self._snapshots = snapshots
@@ -153,7 +156,7 @@ class PlayService:
                 # The player's own plays are racing each other: spread the retries out.
                 time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** attempt))
             result = self._plan_and_apply(keys, request, payload, idempotency_key, request_print, snapshot, game, now,
-                                          screening)
+                                          screening, count_attempt=not attempt)
             if result is not None:
                 return result
         raise errors.ConflictError("This player's state kept changing during the play; try again.",
@@ -166,6 +169,11 @@ class PlayService:
         if request.features is None or self._policies is None:
             return None
         policy = self._policies.get(snapshot.fraud_policy)
+        if self.blocks:  # a rate limit this process saw full a moment ago: refused here, nothing else runs
+            blocked = self.blocks.blocked(snapshot.campaign_id, enforced_limits(
+                policy, request.user_id, request.action, request.features), to_ms(now))
+            if blocked is not None:
+                raise rate_limited(*blocked)
         risk = policy.document["risk"]
         limits = self._population.limits(keys, to_ms(now), risk) if risk["mode"] != "off" else None
         try:
@@ -183,8 +191,10 @@ class PlayService:
 
     def _plan_and_apply(self, keys: CampaignKeys, request: PlayRequest, payload: Mapping[str, Any],
                         idempotency_key: str, request_print: str, snapshot: CampaignSnapshot, game: Game,
-                        now: datetime, screening: Screening | None = None) -> PlayResult | None:
-        """One attempt: read (stateful games), plan, claim. None when the state changed under the plan."""
+                        now: datetime, screening: Screening | None = None, *, count_attempt: bool = False
+                        ) -> PlayResult | None:
+        """One attempt: read (stateful games), plan, claim. None when the state changed under the plan.
+        ``count_attempt``: the read of a stateful game first counts the play against the rate limits."""
         now_ms = to_ms(now)
         ctx = play_context(snapshot, request.user_id, now)
         config = snapshot.config
@@ -192,9 +202,20 @@ class PlayService:
             # The player's attributes (a points balance, a registration date) ride in the same pipeline
             # unless this process read them a moment ago.
             attributes = self._attributes.cached(request.user_id) if self._attributes is not None else {}
-            read = read_state(self._scripts.client, keys, request.user_id,
-                              game.reads(snapshot.config, request.action, payload, ctx), idempotency_key,
-                              attributes_key=self._attributes.key(request.user_id) if attributes is None else None)
+            attempts = self._scripts.attempts(keys, screening, now_ms) if screening and count_attempt else None
+            reads = game.reads(snapshot.config, request.action, payload, ctx)
+            attributes_key = self._attributes.key(request.user_id) if attributes is None else None
+            try:
+                read = read_state(self._scripts.client, keys, request.user_id, reads, idempotency_key,
+                                  attributes_key=attributes_key, first=attempts)
+            except redis.exceptions.NoScriptError:  # Redis restarted and lost its scripts
+                attempts.reload()
+                read = read_state(self._scripts.client, keys, request.user_id, reads, idempotency_key,
+                                  attributes_key=attributes_key, first=attempts)
+            if attempts is not None:
+                counted = codes.ScriptReply.parse(read.first)
+                if counted.code == codes.FRAUD:
+                    raise self._fraud_refusal(keys, request, screening, counted.body)
             if read.stored_answer is not None:
                 return self._answer(stored_reply(read.stored_answer, request_print))
             if attributes is None:
@@ -233,8 +254,13 @@ class PlayService:
         """The error for the claim script's FRAUD reply; a challenge is issued with CHALLENGE_REQUIRED."""
         if screening is None:
             return errors.ConflictError(reason=body)
-        label, _, detail = body.partition("\n")
-        error = screening.refusal(label, json.loads(detail) if detail else None)
+        label, _, detail_text = body.partition("\n")
+        detail = json.loads(detail_text) if detail_text else None
+        if detail and "retry_after_ms" in detail and label in screening.limited:
+            # Until the window has room, this process refuses the same scope's plays on its own.
+            self.blocks.block(keys.campaign_id, label, screening.limited[label], to_ms(self._clock.now()),
+                               int(detail["retry_after_ms"]))
+        error = screening.refusal(label, detail)
         if label == "risk:challenge":
             error.details["challenge"] = challenge.issue(self._scripts.client, keys, request.user_id)
         return error

@@ -48,6 +48,23 @@ def _opt(value: int | None) -> str:
 
 
 @dataclass(frozen=True)
+class PipelinedCall:
+    """A script call to queue in someone else's pipeline: EVALSHA by the SHA this client loaded (a pipeline
+    that ran redis-py's Script would first ask SCRIPT EXISTS, a round trip of its own). A Redis that lost
+    its scripts answers NOSCRIPT: ``reload`` and run the pipeline again."""
+
+    script: Any
+    keys: list[str]
+    args: list[Any]
+
+    def queue(self, pipe: Any) -> None:
+        pipe.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+
+    def reload(self) -> None:
+        self.script.sha = _text(self.script.registered_client.script_load(self.script.script))
+
+
+@dataclass(frozen=True)
 class Confirmation:
     """What confirm.lua made of a payment: the order is paid (now or before), or it was released (cancelled or
     expired, named here) before the payment came and the payment must be refunded; neither for no such order."""
@@ -74,11 +91,12 @@ class Scripts:
         self._set_status = client.register_script(_source("set_status"))
         self._confirm = client.register_script(_source("confirm"))
         self._give_back = client.register_script(_source("give_back"))
+        self._attempts = client.register_script(_source("attempts", "risk", "ring", "gate"))
 
     def preload(self) -> None:
         """SCRIPT LOAD every script now, so the first play pays no NOSCRIPT round trip."""
         for script in (self._claim, self._release, self._load_state, self._set_status, self._confirm,
-                       self._give_back):
+                       self._give_back, self._attempts):
             script.sha = _text(self.client.script_load(script.script))
 
     @property
@@ -128,13 +146,8 @@ class Scripts:
         wire_gate = ""
         ring = gate.ring(keys, user_id, relation) if gate is not None else None
         if gate is not None and (gate.checks or gate.shadow or gate.risk or ring):
-            def index_of(key: str) -> int:
-                script_keys.append(key)
-                return len(script_keys)
-
-            stats_index, log_index = index_of(keys.fraud_stats), index_of(keys.fraud_log)
-            wire = {"s": stats_index, "l": log_index, "n": FRAUD_LOG_LENGTH, "w": gate.who, "p": gate.shadow,
-                    "c": [check.to_wire(index_of(check.key)) for check in gate.checks]}
+            index_of = _appender(script_keys)
+            wire = _gate_wire(keys, gate, gate.checks, index_of)
             if gate.risk is not None:
                 wire["r"] = gate.risk.to_wire(index_of)
             if ring is not None:
@@ -150,6 +163,16 @@ class Scripts:
         for item in items:
             argv += [item.item, item.quantity, _opt(item.per_user_limit)]
         return ScriptReply.parse(self._claim(keys=script_keys, args=argv))
+
+    def attempts(self, keys: CampaignKeys, gate: Screening, now_ms: int) -> PipelinedCall | None:
+        """attempts.lua for the play's rate limits, to run first in the pipeline that reads a stateful game's
+        state (None when the policy counts none of this play's attempts)."""
+        windows = gate.windows()
+        if not windows:
+            return None
+        script_keys: list[str] = []
+        wire = _gate_wire(keys, gate, windows, _appender(script_keys))
+        return PipelinedCall(self._attempts, script_keys, [now_ms, json.dumps(wire, separators=(",", ":"))])
 
     def release(
         self,
@@ -210,6 +233,21 @@ class Scripts:
 
     def set_status(self, keys: CampaignKeys, status: str) -> ScriptReply:
         return ScriptReply.parse(self._set_status(keys=[keys.meta], args=[status]))
+
+
+def _appender(script_keys: list[str]) -> Any:
+    """index_of(key): appends the key to KEYS and answers its (1-based) index."""
+    def index_of(key: str) -> int:
+        script_keys.append(key)
+        return len(script_keys)
+    return index_of
+
+
+def _gate_wire(keys: CampaignKeys, gate: Screening, checks: Sequence[Any], index_of: Any) -> dict[str, Any]:
+    """The gate's argument as lib/gate.lua reads it, with these checks (its keys appended by ``index_of``)."""
+    stats_index, log_index = index_of(keys.fraud_stats), index_of(keys.fraud_log)
+    return {"s": stats_index, "l": log_index, "n": FRAUD_LOG_LENGTH, "w": gate.who, "p": gate.shadow,
+            "c": [check.to_wire(index_of(check.key)) for check in checks]}
 
 
 # Reply codes, named once for callers to match on.

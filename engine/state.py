@@ -86,17 +86,22 @@ class StateRead:
     stored_answer: str | None
     # The raw attribute hash, when the caller asked for it (``attributes_key``).
     attributes: Mapping[Any, Any] | None = None
+    # The reply of the script call queued before the reads (``first``), raw.
+    first: Any = None
 
 
 def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Sequence[Read],
                idempotency_key: str | None = None, attributes_key: str | None = None, *,
-               with_status: bool = False) -> StateRead:
+               with_status: bool = False, first: Any = None) -> StateRead:
     """One round trip: stock, the player's hash, the game's reads and, for a play, the key's record and (unless
     the caller has them cached) the player's attributes; the campaign's status only for a view (a play's claim
-    script checks it anyway). ``client`` decodes responses (``Container.redis``)."""
+    script checks it anyway). ``client`` decodes responses (``Container.redis``). ``first``: a script call
+    (``scripts.PipelinedCall``, the play's attempt count) queued before the reads, its reply in ``first``."""
     own = f"user:{user_id}"
     wanted = [r for r in reads if r.key != own]
     with client.pipeline(transaction=False) as pipe:
+        if first is not None:
+            first.queue(pipe)
         if with_status:
             pipe.hget(keys.meta, "status")
         pipe.hgetall(keys.stock_total)
@@ -114,6 +119,7 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
         replies = pipe.execute()
     attributes = replies.pop() if attributes_key is not None else None
     stored = replies.pop() if idempotency_key is not None else None
+    first_reply = replies.pop(0) if first is not None else None
     status = replies.pop(0) if with_status else None
     total, taken, player = replies[:3]
     hashes: dict[str, Mapping[str, str]] = {own: player}
@@ -124,7 +130,7 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
         else:
             hashes[read.key] = reply
     stock_left = {item: max(0, int(t) - int(taken.get(item, 0))) for item, t in total.items()}
-    return StateRead(GameState(user_id, stock_left, hashes, bitmaps), status, stored, attributes)
+    return StateRead(GameState(user_id, stock_left, hashes, bitmaps), status, stored, attributes, first_reply)
 
 
 def _plain(value: Any) -> bool:

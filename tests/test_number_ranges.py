@@ -64,11 +64,15 @@ def input_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {"fraud policy": PolicySchema, "forecast behaviour": BehaviourSchema}
     for name in game_registry:
         game = game_registry.get(name)
+        if game.__module__.startswith("tests."):
+            continue  # the tests' own game (tests/support/ops_game.py) is no product input
         schemas[f"{name} config"] = game.config_schema
         for action, schema in game.actions.items():
             schemas[f"{name} {action}"] = schema
     for name in reward_types:
-        schemas[f"reward {name}"] = reward_types.get(name).params_schema
+        adapter = reward_types.get(name)
+        if not adapter.__module__.startswith("tests."):  # nor are the tests' own adapters
+            schemas[f"reward {name}"] = adapter.params_schema
     return schemas
 
 

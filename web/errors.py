@@ -40,7 +40,10 @@ def register_error_handlers(app: Flask) -> None:
     def _huodong(error: HuodongError) -> Any:
         if error.http_status >= 500:
             log.error("internal error: %s", error.message)
-        return envelope(error.code, error.message, error.details, error.http_status)
+        response = envelope(error.code, error.message, error.details, error.http_status)
+        if error.http_status == 429 and "retry_after_seconds" in error.details:
+            response.headers["Retry-After"] = str(error.details["retry_after_seconds"])
+        return response
 
     @app.errorhandler(marshmallow.ValidationError)
     def _marshmallow(error: marshmallow.ValidationError) -> Any:

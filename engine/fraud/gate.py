@@ -12,6 +12,7 @@ nothing; every rule it would have broken is listed on the admitted play.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,8 +97,10 @@ class Screening:
     who: dict[str, str] = field(default_factory=dict)
     shadow: list[str] = field(default_factory=list)
     checks: list[GateCheck] = field(default_factory=list)
-    # Errors of refusals that need the policy to say (a rate limit's window); the rest: REFUSALS_BY_LABEL.
+    # Errors of refusals that need the policy to say (a rate limit's name); the rest: REFUSALS_BY_LABEL.
     refusals: dict[str, HuodongError] = field(default_factory=dict)
+    # The enforced and shadow rate limits' labels and what each counts (the user, device or IP).
+    limited: dict[str, str] = field(default_factory=dict)
     # The risk score's part of the script (None: scoring is off), and the referral-ring rules with what
     # the ring checks need to know about the player (their device, IP, whether the account is new).
     risk: ScriptPart | None = None
@@ -110,8 +113,15 @@ class Screening:
             made = REFUSALS_BY_LABEL.get(label)
             error = made() if made is not None else RiskDeniedError(reason=label, rule=label)
         if detail:
+            retry_ms = detail.pop("retry_after_ms", None)
+            if retry_ms is not None:
+                error.details["retry_after_seconds"] = retry_seconds(retry_ms)
             error.details.update(detail)
         return error
+
+    def windows(self) -> list[GateCheck]:
+        """The rate limits' checks (attempts.lua counts them before a stateful game plans)."""
+        return [check for check in self.checks if check.kind == "window"]
 
     def ring(self, keys: CampaignKeys, user_id: str, relation: Relation | None) -> ScriptPart | None:
         """The ring checks of a play on a referral tree (lib/ring.lua), None when it involves none."""
@@ -128,6 +138,34 @@ class Screening:
                   "d": self.who["device"], "ip": self.who["ip"], "new": rules["new"], "sip": rules["max_shared_ips"],
                   "na": [rules["min_assists"], rules["max_new_share"]], "ttl": rules["window_hours"] * 3_600_000,
                   "sh": rules["mode"] == "shadow", "deny": rules["action"] == "deny"})
+
+
+def retry_seconds(retry_ms: int) -> int:
+    """Retry-After is whole seconds: rounded up, so a client that waits that long is let through."""
+    return max(1, -(-int(retry_ms) // 1000))
+
+
+def rate_limited(label: str, retry_ms: int) -> RateLimitedError:
+    """The refusal of a rate limit this process already knows is full (engine/fraud/blocks.py)."""
+    return RateLimitedError(reason=label.removeprefix("rate:"), rule=label, retry_after_seconds=retry_seconds(retry_ms))
+
+
+def enforced_limits(policy: CompiledPolicy, user_id: str, action: str, features: RequestFeatures
+                    ) -> list[tuple[str, str]]:
+    """(label, the user, device or IP it counts) of the policy's enforced rate limits on this play."""
+    return [(label, value) for _, label, value in _rate_limits(policy.document, user_id, action, features,
+                                                                ("enforce",))]
+
+
+def _rate_limits(document: dict[str, Any], user_id: str, action: str, features: RequestFeatures,
+                 modes: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(rule, label, the user, device or IP it counts) of each rate limit in ``modes`` that counts this play."""
+    for rule in document["rate_limits"]:
+        if rule["mode"] not in modes or ("*" not in rule["actions"] and action not in rule["actions"]):
+            continue
+        value = {"user": user_id, "device": features.device_id, "ip": features.ip}[rule["scope"]]
+        if value is not None:
+            yield rule, f"rate:{rule['name']}", value
 
 
 def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
@@ -151,6 +189,14 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
             raise error
         if mode == "shadow":
             result.shadow.append(rule)
+
+    # The rate limits first: they count every attempt, also one a later rule refuses (lib/gate.lua).
+    for rule, label, value in _rate_limits(document, user_id, action, features, ("enforce", "shadow")):
+        result.checks.append(GateCheck("window", keys.fraud("rate", rule["name"], value), label, rule["mode"],
+                                       limit=rule["limit"], ttl_ms=rule["window_seconds"] * 1000,
+                                       member=f"{user_id}:{idempotency_key}"))
+        result.refusals[label] = RateLimitedError(reason=rule["name"], rule=label)
+        result.limited[label] = value
 
     lists = document["lists"]
     listed = policy.deny.holds(user_id, device, ip)
@@ -193,19 +239,6 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
     if accounts["mode"] != "off" and features.registered_ms is not None \
             and now_ms - features.registered_ms < accounts["min_age_minutes"] * 60_000:
         hit("new_account", accounts["mode"], RiskDeniedError(reason="new_account"))
-
-    for rule in document["rate_limits"]:
-        if rule["mode"] == "off" or ("*" not in rule["actions"] and action not in rule["actions"]):
-            continue
-        value = {"user": user_id, "device": device, "ip": ip}[rule["scope"]]
-        if value is None:
-            continue
-        label = f"rate:{rule['name']}"
-        result.checks.append(GateCheck("window", keys.fraud("rate", rule["name"], value), label, rule["mode"],
-                                       limit=rule["limit"], ttl_ms=rule["window_seconds"] * 1000,
-                                       member=f"{user_id}:{idempotency_key}"))
-        result.refusals[label] = RateLimitedError(reason=rule["name"], rule=label,
-                                                  retry_after_seconds=rule["window_seconds"])
 
     def is_new(minutes: int) -> bool:
         return features.registered_ms is not None and now_ms - features.registered_ms < minutes * 60_000

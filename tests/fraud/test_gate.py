@@ -19,20 +19,6 @@ from tests.web.test_bad_input import error_of
 ADMIN = "/admin/api/v1"
 
 
-@pytest.fixture
-def policy(client, admin):
-    """Saves a policy under a name (every rule off unless the test turns it on) and answers the name."""
-
-    def save(name: str = "strict", **rules: Any) -> str:
-        document = {"replay": {"mode": "off"}, "devices": {"mode": "off"}, "rate_limits": [], "risk": {"mode": "off"},
-                    "referral": {"mode": "off"}, **rules}
-        saved = client.put(f"{ADMIN}/fraud-policies/{name}", json=document, headers=admin)
-        assert saved.status_code == 200, saved.json
-        return name
-
-    return save
-
-
 def sale(policy_name: str, *, stock: int = 100, per_user: int | None = None) -> dict[str, Any]:
     definition = flash_sale_definition(stock=stock, per_user=per_user)
     definition["fraud"] = {"policy": policy_name}
@@ -49,11 +35,14 @@ class Player:
         self.token = login.json["token"]
 
     def buy(self, campaign_id: int, **headers: str) -> Any:
+        return self.play(campaign_id, "buy", {"sku": "C50", "quantity": 1}, **headers)
+
+    def play(self, campaign_id: int, action: str, body: dict[str, Any], **headers: str) -> Any:
         sent = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": str(uuid.uuid4()),
                 "X-Device-Id": self.device, "X-Request-Timestamp": str(int(time.time() * 1000)),
                 "X-Request-Nonce": secrets.token_hex(12), **headers}
-        return self.client.post(f"/api/v1/campaigns/{campaign_id}/actions/buy", json={"sku": "C50", "quantity": 1},
-                                headers=sent, environ_base={"REMOTE_ADDR": self.ip})
+        return self.client.post(f"/api/v1/campaigns/{campaign_id}/actions/{action}", json=body, headers=sent,
+                                environ_base={"REMOTE_ADDR": self.ip})
 
 
 def test_a_replayed_nonce_a_stale_timestamp_and_missing_headers_are_refused(factory, client, policy):

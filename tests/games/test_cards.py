@@ -44,6 +44,7 @@ from games.cards import (
     cumulative_weights,
     split_pool,
 )
+from tests.support.footprint import footprint
 from tests.support.racers import race
 
 DAY = date(2026, 1, 28)
@@ -490,13 +491,9 @@ def test_the_finale_pays_the_pool_to_the_completers_exactly(factory, redis, cont
 
 
 def live_state(redis, container, campaign_id: int) -> dict[str, Any]:
-    """Every key of the campaign and its content: a refused play must leave it exactly as it was."""
-    dump = {}
-    for key in redis.scan_iter(container.live_state.keys(campaign_id).all_keys_pattern()):
-        kind = _text(redis.type(key))
-        dump[_text(key)] = (redis.hgetall(key) if kind == "hash" else redis.xlen(key) if kind == "stream"
-                            else redis.get(key) if kind == "string" else kind)
-    return dump
+    """Every key of the campaign and its content (but the gate's attempt counts): a refused play leaves it as it
+    was."""
+    return footprint(redis, container.live_state.keys(campaign_id).all_keys_pattern())
 
 
 def test_every_bad_input_of_every_action_gets_its_stable_code_and_changes_nothing(factory, redis, container):

@@ -52,6 +52,7 @@ from games.referral import (
     split_target,
 )
 from tests.support import racers
+from tests.support.footprint import footprint
 from tests.web.test_bad_input import error_of, field_messages
 
 GAME = Referral()
@@ -413,20 +414,9 @@ def player_hash(container: Any, campaign_id: int, user_id: str) -> dict[str, str
     return texts(container.redis.hgetall(container.live_state.keys(campaign_id).user(user_id)))
 
 
-def footprint(container: Any, campaign_id: int) -> dict[str, Any]:
-    """Every key of the campaign and what it holds (hashes in full, streams by length)."""
-    keys = container.live_state.keys(campaign_id)
-    seen = {}
-    for name in sorted(container.redis.scan_iter(match=keys.all_keys_pattern(), count=1000)):
-        kind = container.redis.type(name)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        if kind == "hash":
-            seen[name] = texts(container.redis.hgetall(name))
-        elif kind == "stream":
-            seen[name] = container.redis.xlen(name)
-        else:
-            seen[name] = kind
-    return seen
+def campaign_footprint(container: Any, campaign_id: int) -> dict[str, Any]:
+    """Every key of the campaign and what it holds, but the gate's attempt counts (tests/support/footprint.py)."""
+    return footprint(container.redis, container.live_state.keys(campaign_id).all_keys_pattern())
 
 
 def make_new(container: Any, *users: str, days_ago: float = 1) -> None:
@@ -553,12 +543,12 @@ def test_a_cashout_over_budget_is_refused_and_leaves_the_packet_open(factory, co
     code = open_packet(factory, campaign_id)["share_code"]
     for i in range(4):
         factory.play(campaign_id, f"f{i}", "assist", {"share_code": code})
-    before = footprint(container, campaign_id)
+    before = campaign_footprint(container, campaign_id)
 
     with pytest.raises(BudgetExhaustedError):
         factory.play(campaign_id, "owner", "cashout", {"packet_id": code})
 
-    assert footprint(container, campaign_id) == before
+    assert campaign_footprint(container, campaign_id) == before
     assert stored_packet(container, campaign_id, code)["status"] == "open"
 
 
@@ -644,14 +634,14 @@ BAD_PLAYS = [
 def test_a_bad_play_gets_its_stable_code_and_changes_nothing(client, factory, container, played, player, action,
                                                             body, status, code):
     campaign_id = played["campaign"]
-    before = footprint(container, campaign_id)
+    before = campaign_footprint(container, campaign_id)
 
     error = error_of(client.post(action_url(campaign_id, action), json=body(played),
                                  headers=factory.headers(player)), status, code)
 
     if code == "VALIDATION_ERROR":
         assert error["details"]["fields"]
-    assert footprint(container, campaign_id) == before
+    assert campaign_footprint(container, campaign_id) == before
 
 
 def test_a_malformed_share_code_names_its_field(client, factory, played):

@@ -7,23 +7,61 @@
 -- (lib/ring.lua) or absent, ha = the answer to give instead when the play is held for review}; a check is
 --   [kind, index of its key in KEYS, rule label, shadow (true: record only), limit, ttl ms, member]:
 --   nonce     the key must not exist (a nonce used before: a replay); an admitted play sets it for ttl ms
---   window    fewer than limit members of the sorted set scored within the last ttl ms (a member already
---             there is this very request planned again, and passes); an admitted play adds member, now
+--   window    an attempt: member (the player and the Idempotency-Key) joins the sorted set, scored now, when
+--             the check is made, whatever becomes of the play (a flood of refusals is still a flood); it
+--             fails when more than limit members were scored within the last ttl ms. A member already there
+--             is this very request planned again or retried with its key: not counted twice, and it passes.
 --   distinct  the set holds member already, or fewer than limit members; an admitted play adds member
 --             and keeps the set ttl ms from then
 --
 -- gate_check answers the verdict {refused = the label of the first enforced check that failed (nil: none),
--- detail = {score, reasons} of a refusal by the risk score or a ring, shadow = labels of the shadow rules
+-- detail = {score, reasons} of a refusal by the risk score or a ring, {retry_after_ms} of a window's
+-- (when the window has room again, if no more attempts come), shadow = labels of the shadow rules
 -- broken, held = labels of the ring signals that hold the play for review, risk = {score, reasons}}; the
 -- risk score (lib/risk.lua, gate.r) and the ring checks (lib/ring.lua, gate.g) come after the rules. A
 -- refusal is counted in the stats hash (field = label) and logged (the capped stream). gate_apply records
--- an admitted play: its checks' effects, the tree it joins, and its shadow hits ('shadow:' .. label) and
--- holds ('held:' .. label) in the stats hash.
+-- an admitted play: its checks' effects (a window's was made by the check), the tree it joins, and its
+-- shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
 
 local function gate_refuse(gate, label, reasons)
   redis.call('HINCRBY', KEYS[gate.s], label, 1)
   redis.call('XADD', KEYS[gate.l], 'MAXLEN', '~', gate.n, '*', 'rule', label, 'user', gate.w.user,
     'device', gate.w.device, 'ip', gate.w.ip, 'reasons', table.concat(reasons or {}, ','))
+end
+
+-- A window check (see above): answers whether it failed and, if so, in how many ms the window has room again.
+local function gate_window(c, now)
+  local key, limit, ttl, member = KEYS[c[2]], c[5], c[6], c[7]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - ttl)
+  if redis.call('ZSCORE', key, member) then
+    return false
+  end
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, ttl)
+  local count = redis.call('ZCARD', key)
+  if count <= limit then
+    return false
+  end
+  -- The next attempt passes once the oldest count - limit + 1 attempts (ranks 0 to count - limit) have left.
+  local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  return true, math.max(1, tonumber(oldest[2]) + ttl - now)
+end
+
+-- The window checks alone (attempts.lua, before a stateful game plans): the first enforced one that failed,
+-- as gate_check answers it, or nil; shadow failures are counted in the stats hash.
+local function gate_windows(gate, now)
+  for _, c in ipairs(gate.c) do
+    if c[1] == 'window' then
+      local failed, retry = gate_window(c, now)
+      if failed and not c[4] then
+        gate_refuse(gate, c[3])
+        return {refused = c[3], detail = {retry_after_ms = retry}}
+      elseif failed then
+        redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. c[3], 1)
+      end
+    end
+  end
+  return nil
 end
 
 local function gate_check(gate, now)
@@ -34,12 +72,11 @@ local function gate_check(gate, now)
   end
   for _, c in ipairs(gate.c) do
     local kind, key, label, is_shadow, limit = c[1], KEYS[c[2]], c[3], c[4], c[5]
-    local failed
+    local failed, retry
     if kind == 'nonce' then
       failed = redis.call('EXISTS', key) == 1
     elseif kind == 'window' then
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - c[6])  -- what left the window (not the play's effect)
-      failed = not redis.call('ZSCORE', key, c[7]) and redis.call('ZCARD', key) >= limit
+      failed, retry = gate_window(c, now)
     elseif kind == 'distinct' then
       failed = redis.call('SISMEMBER', key, c[7]) == 0 and redis.call('SCARD', key) >= limit
     else
@@ -49,6 +86,7 @@ local function gate_check(gate, now)
       if not is_shadow then
         gate_refuse(gate, label)
         verdict.refused = label
+        verdict.detail = retry and {retry_after_ms = retry} or nil
         return verdict
       end
       shadow[#shadow + 1] = label
@@ -89,10 +127,7 @@ local function gate_apply(gate, verdict, now)
     local kind, key, ttl = c[1], KEYS[c[2]], c[6]
     if kind == 'nonce' then
       redis.call('SET', key, '1', 'PX', ttl)
-    elseif kind == 'window' then
-      redis.call('ZADD', key, now, c[7])
-      redis.call('PEXPIRE', key, ttl)
-    else
+    elseif kind == 'distinct' then
       redis.call('SADD', key, c[7])
       redis.call('PEXPIRE', key, ttl)
     end
