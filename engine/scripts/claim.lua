@@ -1,4 +1,5 @@
--- claim.lua: admit one claim atomically, or refuse it with nothing changed.
+-- claim.lua: admit one claim atomically, or refuse it with nothing changed (but what the fraud gate counts
+-- of every attempt: its rate-limit windows, risk statistics and refusal stats, lib/gate.lua).
 --
 -- Checks, in order: the Idempotency-Key, the campaign's status and schedule,
 -- per-user limits, stock of every item, budget. If all pass it takes the
