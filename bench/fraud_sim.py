@@ -26,7 +26,23 @@ not solve challenges: a challenge stops them. Populations:
 - replay: captured requests (nonce and timestamp) sent again 30 s later with a new Idempotency-Key;
 - stolen_token: tokens of honest buyers (mostly old accounts) used from another device;
 - referral_ring: 20 new accounts on 2 phones and one /24, each opening a packet, assisting each
-  other's (circularly too) and cashing out the full ones.
+  other's (circularly too) and cashing out the full ones;
+- solver: a script that solves the built-in slider challenge the way honest people do here (it reads the gap
+  from the picture): 30 new accounts on 3 phones, 3 buys each, solving every challenge.
+
+Honest crowds that share addresses (issue 14), each its own population, every person logging in (and so, if
+new, registering) a human moment (3.5 to 60 s) before their first play:
+
+- nat_50, nat_500, nat_5000: 50, 500 and 5,000 players behind one carrier NAT address each, 1 to 3 buys
+  over two hours, 12 % new accounts;
+- peak: a flash-sale peak, 3,000 players (own addresses, and 20 % of them behind 10 NAT addresses) buying
+  within one minute;
+- proxy: an operator who forgot HUODONG_TRUSTED_PROXIES: 1,000 players over 10 minutes all seen from the
+  load balancer's address, 1 to 4 buys each;
+- fresh_burst: the issue's case: 300 accounts registered moments before, one phone each, one address, all
+  buying within a minute;
+- acquisition: a new-user campaign (``"expects_new_users": true``): 800 players, 85 % new, 20 per campus or
+  office address, over an hour.
 
 A play is *stopped* when it is refused (any non-200 answer) or admitted but held for review
 (``outcome.held``). Targets (issue 5): at least 95 % of attack plays stopped; at most 1 % of honest
@@ -58,8 +74,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run  # noqa: E402  (bench/ is not a package)
 from stateful_play import publish  # noqa: E402
 
-HONEST = ("honest", "honest_referral")
-ATTACKS = ("replay", "device_farm", "bot", "ip_flood", "stolen_token", "referral_ring")
+HONEST = ("honest", "honest_referral", "nat_50", "nat_500", "nat_5000", "peak", "proxy", "fresh_burst",
+          "acquisition")
+ATTACKS = ("replay", "device_farm", "bot", "ip_flood", "stolen_token", "referral_ring", "solver")
 CHALLENGE = "CHALLENGE_REQUIRED"
 # The gap in the challenge's SVG (engine/fraud/challenge.py _picture): the only rect with rx="6".
 GAP = re.compile(r'<rect x="(\d+)" y="\d+" width="\d+" height="\d+" rx="6"')
@@ -151,9 +168,12 @@ def main(argv: list[str] | None = None) -> int:
             definition["ends_at"] = iso(clock.now() + timedelta(days=2))
             sale = publish(container, definition)
             packets = publish(container, referral_campaign(clock.now()))
+            acquisition = publish(container, {**definition, "name": "bench new users",
+                                              "fraud": {"policy": "default", "expects_new_users": True}})
             sim = Sim(client, clock, rng)
-            simulate(sim, sale, packets, args.honest, args.owners, args.ring_phones, args.ring_ranges)
-            records = gate_records(container.redis, [CampaignKeys(namespace, c).outbox for c in (sale, packets)])
+            simulate(sim, sale, packets, acquisition, args.honest, args.owners, args.ring_phones, args.ring_ranges)
+            records = gate_records(container.redis, [CampaignKeys(namespace, c).outbox
+                                                     for c in (sale, packets, acquisition)])
         finally:
             removed = run.delete_namespace(container.redis, namespace)
     print(f"seed {args.seed}: {args.honest} honest buyers, {args.owners} honest packet owners, "
@@ -212,6 +232,10 @@ class Sim:
             when, _, event = heapq.heappop(self._queue)
             event(when)
 
+    def login_before(self, player: Player, first_play: datetime) -> None:
+        """A person opens the mini-program (logs in, and registers when new) a human moment before playing."""
+        self.at(first_play - timedelta(seconds=self.rng.uniform(3.5, 60)), lambda when: self.login(player, when))
+
     def login(self, player: Player, when: datetime) -> str:
         if player.token is None:
             self.clock.at = max(self.clock.at, when)
@@ -243,7 +267,7 @@ class Sim:
         tally.accounts[player.user] = player.days
         response = self.send(player, path, body, when, nonce=nonce, stamp=stamp)
         error = error_of(response)
-        if person and error and error["code"] == CHALLENGE:
+        if (person or population == "solver") and error and error["code"] == CHALLENGE:
             tally.challenged += 1
             asked = error["details"]
             answer = (asked["challenge"]["id"], solve(asked["challenge"]))
@@ -252,7 +276,7 @@ class Sim:
                 again = self.send(player, path, body, later, challenge=answer)
                 self._settle(population, player, action, again, later, asked, then)
 
-            self.at(when + timedelta(seconds=self.rng.uniform(4, 15)), retry)
+            self.at(when + timedelta(seconds=self.rng.uniform(4, 15) if person else 0.3), retry)
             return
         if error and error["code"] == CHALLENGE:
             tally.challenged += 1
@@ -304,10 +328,11 @@ def honest_age(rng: random.Random, new_share: float) -> int:
     return 0 if rng.random() < new_share else rng.randint(30, 400)
 
 
-def simulate(sim: Sim, sale: int, packets: int, honest: int, owners: int, ring_phones: int = 2,
+def simulate(sim: Sim, sale: int, packets: int, acquisition: int, honest: int, owners: int, ring_phones: int = 2,
              ring_ranges: int = 1) -> None:
     rng, start = sim.rng, sim.start
     buy_path, buy = f"/api/v1/campaigns/{sale}/actions/buy", {"sku": run.SKU, "quantity": 1}
+    acquisition_path = f"/api/v1/campaigns/{acquisition}/actions/buy"
     seconds = timedelta(seconds=1)
     replays = [0]
 
@@ -333,6 +358,7 @@ def simulate(sim: Sim, sale: int, packets: int, honest: int, owners: int, ring_p
         player = Player(f"h{i:05d}", f"phone-h{i:05d}", honest_ip(rng), honest_age(rng, HONEST_NEW_SHARE))
         buyers.append(player)
         at = start + rng.uniform(0, 86_000) * seconds
+        sim.login_before(player, at)
         for _ in range(rng.randint(1, 6)):
             sim.at(at, buyer("honest", player, person=True, replayable=True))
             at += rng.uniform(2, 300) * seconds
@@ -357,9 +383,47 @@ def simulate(sim: Sim, sale: int, packets: int, honest: int, owners: int, ring_p
             sim.play("stolen_token", thief, buy_path, buy, when, person=False)
         sim.at(start + (90_000 + k) * seconds, steal)
 
+    # A script that solves the slider: 30 new accounts on 3 phones, 3 buys each, a second apart.
+    for i in range(30):
+        solver = Player(f"solver{i:03d}", f"solver-phone-{i % 3}", f"198.19.0.{10 + i % 3}")
+        for k in range(3):
+            sim.at(start + (5 * 3600 + i * 4 + k) * seconds, buyer("solver", solver, person=False))
+
     honest_referral(sim, packets, owners)
     referral_ring(sim, packets, start + 4 * 3600 * seconds, ring_phones, ring_ranges)
+    crowds(sim, buy_path, buy, acquisition_path)
     sim.run()
+
+
+def crowds(sim: Sim, buy_path: str, buy: dict[str, Any], acquisition_path: str) -> None:
+    """The honest populations that share addresses (the module's docstring)."""
+    rng, start, second = sim.rng, sim.start, timedelta(seconds=1)
+
+    def person(population: str, name: str, ip: str, new_share: float, first: datetime, plays: int, *,
+               gaps: tuple[float, float] = (20, 1800), path: str = buy_path) -> None:
+        player = Player(name, f"phone-{name}", ip, honest_age(rng, new_share))
+        sim.login_before(player, first)
+        at = first
+        for _ in range(plays):
+            sim.at(at, lambda when, player=player: sim.play(population, player, path, buy, when, person=True))
+            at += rng.uniform(*gaps) * second
+
+    for size, octet in ((50, 1), (500, 2), (5000, 3)):
+        for i in range(size):
+            person(f"nat_{size}", f"nat{size}-{i:04d}", f"100.80.{octet}.1", HONEST_NEW_SHARE,
+                   start + (8 * 3600 + rng.uniform(0, 7200)) * second, rng.randint(1, 3))
+    for i in range(3000):
+        ip = f"100.81.{i % 10}.1" if rng.random() < 0.2 else honest_ip(rng)
+        person("peak", f"peak{i:04d}", ip, HONEST_NEW_SHARE, start + (12 * 3600 + rng.uniform(0, 60)) * second, 1)
+    for i in range(1000):
+        person("proxy", f"proxy{i:04d}", "10.0.0.1", HONEST_NEW_SHARE,
+               start + (14 * 3600 + rng.uniform(0, 600)) * second, rng.randint(1, 4), gaps=(5, 120))
+    for i in range(300):
+        person("fresh_burst", f"fresh{i:03d}", "100.82.0.1", 1.0, start + (16 * 3600 + rng.uniform(0, 60)) * second,
+               1)
+    for i in range(800):
+        person("acquisition", f"acq{i:03d}", f"100.83.{i % 40}.1", 0.85,
+               start + (18 * 3600 + rng.uniform(0, 3600)) * second, rng.randint(1, 2), path=acquisition_path)
 
 
 def referral_paths(campaign: int) -> dict[str, str]:
@@ -392,9 +456,11 @@ def honest_referral(sim: Sim, campaign: int, owners: int) -> None:
                              person=True, action="assist", then=assisted)
             return event
 
+        sim.login_before(owner, opened)
         sim.at(opened, lambda when: sim.play(population, owner, paths["open"], {}, when, person=True,
                                              action="open", then=keep_code(packet)))
         for friend, delay in zip(friends, sorted(rng.uniform(60, 6 * 3600) for _ in friends), strict=True):
+            sim.login_before(friend, opened + delay * second)  # the earliest of these logs them in
             sim.at(opened + delay * second, assist(friend))
 
     for i in range(owners):

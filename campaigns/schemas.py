@@ -17,6 +17,7 @@ from engine.audience import BUILTIN_ATTRIBUTES, problems
 from engine.clock import iso
 from engine.fraud.policy import DEFAULT as DEFAULT_POLICY
 from engine.fraud.policy import NAME as POLICY_NAME
+from engine.fraud.policy import Bool as StrictBool
 from engine.game import games
 from engine.variants import merged_config
 
@@ -39,6 +40,10 @@ class FraudSchema(Schema):
 
     policy = fields.String(validate=POLICY_NAME, load_default=DEFAULT_POLICY,
                            metadata={"description": "a fraud policy saved with the admin API, or default"})
+    expects_new_users = StrictBool(
+        load_default=False,
+        metadata={"description": "the campaign is for bringing in new users (拉新): the risk score does not "
+                                 "count an account's youth (new_account, new_accounts_in_range) against it"})
 
 
 class VariantSchema(Schema):

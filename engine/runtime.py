@@ -178,7 +178,7 @@ class PlayService:
         limits = self._population.limits(keys, to_ms(now), risk) if risk["mode"] != "off" else None
         try:
             return screen(policy, keys, request.user_id, request.action, request.features, to_ms(now),
-                          idempotency_key, limits)
+                          idempotency_key, limits, expects_new_users=snapshot.expects_new_users)
         except errors.HuodongError as refusal:
             # Counted and logged here, in a round trip of its own: only refused plays pay it.
             rule = refusal.details["rule"]

@@ -48,6 +48,12 @@ class CampaignSnapshot:
         return (self.definition.get("fraud") or {}).get("policy") or DEFAULT_POLICY_NAME
 
     @property
+    def expects_new_users(self) -> bool:
+        """An acquisition campaign: new accounts are its customers, and the risk score does not hold youth
+        against them."""
+        return bool((self.definition.get("fraud") or {}).get("expects_new_users"))
+
+    @property
     def needs_state(self) -> bool:
         """Plays read state before planning: the game is stateful, or a variant must be kept sticky."""
         return self.plugin.stateful or bool(self.variants)

@@ -174,9 +174,11 @@ def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
 
 
 def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str, features: RequestFeatures,
-           now_ms: int, idempotency_key: str, limits: Limits | None = None) -> Screening:
+           now_ms: int, idempotency_key: str, limits: Limits | None = None, *, expects_new_users: bool = False
+           ) -> Screening:
     """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate.
-    ``limits``: the population's rate limits for the risk score (``PopulationStats``)."""
+    ``limits``: the population's rate limits for the risk score (``PopulationStats``); ``expects_new_users``:
+    the campaign is for new users, whose youth the risk score does not count."""
     device, ip = features.device_id, features.ip
     result = Screening(who=requester(user_id, features))
     document = policy.document
@@ -247,7 +249,8 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
     if risk["mode"] != "off":
         result.risk = risk_part(risk, keys, user_id, features, now_ms, is_new(risk["new_account_minutes"]),
                                 limits or Limits(risk["device_rate"]["floor_per_minute"],
-                                                 risk["ip_range_rate"]["floor_per_minute"]))
+                                                 risk["ip_range_rate"]["floor_per_minute"]),
+                                expects_new_users=expects_new_users)
     referral = document["referral"]
     if referral["mode"] != "off":
         result.referral = {**referral, "new": is_new(referral["new_account_minutes"])}
@@ -255,7 +258,7 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
 
 
 def risk_part(risk: dict[str, Any], keys: CampaignKeys, user_id: str, features: RequestFeatures, now_ms: int,
-              new: bool, limits: Limits) -> ScriptPart:
+              new: bool, limits: Limits, *, expects_new_users: bool = False) -> ScriptPart:
     """The risk score's part of the claim script (lib/risk.lua), its keys and the policy's numbers."""
     device = features.device_id or ""
     ranges = risk["ip_range_rate"]
@@ -271,14 +274,19 @@ def risk_part(risk: dict[str, Any], keys: CampaignKeys, user_id: str, features: 
     if features.challenge_id and features.challenge_answer is not None:
         part_keys["ch"] = challenge.challenge_key(keys, features.challenge_id)
         answer = features.challenge_answer
-    taps, in_range = risk["tap_regularity"], risk["new_accounts_in_range"]
+    taps, in_range, instant = risk["tap_regularity"], risk["new_accounts_in_range"], risk["instant_play"]
+    registered = features.registered_ms
+    youth_counts = not expects_new_users
     return ScriptPart(keys=part_keys, args={
         "u": user_id, "d": device, "net": network, "new": new, "f": (now_ms % MINUTE_MS) / MINUTE_MS,
         "lim": [limits.device, limits.ip_range],
         "tr": [taps["points"], taps["min_taps"], taps["max_cv"]],
         "dr": risk["device_rate"]["points"], "nr": ranges["points"], "sd": risk["shared_device"],
-        "na": [in_range["points"], in_range["min_players"], in_range["max_share"]],
-        "nw": risk["new_account"], "ttl": risk["new_account_minutes"] * 60_000,
+        "ins": instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000
+        else 0,
+        "na": [in_range["points"] if youth_counts else 0, in_range["min_players"], in_range["max_share"]],
+        "nw": risk["new_account"] if youth_counts else 0, "al": risk["crowd_alone"],
+        "ttl": risk["new_account_minutes"] * 60_000,
         "ca": risk["challenge_at"], "da": risk["deny_at"], "sh": risk["mode"] == "shadow",
         "ans": answer, "tol": challenge.TOLERANCE_PX, "pass": risk["pass_minutes"] * 60_000,
     })

@@ -152,9 +152,25 @@ class NewAccountsInRangeSchema(Closed):
     max_share = fields.Float(load_default=0.6, validate=validate.Range(min=0, max=1))
 
 
+class InstantPlaySchema(Closed):
+    """A play within moments of the account's registration: a person opens the mini-program (which logs them
+    in and registers them), finds the campaign and taps; an account factory's script plays the moment it has
+    the token."""
+
+    points = Points(50)
+    seconds = Int(load_default=2, validate=validate.Range(min=1, max=3600),
+                  metadata={"description": "scored when the play comes less than this long after registering"})
+
+
 class RiskSchema(Closed):
     """The risk score: the points of every signal a play shows, summed; ``challenge_at`` asks the player to
-    prove they are a person (CHALLENGE_REQUIRED), ``deny_at`` refuses (RISK_DENIED)."""
+    prove they are a person (CHALLENGE_REQUIRED), ``deny_at`` refuses (RISK_DENIED).
+
+    Two kinds of signal. Evidence of a machine or a farm: ``tap_regularity``, ``device_rate``,
+    ``shared_device``, ``instant_play``. Crowd signals, which honest crowds show as much as farms: a busy IP
+    range (``ip_range_rate``: a carrier's NAT, a campus, a proxy), a range of new accounts
+    (``new_accounts_in_range``) and a new account (``new_account``: an acquisition campaign's customers).
+    Crowd signals count only in a play that shows evidence too, unless ``crowd_alone``."""
 
     mode = _mode()
     challenge_at = Int(load_default=50, validate=validate.Range(min=1, max=10_000))
@@ -167,8 +183,13 @@ class RiskSchema(Closed):
     device_rate = _nested(RateSignalSchema)
     ip_range_rate = _nested(RangeSignalSchema)
     shared_device = Points(50)  # the device already carries another player (the devices rule's sets: on)
+    instant_play = _nested(InstantPlaySchema)
     new_accounts_in_range = _nested(NewAccountsInRangeSchema)
     new_account = Points(20)
+    crowd_alone = Bool(load_default=False,
+                       metadata={"description": "count the crowd signals also in a play that shows no evidence "
+                                                "of a machine or a farm (off: a busy IP range of new accounts "
+                                                "is what a carrier's NAT looks like on an acquisition campaign)"})
 
     @validates_schema(skip_on_field_errors=True)
     def _order(self, data: dict[str, Any], **_: Any) -> None:

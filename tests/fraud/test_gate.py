@@ -28,10 +28,11 @@ def sale(policy_name: str, *, stock: int = 100, per_user: int | None = None) -> 
 class Player:
     """A player on their phone: logs in from a device, then plays with fresh timestamps and nonces."""
 
-    def __init__(self, client, user_id: str, device: str | None = None, ip: str = "10.1.2.3") -> None:
+    def __init__(self, client, user_id: str, device: str | None = None, ip: str = "10.1.2.3", days: int = 30) -> None:
         self.client, self.user_id, self.ip = client, user_id, ip
         self.device = device or f"phone-{user_id}"
-        login = client.post("/api/v1/auth/dev", json={"user_id": user_id}, headers={"X-Device-Id": self.device})
+        login = client.post("/api/v1/auth/dev", json={"user_id": user_id, "registered_days_ago": days},
+                            headers={"X-Device-Id": self.device})
         self.token = login.json["token"]
 
     def buy(self, campaign_id: int, **headers: str) -> Any:

@@ -5,9 +5,11 @@ costs the player nothing. Time is a clock the test moves, so tap rhythms are exa
 from __future__ import annotations
 
 import base64
+import random
 import re
 import secrets
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,19 +61,21 @@ def world(settings, clock, admin_token):
 
 
 def risk_only(**risk: Any) -> dict[str, Any]:
-    """A policy with every rule off but the risk score (and the device sets it reads)."""
+    """A policy with every rule off but the risk score (and the device sets it reads); instant_play off unless
+    the test is about it (a Phone registers and buys at the same moment of the manual clock)."""
     return {"replay": {"mode": "off"}, "rate_limits": [], "referral": {"mode": "off"},
             "devices": {"mode": "enforce", "max_users_per_device": 100, "max_devices_per_user": 100,
                         "bind_token_to_device": False, "require_device": False},
-            "risk": {"mode": "enforce", **risk}}
+            "risk": {"mode": "enforce", "instant_play": {"points": 0}, **risk}}
 
 
-def campaign_under(world: dict[str, Any], document: dict[str, Any], **sale: Any) -> int:
+def campaign_under(world: dict[str, Any], document: dict[str, Any], *, expects_new_users: bool = False,
+                   **sale: Any) -> int:
     name = "p" + secrets.token_hex(4)
     saved = world["client"].put(f"{ADMIN}/fraud-policies/{name}", json=document, headers=world["admin"])
     assert saved.status_code == 200, saved.json
     definition = flash_sale_definition(stock=sale.pop("stock", 1000), **sale)
-    definition["fraud"] = {"policy": name}
+    definition["fraud"] = {"policy": name, "expects_new_users": expects_new_users}
     return world["factory"].campaign(definition)
 
 
@@ -148,7 +152,7 @@ def test_a_second_account_on_a_device_is_challenged_and_a_solved_challenge_lets_
 
 
 def test_a_solved_challenge_lasts_the_policys_pass_minutes(world, clock):
-    campaign = campaign_under(world, risk_only(new_account=50, pass_minutes=10))
+    campaign = campaign_under(world, risk_only(new_account=50, crowd_alone=True, pass_minutes=10))
     newcomer = Phone(world, clock, "newcomer", days=0)
     refused = newcomer.buy(campaign)
     assert error_of(refused, 403, "CHALLENGE_REQUIRED")["details"]["reasons"] == ["new_account"]
@@ -188,8 +192,55 @@ def test_one_challenge_answered_twice_at_once_admits_one_play(world, clock):
     assert not world["container"].redis.exists(keys.fraud("challenge", asked))
 
 
-def test_an_ip_range_of_new_accounts_flooding_is_challenged_then_denied(world, clock):
-    document = risk_only(tap_regularity={"points": 0}, shared_device=0,
+def test_a_range_of_new_accounts_is_a_crowd_unless_it_plays_the_moment_it_registers(world, clock):
+    """A carrier's NAT on an acquisition day and an account factory both look like a busy /24 of new accounts;
+    what tells them apart here is that the factory's accounts play the moment they have a token."""
+    crowd = {"tap_regularity": {"points": 0}, "shared_device": 0,
+             "ip_range_rate": {"points": 50, "floor_per_minute": 10},
+             "new_accounts_in_range": {"points": 50, "min_players": 5, "max_share": 0.6}}
+
+    def thirty(campaign: int, prefix: str, *, think: float) -> list[str]:
+        codes = []
+        for i in range(30):
+            phone = Phone(world, clock, f"{prefix}{i}", ip=f"198.51.100.{i + 1}", days=0)
+            clock.advance(think)  # logged in (registered), then found the button
+            answer = phone.buy(campaign)
+            codes.append(answer.json["error"]["code"] if answer.status_code != 200 else "OK")
+            clock.advance(0.5)
+        return codes
+
+    people = campaign_under(world, risk_only(**crowd, instant_play={"points": 50, "seconds": 2}))
+    assert thirty(people, "person", think=4) == ["OK"] * 30
+    factory = campaign_under(world, risk_only(**crowd, instant_play={"points": 50, "seconds": 2}))
+    codes = thirty(factory, "farmed", think=0.2)
+    # instant_play (50) is evidence: with it the crowd signals count, new_account (20) from the first,
+    # new_accounts_in_range (50) from the fifth player of the /24, ip_range_rate (50) past 10 plays a minute.
+    assert codes[:4] == ["CHALLENGE_REQUIRED"] * 4 and set(codes[4:]) == {"RISK_DENIED"}
+
+
+def test_the_default_policy_lets_300_fresh_accounts_behind_one_address_buy_in_one_burst(world, clock):
+    """The issue's case: a free flash sale of 200, 300 accounts registered moments before, one phone each,
+    all behind one carrier NAT address; each logs in, finds the button a few seconds later, and buys, all
+    within a minute. Every one is admitted or told the stock is gone: none refused, none challenged."""
+    definition = flash_sale_definition(stock=200)  # no fraud section: the built-in default policy
+    campaign = world["factory"].campaign(definition)
+    rng = random.Random(14)
+    logins = sorted(rng.uniform(0, 45) for _ in range(300))
+    events = [(at, "login", i) for i, at in enumerate(logins)]
+    events += [(at + rng.uniform(3.5, 15), "buy", i) for i, at in enumerate(logins)]
+    start, phones, codes = clock.now(), {}, Counter()
+    for at, what, i in sorted(events):
+        clock.at = max(clock.at, start + timedelta(seconds=at))
+        if what == "login":
+            phones[i] = Phone(world, clock, f"nat{i:03d}", ip="100.64.0.1", days=0)
+        else:
+            answer = phones[i].buy(campaign)
+            codes[answer.json["error"]["code"] if answer.status_code != 200 else "OK"] += 1
+    assert codes == {"OK": 200, "SOLD_OUT": 100}
+
+
+def test_crowd_alone_scores_a_busy_range_of_new_accounts_without_other_evidence(world, clock):
+    document = risk_only(tap_regularity={"points": 0}, shared_device=0, crowd_alone=True,
                          ip_range_rate={"points": 50, "floor_per_minute": 10},
                          new_accounts_in_range={"points": 50, "min_players": 5, "max_share": 0.6})
     campaign = campaign_under(world, document)
@@ -209,8 +260,21 @@ def test_an_ip_range_of_new_accounts_flooding_is_challenged_then_denied(world, c
     assert elsewhere.buy(campaign).status_code == 200
 
 
+def test_an_acquisition_campaign_does_not_hold_youth_against_its_players(world, clock):
+    document = risk_only(new_account=50, crowd_alone=True, shared_device=50)
+    usual = campaign_under(world, document)
+    acquisition = campaign_under(world, document, expects_new_users=True)
+    newcomer = Phone(world, clock, "newcomer", days=0)
+    assert error_of(newcomer.buy(usual), 403, "CHALLENGE_REQUIRED")["details"]["reasons"] == ["new_account"]
+    assert newcomer.buy(acquisition).status_code == 200
+    Phone(world, clock, "owner", device="shared").buy(acquisition)
+    guest = Phone(world, clock, "guest", device="shared", days=0)  # evidence still counts; youth does not
+    details = error_of(guest.buy(acquisition), 403, "CHALLENGE_REQUIRED")["details"]
+    assert (details["score"], details["reasons"]) == (50, ["shared_device"])
+
+
 def test_shadow_mode_admits_and_records_the_score_on_the_play(world, clock, db_session, settle):
-    campaign = campaign_under(world, {**risk_only(), "risk": {"mode": "shadow"}})
+    campaign = campaign_under(world, risk_only(mode="shadow"))
     Phone(world, clock, "owner", device="shared").buy(campaign)
     guest = Phone(world, clock, "guest", device="shared", days=0)
     assert guest.buy(campaign).status_code == 200

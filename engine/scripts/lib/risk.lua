@@ -11,13 +11,19 @@
 --   k.ch  hash {user, x}: the challenge the request answers (absent when it answers none)
 --   u user, d device ('' = none), net IP range ('' = none), new (the account is new), f share of this minute
 --   gone, lim = {device limit, range limit} (plays a minute), tr = {points, taps compared, max cv},
---   dr / nr / sd / nw points of device rate / range rate / shared device / new account,
---   na = {points, min players, max new share}, ttl how long an account counts as new (ms),
+--   dr / nr / sd / nw points of device rate / range rate / shared device / new account, ins the points of
+--   instant_play when the play came moments after the account registered (Python tells: 0 otherwise),
+--   na = {points, min players, max new share}, ttl how long an account counts as new (ms), al: the crowd
+--   signals count alone,
 --   ca challenge at, da deny at, sh shadow mode, ans the challenge answer (px) or nil, tol its tolerance,
 --   pass how long a solved challenge lets the player through (ms)
 --
 -- Every screened play that reaches the score is counted (taps, rates, players per range): the statistics
 -- describe what was attempted, admitted or not. Nothing here is the player's chance or quota.
+--
+-- Evidence of a machine or a farm (tap_regularity, device_rate, shared_device, instant_play) always counts.
+-- The crowd signals (ip_range_rate, new_accounts_in_range, new_account), which a carrier's NAT full of new
+-- users shows as much as a farm, count only in a play that shows evidence too (or when r.al).
 
 -- Counts the play under field in this minute's hash and answers whether the sliding minute (this minute's
 -- count plus the share of the last one still inside it) is above limit.
@@ -29,11 +35,17 @@ local function above_rate(now_key, before_key, field, share_gone, limit)
 end
 
 local function risk_score(r, now)
-  local score, reasons = 0, {}
+  local evidence, crowd, reasons, crowd_reasons = 0, 0, {}, {}
   local function add(points, reason)
     if points > 0 then
-      score = score + points
+      evidence = evidence + points
       reasons[#reasons + 1] = reason
+    end
+  end
+  local function add_crowd(points, reason)
+    if points > 0 then
+      crowd = crowd + points
+      crowd_reasons[#crowd_reasons + 1] = reason
     end
   end
   local k = r.k
@@ -68,7 +80,7 @@ local function risk_score(r, now)
   end
   if r.net ~= '' then
     if above_rate(KEYS[k.nc], KEYS[k.np], r.net, r.f, r.lim[2]) then
-      add(r.nr, 'ip_range_rate')
+      add_crowd(r.nr, 'ip_range_rate')
     end
     redis.call('SADD', KEYS[k.nu], r.u)
     redis.call('PEXPIRE', KEYS[k.nu], 86400000)
@@ -78,13 +90,20 @@ local function risk_score(r, now)
     end
     local players = redis.call('SCARD', KEYS[k.nu])
     if players >= r.na[2] and redis.call('SCARD', KEYS[k.nn]) / players > r.na[3] then
-      add(r.na[1], 'new_accounts_in_range')
+      add_crowd(r.na[1], 'new_accounts_in_range')
     end
   end
+  add(r.ins, 'instant_play')
   if r.new then
-    add(r.nw, 'new_account')
+    add_crowd(r.nw, 'new_account')
   end
-  return score, reasons
+  if evidence == 0 and not r.al then
+    return 0, {}
+  end
+  for _, reason in ipairs(crowd_reasons) do
+    reasons[#reasons + 1] = reason
+  end
+  return evidence + crowd, reasons
 end
 
 -- 'risk:deny', 'risk:challenge' or nil. A challenge answered right lets the player through for r.pass ms.
