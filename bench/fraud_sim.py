@@ -27,6 +27,8 @@ not solve challenges: a challenge stops them. Populations:
 - stolen_token: tokens of honest buyers (mostly old accounts) used from another device;
 - referral_ring: 20 new accounts on 2 phones and one /24, each opening a packet, assisting each
   other's (circularly too) and cashing out the full ones;
+- flood: one established player (30 days old, own phone) sending 300 buys 20 ms apart: refused from at most
+  the 40th request on, at least 90 % of the rest RATE_LIMITED or RISK_DENIED (issue 14);
 - solver: a script that solves the built-in slider challenge the way honest people do here (it reads the gap
   from the picture): 30 new accounts on 3 phones, 3 buys each, solving every challenge.
 
@@ -76,7 +78,8 @@ from stateful_play import publish  # noqa: E402
 
 HONEST = ("honest", "honest_referral", "nat_50", "nat_500", "nat_5000", "peak", "proxy", "fresh_burst",
           "acquisition")
-ATTACKS = ("replay", "device_farm", "bot", "ip_flood", "stolen_token", "referral_ring", "solver")
+ATTACKS = ("replay", "device_farm", "bot", "ip_flood", "stolen_token", "referral_ring", "solver", "flood")
+FLOOD = 300  # requests one established player sends as fast as one client goes (issue 14's figure)
 CHALLENGE = "CHALLENGE_REQUIRED"
 # The gap in the challenge's SVG (engine/fraud/challenge.py _picture): the only rect with rx="6".
 GAP = re.compile(r'<rect x="(\d+)" y="\d+" width="\d+" height="\d+" rx="6"')
@@ -113,6 +116,7 @@ class Tally:
     # the gate noted on them (the outbox).
     passed: list[tuple[str, str, str, float, bool, int]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)  # honest plays challenged, held or refused
+    codes: list[str] = field(default_factory=list)  # every final answer's code, in order ("OK" for 200)
 
     @property
     def stopped(self) -> int:
@@ -286,6 +290,7 @@ class Sim:
                 challenged: dict[str, Any] | None, then: Then | None) -> None:
         tally = self.tallies[population]
         error = error_of(response)
+        tally.codes.append(error["code"] if error else "OK")
         held = False
         if error is None:
             answer = response.get_json()
@@ -383,6 +388,9 @@ def simulate(sim: Sim, sale: int, packets: int, acquisition: int, honest: int, o
             sim.play("stolen_token", thief, buy_path, buy, when, person=False)
         sim.at(start + (90_000 + k) * seconds, steal)
 
+    flooder = Player("flooder", "flood-phone", "100.97.0.5", 30)
+    for k in range(FLOOD):
+        sim.at(start + (6 * 3600 + k * 0.02) * seconds, buyer("flood", flooder, person=False))
     # A script that solves the slider: 30 new accounts on 3 phones, 3 buys each, a second apart.
     for i in range(30):
         solver = Player(f"solver{i:03d}", f"solver-phone-{i % 3}", f"198.19.0.{10 + i % 3}")
@@ -572,6 +580,14 @@ def report(tallies: dict[str, Tally], records: dict[str, dict[str, Any]]) -> Non
         share = pct(t.stopped, t.plays)
         print(f"  {name:16} {t.stopped:5d}/{t.plays:<5d} = {share:5.1f} %"
               f"{'' if share >= TARGET_STOPPED else '  below 95 %'}")
+    codes = tallies["flood"].codes
+    first = next((i + 1 for i, code in enumerate(codes) if code != "OK"), None)
+    rest = codes[first - 1:] if first else []
+    limited = sum(code in ("RATE_LIMITED", "RISK_DENIED") for code in rest)
+    met = first is not None and first <= 40 and limited >= 0.9 * len(rest)
+    print(f"flood of {len(codes)} requests from one player: first refused at request {first}, then "
+          f"{limited}/{len(rest)} of the rest RATE_LIMITED or RISK_DENIED (target: from the 40th at most, "
+          f">= 90 %): {'met' if met else 'MISSED'}")
     honest = [tallies[n] for n in HONEST]
     plays, hindered = sum(t.plays for t in honest), sum(t.hindered for t in honest)
     share = pct(hindered, plays)

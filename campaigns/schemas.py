@@ -86,7 +86,7 @@ class CampaignDefinitionSchema(Schema):
                                                               "stable bucket per player; raising it keeps "
                                                               "everyone already in."})
     limits = fields.Nested(LimitsSchema, load_default=dict)
-    fraud = fields.Nested(FraudSchema, load_default=lambda: {"policy": "default"})
+    fraud = fields.Nested(FraudSchema, load_default=lambda: FraudSchema().load({}))
     config = fields.Dict(required=True, metadata={"description": "The game's own config (see its schema)."})
     variants = fields.List(fields.Nested(VariantSchema), load_default=list, validate=validate.Length(max=10),
                            metadata={"description": "A/B variants: a player keeps the one they first got."})

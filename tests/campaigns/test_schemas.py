@@ -31,7 +31,7 @@ def test_a_valid_definition_is_normalised_with_defaults_filled_in():
     normal = normalize_definition(BASE)
     assert normal["timezone"] == "Asia/Shanghai"
     assert normal["rollout_percent"] == 100
-    assert normal["fraud"] == {"policy": "default"}
+    assert normal["fraud"] == {"policy": "default", "expects_new_users": False}
     assert normal["starts_at"].endswith("Z")
     assert normal["config"]["skus"][0]["reward"] == {"type": "points", "amount": 50, "expires_in_days": None,
                                                       "cost_fen": 100}
