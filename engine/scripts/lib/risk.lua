@@ -34,19 +34,21 @@ local function above_rate(now_key, before_key, field, share_gone, limit)
   return now_count + before * (1 - share_gone) > limit
 end
 
+-- Adds a signal's points and its name to a kind of signal ({points = n, reason, reason...}).
+local function risk_add(kind, points, reason)
+  if points > 0 then
+    kind.points = kind.points + points
+    kind[#kind + 1] = reason
+  end
+end
+
 local function risk_score(r, now)
-  local evidence, crowd, reasons, crowd_reasons = 0, 0, {}, {}
+  local evidence, crowd = {points = 0}, {points = 0}
   local function add(points, reason)
-    if points > 0 then
-      evidence = evidence + points
-      reasons[#reasons + 1] = reason
-    end
+    risk_add(evidence, points, reason)
   end
   local function add_crowd(points, reason)
-    if points > 0 then
-      crowd = crowd + points
-      crowd_reasons[#crowd_reasons + 1] = reason
-    end
+    risk_add(crowd, points, reason)
   end
   local k = r.k
   local points, taps_compared, max_cv = r.tr[1], r.tr[2], r.tr[3]
@@ -97,13 +99,16 @@ local function risk_score(r, now)
   if r.new then
     add_crowd(r.nw, 'new_account')
   end
-  if evidence == 0 and not r.al then
+  if evidence.points == 0 and not r.al then
     return 0, {}
   end
-  for _, reason in ipairs(crowd_reasons) do
-    reasons[#reasons + 1] = reason
+  local reasons = {}
+  for _, kind in ipairs({evidence, crowd}) do
+    for _, reason in ipairs(kind) do
+      reasons[#reasons + 1] = reason
+    end
   end
-  return evidence + crowd, reasons
+  return evidence.points + crowd.points, reasons
 end
 
 -- 'risk:deny', 'risk:challenge' or nil. A challenge answered right lets the player through for r.pass ms.
