@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from alipay_sandbox.server import start_for_merchant
 from campaigns.models import ClaimRecord, CouponCode, Grant, GrantStatus, PointsEntry, TierGrant
 from campaigns.players import find_or_create_alipay
+from engine.clock import FrozenClock
 from rewards import coupons
 from rewards.points import balance
 from rewards.reconcile import reconcile
@@ -106,7 +107,8 @@ def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_
         with container.session_factory() as session:
             coupons.upload(session, "proof", "code\n" + "\n".join(f"P-{i:05d}" for i in range(PLAYERS)),
                            now=container.clock.now())
-            players = [find_or_create_alipay(session, f"2088{i:012d}", clock=container.clock).id
+            a_month_ago = FrozenClock(container.clock.now() - timedelta(days=30))  # established accounts
+            players = [find_or_create_alipay(session, f"2088{i:012d}", clock=a_month_ago).id
                        for i in range(PLAYERS)]
         campaign_id = Factory(container, client).campaign(flash_sale_definition(skus=_skus(activity, webhook_url)))
         tokens = {p: client.post("/api/v1/auth/dev", json={"user_id": p}).json["token"] for p in players}

@@ -43,7 +43,7 @@ def everysec(tmp_path, settings):
 
 
 def _buy(client, campaign_id: int, user: str) -> str:
-    token = client.post("/api/v1/auth/dev", json={"user_id": user}).json["token"]
+    token = client.post("/api/v1/auth/dev", json={"user_id": user, "registered_days_ago": 30}).json["token"]
     answer = client.post(f"/api/v1/campaigns/{campaign_id}/actions/buy", json={"sku": "C50", "quantity": 1},
                          headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())})
     assert answer.status_code == 200, answer.json

@@ -24,7 +24,7 @@ def test_a_play_while_redis_is_down_is_503_and_the_retry_plays_once(own_redis, s
     container = app.extensions["huodong.container"]
     client = app.test_client()
     campaign_id = Factory(container, client).campaign(flash_sale_definition(stock=5))
-    token = client.post("/api/v1/auth/dev", json={"user_id": "waiting"}).json["token"]
+    token = client.post("/api/v1/auth/dev", json={"user_id": "waiting", "registered_days_ago": 30}).json["token"]
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "only-once"}
     body = {"sku": "C50", "quantity": 1}
     client.post(f"/api/v1/campaigns/{campaign_id}", headers=headers)  # warm the snapshot cache
