@@ -31,7 +31,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine campaigns games rewards alipay_platform alipay_sandbox web tests bench
+	$(BIN)/ruff check engine campaigns games rewards challenges alipay_platform alipay_sandbox web tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -12,9 +12,10 @@ Every account logs in (``POST /auth/dev`` with ``registered_days_ago``) just
 before its first play: a new account (0 days) is new for the gate's first hour.
 
 Honest people (their own phone and IP, spread over 4,000 /24s, so a few share
-one) answer a slider challenge: they read the gap's x from the picture
-and play again with ``X-Challenge-Id`` / ``X-Challenge-Answer``. Attackers do
-not solve challenges: a challenge stops them. Populations:
+one) answer a slider challenge: they see the gap (the simulation reads where the
+server keeps it), drag the piece there by hand and play again with
+``X-Challenge-Id`` / ``X-Challenge-Answer``. Attackers do not solve challenges
+(a challenge stops them), but for the solver script. Populations:
 
 - honest: flash-sale buyers, 1 to 6 plays each at human pace over the day; 12 % new accounts,
   the rest 30 to 400 days old;
@@ -29,8 +30,9 @@ not solve challenges: a challenge stops them. Populations:
   other's (circularly too) and cashing out the full ones;
 - flood: one established player (30 days old, own phone) sending 300 buys 20 ms apart: refused from at most
   the 40th request on, at least 90 % of the rest RATE_LIMITED or RISK_DENIED (issue 14);
-- solver: a script that solves the built-in slider challenge the way honest people do here (it reads the gap
-  from the picture): 30 new accounts on 3 phones, 3 buys each, solving every challenge.
+- solver: a script that answers every slider challenge from what it receives: it looks for the gap's offset in
+  the picture's text (the old SVG slider carried it) and otherwise drags, at one speed, to a guess; 30 new
+  accounts on 3 phones, 3 buys each.
 
 Honest crowds that share addresses (issue 14), each its own population, every person logging in (and so, if
 new, registering) a human moment (3.5 to 60 s) before their first play:
@@ -72,16 +74,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import run  # noqa: E402  (bench/ is not a package)
 from stateful_play import publish  # noqa: E402
+
+from engine.keys import CampaignKeys  # noqa: E402
+from tests.support import slider  # noqa: E402  (how a person drags; the tests play the slider the same way)
 
 HONEST = ("honest", "honest_referral", "nat_50", "nat_500", "nat_5000", "peak", "proxy", "fresh_burst",
           "acquisition")
 ATTACKS = ("replay", "device_farm", "bot", "ip_flood", "stolen_token", "referral_ring", "solver", "flood")
 FLOOD = 300  # requests one established player sends as fast as one client goes (issue 14's figure)
 CHALLENGE = "CHALLENGE_REQUIRED"
-# The gap in the challenge's SVG (engine/fraud/challenge.py _picture): the only rect with rx="6".
+# The gap as the old SVG slider gave it away (the only rect with rx="6"): what the solver script looks for.
 GAP = re.compile(r'<rect x="(\d+)" y="\d+" width="\d+" height="\d+" rx="6"')
 HONEST_NEW_SHARE = 0.12  # flash-sale buyers who registered today
 FRIEND_NEW_SHARE = 0.20  # referral helpers who registered to assist
@@ -204,10 +210,13 @@ def referral_campaign(now: datetime) -> dict[str, Any]:
     }
 
 
-def solve(challenge: dict[str, Any]) -> int:
-    """What a person does with the slider: find the gap in the picture and drag the piece onto it."""
-    svg = base64.b64decode(challenge["image"].split(",", 1)[1]).decode()
-    return int(GAP.search(svg).group(1))
+def script_answer(challenge: dict[str, Any], rng: random.Random) -> str:
+    """What the solver script makes of the slider from what it received: it looks for the gap's offset in the
+    picture's text (as the SVG slider gave it away), and failing that drags, at one speed, to a guess."""
+    picture = base64.b64decode(challenge["image"].split(",", 1)[1])
+    found = GAP.search(picture.decode("latin-1"))
+    x = int(found.group(1)) if found else rng.randint(60, 250)
+    return slider.answer(x, slider.straight_drag(x))
 
 
 def error_of(response: Any) -> dict[str, Any] | None:
@@ -235,6 +244,14 @@ class Sim:
         while self._queue:
             when, _, event = heapq.heappop(self._queue)
             event(when)
+
+    def look(self, path: str, challenge: dict[str, Any]) -> int:
+        """Where a slider's gap is, as a person sees it in the picture (the simulation reads the server's own
+        record: a script gets only the PNGs)."""
+        container = self.client.application.extensions["huodong.container"]
+        campaign = int(path.split("/")[4])
+        return slider.gap_of(container.redis, CampaignKeys(container.settings.redis_namespace, campaign),
+                             challenge["id"])
 
     def login_before(self, player: Player, first_play: datetime) -> None:
         """A person opens the mini-program (logs in, and registers when new) a human moment before playing."""
@@ -274,7 +291,11 @@ class Sim:
         if (person or population == "solver") and error and error["code"] == CHALLENGE:
             tally.challenged += 1
             asked = error["details"]
-            answer = (asked["challenge"]["id"], solve(asked["challenge"]))
+            if person:  # a person looks at the picture, sees the gap and drags the piece there by hand
+                x = self.look(path, asked["challenge"])
+                answer = (asked["challenge"]["id"], slider.answer(x, slider.hand_drag(x, self.rng)))
+            else:
+                answer = (asked["challenge"]["id"], script_answer(asked["challenge"], self.rng))
 
             def retry(later: datetime) -> None:
                 again = self.send(player, path, body, later, challenge=answer)

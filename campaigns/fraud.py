@@ -15,8 +15,9 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.clock import Clock
+from engine.clock import Clock, to_ms
 from engine.errors import NotFoundError, ValidationError
+from engine.fraud import stats
 from engine.fraud.policy import DEFAULT, DEFAULT_POLICY, NAME, PolicySchema
 from engine.keys import GlobalKeys
 
@@ -29,6 +30,7 @@ class FraudPolicyService:
         self._session = session
         self._client = client
         self._key = GlobalKeys(namespace).fraud_policies
+        self._namespace = namespace
         self._clock = clock
 
     def list(self) -> list[dict[str, Any]]:
@@ -75,6 +77,19 @@ class FraudPolicyService:
         policy = self._session.get(FraudPolicy, name)
         if policy is not None:
             self._client.hset(self._key, name, json.dumps(policy.document, separators=(",", ":")))
+
+    def last_hour(self, name: str) -> dict[str, Any]:
+        """What the policy's rules refused, and its shadow rules would have, in the last hour, over every
+        campaign playing under it (engine/fraud/stats.py)."""
+        return {"policy": name, **stats.last_hour(
+            self._client, lambda minute: stats.policy_minute_key(self._namespace, name, minute),
+            to_ms(self._clock.now()))}
+
+    def publish_warning(self, name: str) -> dict[str, Any] | None:
+        """The last hour under ``name`` when its shadow rules would have refused more than 1 % of the plays:
+        what a publish confirmation warns of before the rules are enforced."""
+        hour = self.last_hour(name)
+        return hour if hour["share"] > stats.WARN_SHARE else None
 
     @staticmethod
     def _view(policy: FraudPolicy) -> dict[str, Any]:

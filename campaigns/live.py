@@ -13,6 +13,7 @@ import redis
 from engine import scripts as codes
 from engine.clock import from_ms, to_ms
 from engine.errors import ConflictError
+from engine.fraud import stats as gate_stats
 from engine.keys import CampaignKeys, GlobalKeys
 from engine.scripts import Scripts
 from engine.snapshot import CampaignSnapshot
@@ -117,15 +118,23 @@ class LiveState:
 
     def fraud_stats(self, campaign_id: int) -> dict[str, dict[str, int]]:
         """The fraud gate's counts: ``blocked`` (refused plays per rule), ``shadow`` (admitted plays a
-        shadow-mode rule would have refused, per rule) and ``held`` (plays held for review, per ring signal)."""
-        counts: dict[str, dict[str, int]] = {"blocked": {}, "shadow": {}, "held": {}}
+        shadow-mode rule would have refused, per rule), ``held`` (plays held for review, per ring signal) and
+        ``challenges`` (answers to challenges: passed, failed, unavailable_open, unavailable_closed)."""
+        counts: dict[str, dict[str, int]] = {"blocked": {}, "shadow": {}, "held": {}, "challenges": {}}
         for field, n in self._client.hgetall(self.keys(campaign_id).fraud_stats).items():
             kind, _, rule = field.partition(":")
             if kind in ("shadow", "held"):
                 counts[kind][rule] = int(n)
+            elif kind == "challenge":
+                counts["challenges"][rule] = int(n)
             else:
                 counts["blocked"][field] = int(n)
         return counts
+
+    def gate_last_hour(self, campaign_id: int, now_ms: int) -> dict[str, Any]:
+        """The last hour of the gate on this campaign: plays, and per rule what it refused or would have."""
+        keys = self.keys(campaign_id)
+        return gate_stats.last_hour(self._client, lambda minute: gate_stats.campaign_minute_key(keys, minute), now_ms)
 
     def fraud_log(self, campaign_id: int, count: int = 50) -> list[dict[str, Any]]:
         """The latest refused plays, newest first: when, which rule, who, from which device and IP."""

@@ -108,6 +108,11 @@ class Settings:
     webhook_secret: str = ""
     # Socket timeout of a webhook delivery.
     webhook_timeout_seconds: float = 5.0
+    # The ``token`` challenge provider (challenges/token.py): a captcha service's server-side verify URL, its
+    # secret and the site key the mini-program's widget shows.
+    captcha_verify_url: str = ""
+    captcha_secret: str = ""
+    captcha_site_key: str = ""
     # Log level and format (json or console).
     log_level: str = "INFO"
     log_format: str = "json"

@@ -7,14 +7,23 @@ from importlib.metadata import entry_points
 
 from .config import Settings
 
-BUILTIN_PACKAGES = ("games", "rewards")
-ENTRY_POINT_GROUPS = ("huodong.games", "huodong.rewards")
+BUILTIN_PACKAGES = ("games", "rewards", "challenges")
+ENTRY_POINT_GROUPS = ("huodong.games", "huodong.rewards", "huodong.challenges")
 _loaded: set[str] = set()
+
+
+def load_builtin_plugins() -> None:
+    """The built-in games, reward types and challenge providers (what a schema may check a name against)."""
+    for module in BUILTIN_PACKAGES:
+        if module not in _loaded:
+            importlib.import_module(module)
+            _loaded.add(module)
 
 
 def load_plugins(settings: Settings) -> None:
     """Import every plugin once per process; importing a plugin registers it."""
-    for module in (*BUILTIN_PACKAGES, *settings.plugins):
+    load_builtin_plugins()
+    for module in settings.plugins:
         if module not in _loaded:
             importlib.import_module(module)
             _loaded.add(module)

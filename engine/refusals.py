@@ -1,10 +1,12 @@
-"""Refused plays per campaign and error code, for the admin page's "refusals by reason" chart.
+"""Counts for the admin page's charts: refused plays per campaign and error code ("refusals by reason"), and
+what the fraud gate did per minute (engine/fraud/stats.py).
 
-A refusal is counted in memory and the counts go to Redis (HINCRBY on the
-campaign's ``refusals`` hash, a field per code) in one pipeline at most once a second per
-process, so a storm of SOLD_OUT answers costs Redis about nothing. The price:
-a process that dies loses up to a second of counts, and the chart lags by as
-much. These are figures to watch, not to settle: nothing is paid from them.
+A count is kept in memory and the counts go to Redis (HINCRBY, a hash field
+each; EXPIRE for counts that live a while) in one pipeline at most once a
+second per process, so a storm of SOLD_OUT answers costs Redis about nothing.
+The price: a process that dies loses up to a second of counts, and the charts
+lag by as much. These are figures to watch, not to settle: nothing is paid
+from them.
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ class RefusalTally:
         self._client = client
         self._keys = GlobalKeys(namespace)
         self._seconds = seconds
-        self._counts: Counter[tuple[int, str]] = Counter()
+        self._counts: Counter[tuple[str, str, int]] = Counter()  # (key, field, lifetime s or 0) -> count
         self._lock = threading.Lock()
         self._flushed_at = seconds()
 
     def add(self, campaign_id: int, code: str) -> None:
+        """A refused play of this campaign, by its error code."""
+        self.count(self._keys.refusals(campaign_id), code)
+
+    def count(self, key: str, field: str, n: int = 1, *, ttl_seconds: int = 0) -> None:
+        """``n`` more in the hash ``key``'s ``field``; the hash lives ``ttl_seconds`` from its last flush (0: for
+        good)."""
         with self._lock:
-            self._counts[(campaign_id, code)] += 1
+            self._counts[(key, field, ttl_seconds)] += n
             due = self._seconds() - self._flushed_at >= FLUSH_SECONDS
         if due:
             self.flush()
@@ -49,8 +57,13 @@ class RefusalTally:
             return
         try:
             pipe = self._client.pipeline(transaction=False)
-            for (campaign_id, code), n in counts.items():
-                pipe.hincrby(self._keys.refusals(campaign_id), code, n)
+            lifetimes = {}
+            for (key, field, ttl), n in counts.items():
+                pipe.hincrby(key, field, n)
+                if ttl:
+                    lifetimes[key] = ttl
+            for key, ttl in lifetimes.items():
+                pipe.expire(key, ttl)
             pipe.execute()
         except redis.RedisError:
             log.warning("could not record refusal counts; keeping them for the next flush", exc_info=True)

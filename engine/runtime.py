@@ -28,6 +28,7 @@ from . import scripts as codes
 from .attributes import AttributeStore
 from .claims import Claim, GrantSpec, Op, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
+from .config import Settings
 from .eligibility import check_eligible
 from .fairness import draw_seed
 from .fraud import challenge
@@ -35,6 +36,7 @@ from .fraud.blocks import Blocks
 from .fraud.features import RequestFeatures
 from .fraud.gate import FRAUD_LOG_LENGTH, Screening, enforced_limits, rate_limited, requester, screen
 from .fraud.risk import PopulationStats
+from .fraud.stats import GateStats
 from .fraud.store import PolicyCache
 from .game import Game, PlayContext
 from .idempotency import fingerprint, require_key
@@ -94,11 +96,13 @@ class PlayService:
     def __init__(self, *, scripts: Scripts, snapshots: SnapshotCache, clock: Clock, namespace: str,
                  idempotency_ttl: int, attributes: AttributeStore | None = None,
                  journal: ClaimJournal | None = None, policies: PolicyCache | None = None,
-                 refusals: RefusalTally | None = None) -> None:
+                 refusals: RefusalTally | None = None, settings: Settings | None = None) -> None:
+        self._settings = settings or Settings()  # what challenge providers read (a captcha service's URL)
         self._attributes = attributes
         self.refusals = refusals
         self._policies = policies
         self._population = PopulationStats(scripts.client) if policies is not None else None
+        self._gate_stats = GateStats(refusals, namespace) if refusals is not None else None
         self.blocks = Blocks()
         self.journal = journal
         self._scripts = scripts
@@ -169,25 +173,44 @@ class PlayService:
         if request.features is None or self._policies is None:
             return None
         policy = self._policies.get(snapshot.fraud_policy)
+        now_ms = to_ms(now)
+        self._gate_noted(keys, policy.name, now_ms, screened=True)
         if self.blocks:  # a rate limit this process saw full a moment ago: refused here, nothing else runs
             blocked = self.blocks.blocked(snapshot.campaign_id, enforced_limits(
-                policy, request.user_id, request.action, request.features), to_ms(now))
+                policy, request.user_id, request.action, request.features), now_ms)
             if blocked is not None:
+                self._gate_noted(keys, policy.name, now_ms, refused=blocked[0])
                 raise rate_limited(*blocked)
         risk = policy.document["risk"]
-        limits = self._population.limits(keys, to_ms(now), risk) if risk["mode"] != "off" else None
+        if risk["mode"] != "off" and request.features.challenge_id and request.features.challenge_answer:
+            self._answer_challenge(keys, request, risk, now_ms)
+        limits = self._population.limits(keys, now_ms, risk) if risk["mode"] != "off" else None
         try:
-            return screen(policy, keys, request.user_id, request.action, request.features, to_ms(now),
+            return screen(policy, keys, request.user_id, request.action, request.features, now_ms,
                           idempotency_key, limits, expects_new_users=snapshot.expects_new_users)
         except errors.HuodongError as refusal:
             # Counted and logged here, in a round trip of its own: only refused plays pay it.
             rule = refusal.details["rule"]
+            self._gate_noted(keys, policy.name, now_ms, refused=rule)
             with self._scripts.client.pipeline(transaction=False) as pipe:
                 pipe.hincrby(keys.fraud_stats, rule, 1)
                 pipe.xadd(keys.fraud_log, {"rule": rule, **requester(request.user_id, request.features)},
                           maxlen=FRAUD_LOG_LENGTH, approximate=True)
                 pipe.execute()
             raise
+
+    def _answer_challenge(self, keys: CampaignKeys, request: PlayRequest, risk: dict[str, Any], now_ms: int
+                          ) -> None:
+        """The answer to a challenge is verified before the gate: a pass lets the play through the challenge
+        band (engine/fraud/challenge.py)."""
+        features = request.features
+        challenge.answer(self._challenges(keys, risk["challenge"]), request.user_id, features.challenge_id,
+                         challenge.answer_text(features.challenge_answer), now_ms=now_ms,
+                         pass_ms=risk["pass_minutes"] * 60_000)
+
+    def _gate_noted(self, keys: CampaignKeys, policy: str, now_ms: int, **what: Any) -> None:
+        if self._gate_stats is not None:
+            self._gate_stats.record(keys, policy, now_ms, **what)
 
     def _plan_and_apply(self, keys: CampaignKeys, request: PlayRequest, payload: Mapping[str, Any],
                         idempotency_key: str, request_print: str, snapshot: CampaignSnapshot, game: Game,
@@ -243,6 +266,11 @@ class PlayService:
             return None
         if reply.code == codes.FRAUD:
             raise self._fraud_refusal(keys, request, screening, reply.body)
+        if reply.code == codes.OK and screening is not None and reply.body.count("\n") >= 2:
+            # What the gate noted on an admitted play (its third line): the shadow rules it broke.
+            noted = json.loads(reply.body.split("\n", 2)[2])
+            if noted.get("shadow"):
+                self._gate_noted(keys, screening.policy, now_ms, shadow=noted["shadow"])
         if reply.code == codes.REFUSED:
             refused = plan.refusals.get(reply.body)
             raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
@@ -256,14 +284,19 @@ class PlayService:
             return errors.ConflictError(reason=body)
         label, _, detail_text = body.partition("\n")
         detail = json.loads(detail_text) if detail_text else None
+        self._gate_noted(keys, screening.policy, to_ms(self._clock.now()), refused=label)
         if detail and "retry_after_ms" in detail and label in screening.limited:
             # Until the window has room, this process refuses the same scope's plays on its own.
             self.blocks.block(keys.campaign_id, label, screening.limited[label], to_ms(self._clock.now()),
                                int(detail["retry_after_ms"]))
         error = screening.refusal(label, detail)
-        if label == "risk:challenge":
-            error.details["challenge"] = challenge.issue(self._scripts.client, keys, request.user_id)
+        if label == "risk:challenge" and screening.challenge is not None:
+            error.details["challenge"] = challenge.issue(self._challenges(keys, screening.challenge),
+                                                         request.user_id)
         return error
+
+    def _challenges(self, keys: CampaignKeys, options: dict[str, Any]) -> challenge.ChallengeContext:
+        return challenge.ChallengeContext(self._scripts.client, keys, self._settings, options)
 
     def finale(self, campaign_id: int) -> PlayResult | None:
         """Run the game's finale once, after the campaign has ended; None if it has none or it already ran."""

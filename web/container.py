@@ -104,7 +104,7 @@ class Container:
                            policies=self.fraud_policies,
                            refusals=RefusalTally(self.redis, namespace=self.settings.redis_namespace),
                            namespace=self.settings.redis_namespace,
-                           idempotency_ttl=self.settings.idempotency_ttl_seconds)
+                           idempotency_ttl=self.settings.idempotency_ttl_seconds, settings=self.settings)
 
     @cached_property
     def fraud_policies(self) -> PolicyCache:

@@ -36,7 +36,7 @@ def request_features() -> RequestFeatures:
         nonce=nonce if 8 <= len(nonce) <= 64 else None,
         token_device=claims.device,
         registered_ms=claims.registered_ms,
-        # A malformed answer is a wrong one: the challenge is used up and a new one is asked.
+        # The provider parses the answer (and refuses a malformed one, using nothing up).
         challenge_id=challenge_id[:64] if challenge_id.isalnum() else None,
-        challenge_answer=int(answer) if answer.isdigit() and len(answer) <= 5 else (-1 if answer else None),
+        challenge_answer=answer or None,
     )

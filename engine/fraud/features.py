@@ -20,9 +20,9 @@ class RequestFeatures:
     # What the player's token says: the device it was issued to, and when the player registered.
     token_device: str | None = None
     registered_ms: int | None = None
-    # A solved slider challenge (engine/fraud/challenge.py): its id and the player's answer, in pixels.
+    # An answered challenge (engine/fraud/challenge.py): its id and the answer, as the provider reads it.
     challenge_id: str | None = None
-    challenge_answer: int | None = None
+    challenge_answer: str | None = None
 
 
 NONE = RequestFeatures()

@@ -95,6 +95,7 @@ class Screening:
 
     # Who is asking, as a refusal is logged: user, device and IP ('' when the request did not say).
     who: dict[str, str] = field(default_factory=dict)
+    policy: str = ""  # the policy's name
     shadow: list[str] = field(default_factory=list)
     checks: list[GateCheck] = field(default_factory=list)
     # Errors of refusals that need the policy to say (a rate limit's name); the rest: REFUSALS_BY_LABEL.
@@ -105,6 +106,8 @@ class Screening:
     # the ring checks need to know about the player (their device, IP, whether the account is new).
     risk: ScriptPart | None = None
     referral: dict[str, Any] | None = None
+    # The policy's challenge section (risk.challenge), to issue one with a CHALLENGE_REQUIRED refusal.
+    challenge: dict[str, Any] | None = None
 
     def refusal(self, label: str, detail: dict[str, Any] | None = None) -> HuodongError:
         """The error for a check the claim script refused (its label; ``detail``: the risk score and reasons)."""
@@ -180,7 +183,7 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
     ``limits``: the population's rate limits for the risk score (``PopulationStats``); ``expects_new_users``:
     the campaign is for new users, whose youth the risk score does not count."""
     device, ip = features.device_id, features.ip
-    result = Screening(who=requester(user_id, features))
+    result = Screening(who=requester(user_id, features), policy=policy.name)
     document = policy.document
     if policy.allow.holds(user_id, device, ip) and document["lists"]["mode"] != "off":
         return result
@@ -251,6 +254,7 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
                                 limits or Limits(risk["device_rate"]["floor_per_minute"],
                                                  risk["ip_range_rate"]["floor_per_minute"]),
                                 expects_new_users=expects_new_users)
+        result.challenge = risk["challenge"]
     referral = document["referral"]
     if referral["mode"] != "off":
         result.referral = {**referral, "new": is_new(referral["new_account_minutes"])}
@@ -270,10 +274,6 @@ def risk_part(risk: dict[str, Any], keys: CampaignKeys, user_id: str, features: 
                  "np": fraud("pop", "net", str(minute - 1)), "nu": fraud("net_users", network),
                  "nn": fraud("net_new", network), "du": fraud("device_users", device),
                  "pa": challenge.passed_key(keys, user_id)}
-    answer = None
-    if features.challenge_id and features.challenge_answer is not None:
-        part_keys["ch"] = challenge.challenge_key(keys, features.challenge_id)
-        answer = features.challenge_answer
     taps, in_range, instant = risk["tap_regularity"], risk["new_accounts_in_range"], risk["instant_play"]
     registered = features.registered_ms
     youth_counts = not expects_new_users
@@ -288,5 +288,4 @@ def risk_part(risk: dict[str, Any], keys: CampaignKeys, user_id: str, features: 
         "nw": risk["new_account"] if youth_counts else 0, "al": risk["crowd_alone"],
         "ttl": risk["new_account_minutes"] * 60_000,
         "ca": risk["challenge_at"], "da": risk["deny_at"], "sh": risk["mode"] == "shadow",
-        "ans": answer, "tol": challenge.TOLERANCE_PX, "pass": risk["pass_minutes"] * 60_000,
     })

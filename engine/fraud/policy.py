@@ -162,6 +162,29 @@ class InstantPlaySchema(Closed):
                   metadata={"description": "scored when the play comes less than this long after registering"})
 
 
+def _known_provider(name: str) -> None:
+    from ..plugins import load_builtin_plugins
+    from .challenge import challenge_providers
+
+    load_builtin_plugins()
+    if name not in challenge_providers:
+        raise ValidationError(f"No challenge provider {name!r}; known: {', '.join(challenge_providers.keys())}.")
+
+
+class ChallengeSchema(Closed):
+    """Who challenges a player in the challenge band (engine/fraud/challenge.py), and what happens when it
+    cannot say."""
+
+    provider = fields.String(load_default="slider", validate=[validate.Length(min=1, max=40), _known_provider],
+                             metadata={"description": "slider (built in), token (a captcha service) or a "
+                                                      "plugin's"})
+    timeout_ms = Int(load_default=1500, validate=validate.Range(min=50, max=10_000),
+                     metadata={"description": "how long the provider's verification may take"})
+    on_unavailable = fields.String(load_default="closed", validate=validate.OneOf(("closed", "open")),
+                                   metadata={"description": "closed: an answer the provider could not verify "
+                                                            "fails; open: it passes"})
+
+
 class RiskSchema(Closed):
     """The risk score: the points of every signal a play shows, summed; ``challenge_at`` asks the player to
     prove they are a person (CHALLENGE_REQUIRED), ``deny_at`` refuses (RISK_DENIED).
@@ -175,6 +198,7 @@ class RiskSchema(Closed):
     mode = _mode()
     challenge_at = Int(load_default=50, validate=validate.Range(min=1, max=10_000))
     deny_at = Int(load_default=100, validate=validate.Range(min=1, max=10_000))
+    challenge = _nested(ChallengeSchema)
     # A player who solved a challenge is not asked again for this long.
     pass_minutes = Int(load_default=10, validate=validate.Range(min=1, max=24 * 60))
     new_account_minutes = Int(load_default=60, validate=validate.Range(min=1, max=60 * 24 * 30),

@@ -4,14 +4,12 @@ costs the player nothing. Time is a clock the test moves, so tap rhythms are exa
 
 from __future__ import annotations
 
-import base64
 import random
-import re
 import secrets
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -23,41 +21,14 @@ from engine.clock import to_ms
 from engine.fraud.policy import DEFAULT_POLICY, PolicySchema
 from engine.fraud.risk import MIN_POPULATION, PopulationStats, ip_range, minute_of, robust_limit
 from engine.keys import CampaignKeys
-from tests.support.client import MiniProgramClient
-from tests.support.factories import Factory, flash_sale_definition
+from tests.support import slider
+from tests.support.factories import flash_sale_definition
+from tests.support.slider import gap_of
 from tests.web.test_bad_input import error_of
-from web import create_app
+
+from .conftest import ManualClock
 
 ADMIN = "/admin/api/v1"
-GAP = re.compile(r'<rect x="(\d+)" y="\d+" width="40" height="40" rx="6"')
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def world(settings, clock, admin_token):
-    """An app on the manual clock, its test client, a factory and an admin's headers."""
-    app = create_app(settings, clock=clock)
-    app.config["TESTING"] = True
-    app.test_client_class = MiniProgramClient
-    client = app.test_client()
-    container = app.extensions["huodong.container"]
-    return {"client": client, "factory": Factory(container, client), "container": container,
-            "admin": {"Authorization": f"Bearer {admin_token('admin')}"}}
 
 
 def risk_only(**risk: Any) -> dict[str, Any]:
@@ -90,20 +61,27 @@ class Phone:
         login = self.client.post("/api/v1/auth/dev", json={"user_id": user, "registered_days_ago": days},
                                  headers={"X-Device-Id": self.device})
         self.token = login.json["token"]
+        self.seen: dict[str, int] = {}  # the challenges' gaps, as the player saw them
 
     def buy(self, campaign: int, **headers: str) -> Any:
         sent = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": str(uuid.uuid4()),
                 "X-Device-Id": self.device, "X-Request-Timestamp": str(to_ms(self.clock.now())),
                 "X-Request-Nonce": secrets.token_hex(12), **headers}
-        return self.client.post(f"/api/v1/campaigns/{campaign}/actions/buy", json={"sku": "C50", "quantity": 1},
-                                headers=sent, environ_base={"REMOTE_ADDR": self.ip})
+        answer = self.client.post(f"/api/v1/campaigns/{campaign}/actions/buy", json={"sku": "C50", "quantity": 1},
+                                  headers=sent, environ_base={"REMOTE_ADDR": self.ip})
+        asked = answer.json["error"]["details"].get("challenge") if answer.status_code == 403 else None
+        if asked and asked["kind"] == "slider":  # the player looks at the picture: where the gap is
+            container = self.client.application.extensions["huodong.container"]
+            self.seen[asked["id"]] = gap_of(container.redis, CampaignKeys(container.settings.redis_namespace,
+                                                                          campaign), asked["id"])
+        return answer
 
     def solve(self, campaign: int, refusal: Any, *, off_by: int = 0) -> Any:
-        """Drag the piece into the gap the refusal's picture shows, and play again."""
+        """Drag the piece, by hand, into the gap the refusal's picture showed, and play again."""
         asked = refusal.json["error"]["details"]["challenge"]
-        picture = base64.b64decode(asked["image"].partition(",")[2]).decode()
-        gap = int(GAP.search(picture).group(1))
-        return self.buy(campaign, **{"X-Challenge-Id": asked["id"], "X-Challenge-Answer": str(gap + off_by)})
+        gap = self.seen[asked["id"]] + off_by
+        return self.buy(campaign, **{"X-Challenge-Id": asked["id"],
+                                     "X-Challenge-Answer": slider.answer(gap, slider.hand_drag(gap))})
 
 
 def test_machine_regular_taps_are_denied_after_the_rhythm_shows_and_a_persons_are_not(world, clock):

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.models import AuditEntry, Campaign, Grant
+from tests.fraud.test_gate import Player
 from tests.fraud.test_review import Friends
 from tests.games.test_referral import definition as referral_definition
 from tests.support.browser import XSS, expect, shot, sign_in
@@ -280,3 +281,25 @@ def test_the_ab_variants_are_compared_on_the_campaign_page(server, browser, user
         cells = row.locator("td").all_inner_texts()
         assert cells[0] == name and int(cells[2]) == got.count(name), cells  # its plays
     assert not page.errors
+
+
+def test_a_policy_tried_in_shadow_shows_what_it_would_refuse_and_publishing_warns(server, browser, users, client,
+                                                                                  factory, admin_token, container):
+    marketer = {"Authorization": f"Bearer {admin_token('marketer')}"}
+    saved = client.put("/admin/api/v1/fraud-policies/watching", headers=marketer,
+                       json={"risk": {"mode": "off"}, "rate_limits": [
+                           {"name": "tight", "scope": "user", "limit": 2, "window_seconds": 60, "mode": "shadow"}]})
+    assert saved.status_code == 200, saved.json
+    campaign_id = factory.campaign({**flash_sale_definition(stock=100), "fraud": {"policy": "watching"}})
+    player = Player(client, "keen")
+    assert [player.buy(campaign_id).status_code for _ in range(10)] == [200] * 10  # shadow: nobody refused
+    container.play_service.refusals.flush()
+    page = sign_in(browser, server, users["publisher"])
+    page.goto(f"{server}/admin/campaigns/{campaign_id}")
+    hour = page.locator("[data-testid=gate-hour]")
+    expect(hour).to_contain_text("rate:tight")
+    assert "80.0 %" in hour.inner_text() and "10" in hour.inner_text()  # 8 of the 10 plays
+    page.click("[data-testid=publish]")
+    page.wait_for_load_state("load")
+    assert "would have refused 80.0 % of the plays" in page.dialogs[-1] and "rate:tight: 80.0 %" in page.dialogs[-1]
+    assert page.errors == []

@@ -7,6 +7,7 @@ from typing import Any
 
 from campaigns.activity import by_variant, per_minute
 from campaigns.models import AdminRole
+from engine.clock import to_ms
 from rewards.lag import campaign_lag
 
 from ..api import CAMPAIGN_ID
@@ -35,5 +36,6 @@ def campaign_activity(query: dict[str, Any], campaign_id: int) -> dict[str, Any]
             "variants": by_variant(db(), campaign_id),
             "live": {"status": stats.status, "budget_fen": stats.budget_fen, "spent_fen": stats.spent_fen,
                      "stock": stats.stock},
-            "fraud": c.live_state.fraud_stats(campaign_id),
+            "fraud": {**c.live_state.fraud_stats(campaign_id),
+                      "last_hour": c.live_state.gate_last_hour(campaign_id, to_ms(now))},
             "settlement": campaign_lag(db(), c.redis, c.settings.redis_namespace, campaign_id, now)}

@@ -7,6 +7,7 @@ from typing import Any
 from flask import g, request
 
 from campaigns.models import AdminRole
+from engine.clock import to_ms
 from engine.errors import NotFoundError, ValidationError
 from engine.fraud.policy import DEFAULT, PolicySchema
 
@@ -16,7 +17,7 @@ from ..auth import require_admin
 from ..jsonio import json_body
 from ..requestctx import container, db
 from . import blp
-from .schemas import CampaignFraudSchema, FraudPolicyViewSchema
+from .schemas import CampaignFraudSchema, FraudPolicyViewSchema, PolicyHourSchema
 
 POLICY_NAME = "<string:name>"
 
@@ -64,4 +65,14 @@ def campaign_fraud(campaign_id: int) -> dict[str, Any]:
         policy = c.snapshots.get(campaign_id).fraud_policy  # the live version's
     except NotFoundError:  # never published
         policy = campaign.draft.get("fraud", {}).get("policy", DEFAULT)
-    return {"policy": policy, **c.live_state.fraud_stats(campaign_id), "recent": c.live_state.fraud_log(campaign_id)}
+    return {"policy": policy, **c.live_state.fraud_stats(campaign_id), "recent": c.live_state.fraud_log(campaign_id),
+            "last_hour": c.live_state.gate_last_hour(campaign_id, to_ms(c.clock.now()))}
+
+
+@blp.route(f"/fraud-policies/{POLICY_NAME}/last-hour", methods=["GET"])
+@require_admin(AdminRole.VIEWER)
+@blp.response(200, PolicyHourSchema)
+def policy_last_hour(name: str) -> dict[str, Any]:
+    """What the policy refused, and its shadow rules would have refused, in the last hour over every campaign
+    playing under it: try a policy in shadow on live traffic, then enforce it."""
+    return container().fraud_policy_service(db()).last_hour(name)

@@ -140,6 +140,29 @@ class FraudRefusalSchema(Schema):
     reasons = fields.String(metadata={"description": "the risk score's signals or the ring's, comma-separated"})
 
 
+class RuleHourSchema(Schema):
+    refused = fields.Integer(required=True, metadata={"description": "plays the rule refused"})
+    would_refuse = fields.Integer(required=True, metadata={"description": "plays the rule, in shadow mode, "
+                                                                          "would have refused"})
+    share = fields.Float(required=True, metadata={"description": "both, over the plays screened"})
+
+
+class GateHourSchema(Schema):
+    """The fraud gate's last hour (counted by each process, a second behind)."""
+
+    minutes = fields.Integer(required=True)
+    since_ms = fields.Integer(required=True)
+    plays = fields.Integer(required=True, metadata={"description": "plays the gate screened"})
+    would_refuse = fields.Integer(required=True, metadata={"description": "admitted plays at least one shadow "
+                                                                          "rule would have refused"})
+    share = fields.Float(required=True, metadata={"description": "would_refuse over plays"})
+    rules = fields.Dict(keys=fields.String(), values=fields.Nested(RuleHourSchema), required=True)
+
+
+class PolicyHourSchema(GateHourSchema):
+    policy = fields.String(required=True)
+
+
 class CampaignFraudSchema(Schema):
     policy = fields.String(required=True)
     blocked = fields.Dict(keys=fields.String(), values=fields.Integer(),
@@ -150,6 +173,10 @@ class CampaignFraudSchema(Schema):
                        metadata={"description": "plays held for review, per ring signal"})
     recent = fields.List(fields.Nested(FraudRefusalSchema), required=True,
                          metadata={"description": "the latest refused plays, newest first (up to 50)"})
+    challenges = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                             metadata={"description": "answers to challenges: passed, failed, unavailable_open, "
+                                                      "unavailable_closed"})
+    last_hour = fields.Nested(GateHourSchema, required=True)
 
 
 class ReviewGrantSchema(Schema):

@@ -7,16 +7,14 @@
 --   k.nc  hash: plays per IP range this minute; k.np the minute before
 --   k.nu  set: players seen from the request's IP range; k.nn those of them with new accounts
 --   k.du  set: players the request's device carries (written by the device rules of gate.lua)
---   k.pa  string: until when (ms) the player is past a solved challenge
---   k.ch  hash {user, x}: the challenge the request answers (absent when it answers none)
+--   k.pa  string: until when (ms) the player is past a solved challenge (engine/fraud/challenge.py sets it)
 --   u user, d device ('' = none), net IP range ('' = none), new (the account is new), f share of this minute
 --   gone, lim = {device limit, range limit} (plays a minute), tr = {points, taps compared, max cv},
 --   dr / nr / sd / nw points of device rate / range rate / shared device / new account, ins the points of
 --   instant_play when the play came moments after the account registered (Python tells: 0 otherwise),
 --   na = {points, min players, max new share}, ttl how long an account counts as new (ms), al: the crowd
 --   signals count alone,
---   ca challenge at, da deny at, sh shadow mode, ans the challenge answer (px) or nil, tol its tolerance,
---   pass how long a solved challenge lets the player through (ms)
+--   ca challenge at, da deny at, sh shadow mode
 --
 -- Every screened play that reaches the score is counted (taps, rates, players per range): the statistics
 -- describe what was attempted, admitted or not. Nothing here is the player's chance or quota.
@@ -111,21 +109,13 @@ local function risk_score(r, now)
   return evidence.points + crowd.points, reasons
 end
 
--- 'risk:deny', 'risk:challenge' or nil. A challenge answered right lets the player through for r.pass ms.
+-- 'risk:deny', 'risk:challenge' or nil. A player past a solved challenge is let through the challenge band.
 local function risk_decision(r, score, now)
   if score >= r.da then
     return 'risk:deny'
   end
   if score < r.ca or tonumber(redis.call('GET', KEYS[r.k.pa]) or '0') > now then
     return nil
-  end
-  if r.k.ch then
-    local asked = redis.call('HMGET', KEYS[r.k.ch], 'user', 'x')
-    redis.call('DEL', KEYS[r.k.ch])  -- one try each
-    if asked[1] == r.u and type(r.ans) == 'number' and math.abs(tonumber(asked[2]) - r.ans) <= r.tol then
-      redis.call('SET', KEYS[r.k.pa], now + r.pass, 'PX', r.pass)
-      return nil
-    end
   end
   return 'risk:challenge'
 end

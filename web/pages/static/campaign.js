@@ -19,7 +19,12 @@
         const changes = JSON.parse(document.getElementById("changes").textContent);
         const lines = changes.slice(0, 20).map((c) => `${c.op} ${c.path}` + ("value" in c ? ` = ${JSON.stringify(c.value).slice(0, 60)}` : ""));
         if (changes.length > 20) lines.push(`… +${changes.length - 20}`);
-        if (!window.confirm(`${text.confirm_publish}\n\n${text.changes}:\n${lines.join("\n") || text.no_changes}`)) return;
+        // And warns when the draft's policy, tried in shadow mode, would have refused over 1 % of the last hour's plays.
+        const warning = JSON.parse(document.getElementById("shadow-warning").textContent);
+        const warned = warning ? "\n\n" + text.shadow_warning.replace("{policy}", warning.policy)
+          .replace("{share}", percent(warning.share)).replace("{plays}", warning.plays) + "\n" +
+          Object.entries(warning.rules).filter(([, r]) => r.would_refuse).map(([rule, r]) => `${rule}: ${percent(r.share)}`).join("\n") : "";
+        if (!window.confirm(`${text.confirm_publish}${warned}\n\n${text.changes}:\n${lines.join("\n") || text.no_changes}`)) return;
       }
       if (action === "end" && !window.confirm(text.confirm_end)) return;
       try {
@@ -107,6 +112,10 @@
   }
 
   // Rows of cells as text (a name and its value, or a whole row).
+  function percent(share) {
+    return `${(share * 100).toFixed(share < 0.1 ? 2 : 1)} %`;
+  }
+
   function fill(table, rows) {
     table.replaceChildren();
     for (const cells of rows) {
@@ -148,7 +157,12 @@
       fill(document.getElementById("fraud-numbers"), [
         ...Object.entries(fraud.blocked).map(([rule, n]) => [rule, n]),
         ...Object.entries(fraud.shadow).map(([rule, n]) => [`shadow ${rule}`, n]),
-        ...Object.entries(fraud.held).map(([rule, n]) => [`held ${rule}`, n])]);
+        ...Object.entries(fraud.held).map(([rule, n]) => [`held ${rule}`, n]),
+        ...Object.entries(fraud.challenges).map(([outcome, n]) => [`challenge ${outcome}`, n])]);
+      const hour = fraud.last_hour;
+      fill(document.querySelector("#gate-hour tbody"), [
+        [text.plays_screened, hour.plays, "", ""],
+        ...Object.entries(hour.rules).map(([rule, r]) => [rule, r.refused, r.would_refuse, percent(r.share)])]);
     } catch (error) { refused(error); }
   }
   refresh();
