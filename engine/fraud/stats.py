@@ -24,7 +24,11 @@ WARN_SHARE = 0.01
 
 
 def policy_minute_key(namespace: str, policy: str, minute: int) -> str:
-    return f"{GlobalKeys(namespace).fraud_policies}:minute:{policy}:{minute}"
+    return f"{_policy_minutes(namespace)}{policy}:{minute}"
+
+
+def _policy_minutes(namespace: str) -> str:
+    return f"{GlobalKeys(namespace).fraud_policies}:minute:"
 
 
 def campaign_minute_key(keys: CampaignKeys, minute: int) -> str:
@@ -34,7 +38,7 @@ def campaign_minute_key(keys: CampaignKeys, minute: int) -> str:
 class GateStats:
     def __init__(self, tally: RefusalTally, namespace: str) -> None:
         self._tally = tally
-        self._namespace = namespace
+        self._policy_minutes = _policy_minutes(namespace)  # built once: this runs on every screened play
 
     def record(self, keys: CampaignKeys, policy: str, now_ms: int, *, refused: str | None = None,
                shadow: list[str] | None = None, screened: bool = False) -> None:
@@ -44,7 +48,7 @@ class GateStats:
         fields = (["plays"] if screened else []) + ([f"refused:{refused}"] if refused else [])
         if shadow:
             fields += [f"shadow:{label}" for label in dict.fromkeys(shadow)] + ["shadow_any"]
-        for key in (campaign_minute_key(keys, minute), policy_minute_key(self._namespace, policy, minute)):
+        for key in (campaign_minute_key(keys, minute), f"{self._policy_minutes}{policy}:{minute}"):
             for field in fields:
                 self._tally.count(key, field, ttl_seconds=KEEP_SECONDS)
 

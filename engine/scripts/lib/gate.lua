@@ -33,10 +33,9 @@ end
 local function gate_window(c, now)
   local key, limit, ttl, member = KEYS[c[2]], c[5], c[6], c[7]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - ttl)
-  if redis.call('ZSCORE', key, member) then
+  if redis.call('ZADD', key, 'NX', now, member) == 0 then  -- there already: this request again
     return false
   end
-  redis.call('ZADD', key, now, member)
   redis.call('PEXPIRE', key, ttl)
   local count = redis.call('ZCARD', key)
   if count <= limit then
@@ -65,7 +64,9 @@ local function gate_windows(gate, now)
 end
 
 local function gate_check(gate, now)
-  local verdict = {shadow = {}, held = {}}
+  -- sets: what the distinct checks learned of their sets ({member = bool, card = n or nil} by key), which
+  -- the risk score and gate_apply read instead of asking again.
+  local verdict = {shadow = {}, held = {}, sets = {}}
   local shadow = verdict.shadow
   for _, label in ipairs(gate.p) do
     shadow[#shadow + 1] = label
@@ -78,7 +79,12 @@ local function gate_check(gate, now)
     elseif kind == 'window' then
       failed, retry = gate_window(c, now)
     elseif kind == 'distinct' then
-      failed = redis.call('SISMEMBER', key, c[7]) == 0 and redis.call('SCARD', key) >= limit
+      local known = {member = redis.call('SISMEMBER', key, c[7]) == 1}
+      if not known.member then
+        known.card = redis.call('SCARD', key)
+      end
+      verdict.sets[key] = known
+      failed = not known.member and known.card >= limit
     else
       error('unknown gate check ' .. tostring(kind))
     end
@@ -93,7 +99,7 @@ local function gate_check(gate, now)
     end
   end
   if gate.r then
-    local score, reasons = risk_score(gate.r, now)
+    local score, reasons = risk_score(gate.r, now, verdict.sets)
     verdict.risk = {score = score, reasons = reasons}
     local decision = risk_decision(gate.r, score, now)
     if decision and gate.r.sh then
@@ -128,7 +134,9 @@ local function gate_apply(gate, verdict, now)
     if kind == 'nonce' then
       redis.call('SET', key, '1', 'PX', ttl)
     elseif kind == 'distinct' then
-      redis.call('SADD', key, c[7])
+      if not (verdict.sets[key] or {}).member then
+        redis.call('SADD', key, c[7])
+      end
       redis.call('PEXPIRE', key, ttl)
     end
   end

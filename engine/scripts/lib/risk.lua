@@ -40,7 +40,8 @@ local function risk_add(kind, points, reason)
   end
 end
 
-local function risk_score(r, now)
+-- sets: what the gate's distinct checks already know of a set ({member, card} by key; gate.lua).
+local function risk_score(r, now, sets)
   local evidence, crowd = {points = 0}, {points = 0}
   local function add(points, reason)
     risk_add(evidence, points, reason)
@@ -74,7 +75,12 @@ local function risk_score(r, now)
     if above_rate(KEYS[k.dc], KEYS[k.dp], r.d, r.f, r.lim[1]) then
       add(r.dr, 'device_rate')
     end
-    if r.sd > 0 and redis.call('SISMEMBER', KEYS[k.du], r.u) == 0 and redis.call('SCARD', KEYS[k.du]) > 0 then
+    local players = sets and sets[KEYS[k.du]]
+    if r.sd > 0 and not players then
+      players = {member = redis.call('SISMEMBER', KEYS[k.du], r.u) == 1}
+      players.card = not players.member and redis.call('SCARD', KEYS[k.du]) or nil
+    end
+    if r.sd > 0 and not players.member and players.card > 0 then
       add(r.sd, 'shared_device')
     end
   end
