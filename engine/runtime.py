@@ -232,6 +232,8 @@ class PlayService:
                 read = read_state(self._scripts.client, keys, request.user_id, reads, idempotency_key,
                                   attributes_key=attributes_key, first=attempts)
             except redis.exceptions.NoScriptError:  # Redis restarted and lost its scripts
+                if attempts is None:
+                    raise
                 attempts.reload()
                 read = read_state(self._scripts.client, keys, request.user_id, reads, idempotency_key,
                                   attributes_key=attributes_key, first=attempts)

@@ -85,3 +85,13 @@ def test_a_shadow_limit_counts_attempts_and_refuses_none(factory, client, policy
     assert codes == [200, 409, 409, 409, 409]
     stats = client.get(f"/admin/api/v1/campaigns/{campaign}/fraud", headers=admin).json
     assert stats["shadow"] == {"rate:watch": 3} and stats["blocked"] == {}
+
+
+def test_a_redis_that_lost_its_scripts_still_counts_a_stateful_play(factory, client, policy, redis):
+    """The attempt count rides the state read's pipeline by SHA: after SCRIPT FLUSH (a restart) it loads again."""
+    name = policy(rate_limits=[{"name": "three", "scope": "user", "limit": 3, "window_seconds": 60}])
+    campaign = factory.campaign(lottery_definition(fraud={"policy": name}))
+    player = Player(client, "after-restart")
+    assert player.play(campaign, "draw", {}).status_code == 200
+    redis.script_flush()
+    assert [player.play(campaign, "draw", {}).status_code for _ in range(3)] == [409, 409, 429]
