@@ -12,21 +12,21 @@ ENTRY_POINT_GROUPS = ("huodong.games", "huodong.rewards", "huodong.challenges")
 _loaded: set[str] = set()
 
 
-def load_builtin_plugins() -> None:
-    """The built-in games, reward types and challenge providers (what a schema may check a name against)."""
-    for module in BUILTIN_PACKAGES:
+def _import_once(modules: tuple[str, ...]) -> None:
+    for module in modules:
         if module not in _loaded:
             importlib.import_module(module)
             _loaded.add(module)
+
+
+def load_builtin_plugins() -> None:
+    """The built-in games, reward types and challenge providers (what a schema may check a name against)."""
+    _import_once(BUILTIN_PACKAGES)
 
 
 def load_plugins(settings: Settings) -> None:
     """Import every plugin once per process; importing a plugin registers it."""
-    load_builtin_plugins()
-    for module in settings.plugins:
-        if module not in _loaded:
-            importlib.import_module(module)
-            _loaded.add(module)
+    _import_once((*BUILTIN_PACKAGES, *settings.plugins))
     for group in ENTRY_POINT_GROUPS:
         for entry in entry_points(group=group):
             if entry.value not in _loaded:

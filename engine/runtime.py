@@ -286,11 +286,12 @@ class PlayService:
             return errors.ConflictError(reason=body)
         label, _, detail_text = body.partition("\n")
         detail = json.loads(detail_text) if detail_text else None
-        self._gate_noted(keys, screening.policy, to_ms(self._clock.now()), refused=label)
-        if detail and "retry_after_ms" in detail and label in screening.limited:
+        now_ms = to_ms(self._clock.now())
+        self._gate_noted(keys, screening.policy, now_ms, refused=label)
+        if label in screening.limited:
             # Until the window has room, this process refuses the same scope's plays on its own.
-            self.blocks.block(keys.campaign_id, label, screening.limited[label], to_ms(self._clock.now()),
-                               int(detail["retry_after_ms"]))
+            self.blocks.block(keys.campaign_id, label, screening.limited[label], now_ms,
+                              int(detail["retry_after_ms"]))
         error = screening.refusal(label, detail)
         if label == "risk:challenge" and screening.challenge is not None:
             error.details["challenge"] = challenge.issue(self._challenges(keys, screening.challenge),

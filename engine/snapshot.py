@@ -15,7 +15,7 @@ import redis
 from .audience import Audience
 from .clock import business_day, parse_instant
 from .errors import NotFoundError
-from .fraud.policy import DEFAULT as DEFAULT_POLICY_NAME
+from .fraud.policy import policy_of
 from .game import Game, games
 from .keys import CampaignKeys
 from .variants import Variant, merged_config
@@ -45,7 +45,7 @@ class CampaignSnapshot:
     @property
     def fraud_policy(self) -> str:
         """The name of the fraud policy the campaign plays under."""
-        return (self.definition.get("fraud") or {}).get("policy") or DEFAULT_POLICY_NAME
+        return policy_of(self.definition)
 
     @property
     def expects_new_users(self) -> bool:

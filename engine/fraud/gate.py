@@ -98,8 +98,6 @@ class Screening:
     policy: str = ""  # the policy's name
     shadow: list[str] = field(default_factory=list)
     checks: list[GateCheck] = field(default_factory=list)
-    # Errors of refusals that need the policy to say (a rate limit's name); the rest: REFUSALS_BY_LABEL.
-    refusals: dict[str, HuodongError] = field(default_factory=dict)
     # The enforced and shadow rate limits' labels and what each counts (the user, device or IP).
     limited: dict[str, str] = field(default_factory=dict)
     # The risk score's part of the script (None: scoring is off), and the referral-ring rules with what
@@ -110,15 +108,13 @@ class Screening:
     challenge: dict[str, Any] | None = None
 
     def refusal(self, label: str, detail: dict[str, Any] | None = None) -> HuodongError:
-        """The error for a check the claim script refused (its label; ``detail``: the risk score and reasons)."""
-        error = self.refusals.get(label)
-        if error is None:
-            made = REFUSALS_BY_LABEL.get(label)
-            error = made() if made is not None else RiskDeniedError(reason=label, rule=label)
+        """The error for a check the claim script refused (its label; ``detail``: the risk score and reasons, or
+        a rate limit's retry_after_ms). Made only when a play is refused: nothing is prepared per play."""
+        if label in self.limited:
+            return rate_limited(label, detail["retry_after_ms"])
+        made = REFUSALS_BY_LABEL.get(label)
+        error = made() if made is not None else RiskDeniedError(reason=label, rule=label)
         if detail:
-            retry_ms = detail.pop("retry_after_ms", None)
-            if retry_ms is not None:
-                error.details["retry_after_seconds"] = retry_seconds(retry_ms)
             error.details.update(detail)
         return error
 
@@ -200,7 +196,6 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
         result.checks.append(GateCheck("window", keys.fraud("rate", rule["name"], value), label, rule["mode"],
                                        limit=rule["limit"], ttl_ms=rule["window_seconds"] * 1000,
                                        member=f"{user_id}:{idempotency_key}"))
-        result.refusals[label] = RateLimitedError(reason=rule["name"], rule=label)
         result.limited[label] = value
 
     lists = document["lists"]

@@ -268,6 +268,11 @@ DEFAULT_POLICY: dict[str, Any] = {
 }
 
 
+def policy_of(definition: dict[str, Any]) -> str:
+    """The name of the fraud policy a campaign definition plays under (``default`` when it names none)."""
+    return (definition.get("fraud") or {}).get("policy") or DEFAULT
+
+
 @dataclass(frozen=True)
 class EntityList:
     users: frozenset[str] = frozenset()

@@ -56,9 +56,9 @@ class GateStats:
 def last_hour(client: redis.Redis, minute_key: Any, now_ms: int) -> dict[str, Any]:
     """The last hour's counts (``minute_key(minute)`` names a minute's hash) and each rule's share of the plays:
     {plays, would_refuse (shadow_any), share, rules: {rule: {refused, would_refuse, share}}}."""
-    now = minute_of(now_ms)
+    first = minute_of(now_ms) - HOUR_MINUTES + 1
     with client.pipeline(transaction=False) as pipe:
-        for minute in range(now - HOUR_MINUTES + 1, now + 1):
+        for minute in range(first, first + HOUR_MINUTES):
             pipe.hgetall(minute_key(minute))
         hashes = pipe.execute()
     totals: dict[str, int] = {}
@@ -76,4 +76,4 @@ def last_hour(client: redis.Redis, minute_key: Any, now_ms: int) -> dict[str, An
     for entry in rules.values():
         entry["share"] = round((entry["refused"] + entry["would_refuse"]) / plays, 4) if plays else 0.0
     return {"minutes": HOUR_MINUTES, "plays": plays, "would_refuse": would,
-            "share": round(would / plays, 4) if plays else 0.0, "rules": rules, "since_ms": (now - 59) * MINUTE_MS}
+            "share": round(would / plays, 4) if plays else 0.0, "rules": rules, "since_ms": first * MINUTE_MS}

@@ -9,7 +9,7 @@ from flask import g, request
 from campaigns.models import AdminRole
 from engine.clock import to_ms
 from engine.errors import NotFoundError, ValidationError
-from engine.fraud.policy import DEFAULT, PolicySchema
+from engine.fraud.policy import PolicySchema, policy_of
 
 from ..api import CAMPAIGN_ID
 from ..api.schemas import ErrorSchema
@@ -64,7 +64,7 @@ def campaign_fraud(campaign_id: int) -> dict[str, Any]:
     try:
         policy = c.snapshots.get(campaign_id).fraud_policy  # the live version's
     except NotFoundError:  # never published
-        policy = campaign.draft.get("fraud", {}).get("policy", DEFAULT)
+        policy = policy_of(campaign.draft)
     return {"policy": policy, **c.live_state.fraud_stats(campaign_id), "recent": c.live_state.fraud_log(campaign_id),
             "last_hour": c.live_state.gate_last_hour(campaign_id, to_ms(c.clock.now()))}
 

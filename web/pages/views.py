@@ -25,7 +25,7 @@ from campaigns.tokens import AdminTokenService
 from campaigns.users import AdminUserService
 from engine.clock import iso
 from engine.errors import HuodongError, NotFoundError
-from engine.fraud.policy import DEFAULT as DEFAULT_POLICY
+from engine.fraud.policy import policy_of
 from engine.game import games
 from rewards.coupons import pools
 
@@ -134,10 +134,9 @@ def campaign(admin: Admin, campaign_id: int) -> str:
     service = container().campaign_service(db())
     versions = service.versions(campaign_id)
     live = next((v.version.definition for v in versions if v.version.version == found.live_version), None)
-    policy = (found.draft.get("fraud") or {}).get("policy") or DEFAULT_POLICY
     return render("admin/campaign.html", admin, campaign=found, versions=versions,
                   changes=service.pending_changes(campaign_id),
-                  shadow_warning=container().fraud_policy_service(db()).publish_warning(policy),
+                  shadow_warning=container().fraud_policy_service(db()).publish_warning(policy_of(found.draft)),
                   live_rollout=live["rollout_percent"] if live else None)
 
 

@@ -46,15 +46,19 @@ local function gate_window(c, now)
   return true, math.max(1, tonumber(oldest[2]) + ttl - now)
 end
 
--- The window checks alone (attempts.lua, before a stateful game plans): the first enforced one that failed,
--- as gate_check answers it, or nil; shadow failures are counted in the stats hash.
-local function gate_windows(gate, now)
+-- The window checks (Python puts them first): the refusal of the first enforced one that failed
+-- ({refused, detail = {retry_after_ms}}), or nil. A shadow one that failed joins ``shadow`` (gate_check's
+-- list, counted if the play is admitted) or, without one (attempts.lua, before a stateful game plans), is
+-- counted in the stats hash at once.
+local function gate_windows(gate, now, shadow)
   for _, c in ipairs(gate.c) do
     if c[1] == 'window' then
       local failed, retry = gate_window(c, now)
       if failed and not c[4] then
         gate_refuse(gate, c[3])
         return {refused = c[3], detail = {retry_after_ms = retry}}
+      elseif failed and shadow then
+        shadow[#shadow + 1] = c[3]
       elseif failed then
         redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. c[3], 1)
       end
@@ -71,28 +75,27 @@ local function gate_check(gate, now)
   for _, label in ipairs(gate.p) do
     shadow[#shadow + 1] = label
   end
+  local limited = gate_windows(gate, now, shadow)
+  if limited then
+    verdict.refused, verdict.detail = limited.refused, limited.detail
+    return verdict
+  end
   for _, c in ipairs(gate.c) do
     local kind, key, label, is_shadow, limit = c[1], KEYS[c[2]], c[3], c[4], c[5]
-    local failed, retry
+    local failed
     if kind == 'nonce' then
       failed = redis.call('EXISTS', key) == 1
-    elseif kind == 'window' then
-      failed, retry = gate_window(c, now)
     elseif kind == 'distinct' then
-      local known = {member = redis.call('SISMEMBER', key, c[7]) == 1}
-      if not known.member then
-        known.card = redis.call('SCARD', key)
-      end
+      local known = set_membership(key, c[7])
       verdict.sets[key] = known
       failed = not known.member and known.card >= limit
-    else
+    elseif kind ~= 'window' then
       error('unknown gate check ' .. tostring(kind))
     end
     if failed then
       if not is_shadow then
         gate_refuse(gate, label)
         verdict.refused = label
-        verdict.detail = retry and {retry_after_ms = retry} or nil
         return verdict
       end
       shadow[#shadow + 1] = label

@@ -32,6 +32,16 @@ local function above_rate(now_key, before_key, field, share_gone, limit)
   return now_count + before * (1 - share_gone) > limit
 end
 
+-- Whether the set holds member, and when it does not how many it holds: {member = bool, card = n or nil}
+-- (also gate.lua's distinct checks, whose answers risk_score then reads instead of asking again).
+local function set_membership(key, member)
+  local known = {member = redis.call('SISMEMBER', key, member) == 1}
+  if not known.member then
+    known.card = redis.call('SCARD', key)
+  end
+  return known
+end
+
 -- Adds a signal's points and its name to a kind of signal ({points = n, reason, reason...}).
 local function risk_add(kind, points, reason)
   if points > 0 then
@@ -40,15 +50,9 @@ local function risk_add(kind, points, reason)
   end
 end
 
--- sets: what the gate's distinct checks already know of a set ({member, card} by key; gate.lua).
+-- sets: what the gate's distinct checks already know of a set (set_membership's answers by key).
 local function risk_score(r, now, sets)
   local evidence, crowd = {points = 0}, {points = 0}
-  local function add(points, reason)
-    risk_add(evidence, points, reason)
-  end
-  local function add_crowd(points, reason)
-    risk_add(crowd, points, reason)
-  end
   local k = r.k
   local points, taps_compared, max_cv = r.tr[1], r.tr[2], r.tr[3]
   if points > 0 then
@@ -66,27 +70,25 @@ local function risk_score(r, now, sets)
       if mean > 0 then
         local cv = math.sqrt(math.max(squares / #taps - mean * mean, 0)) / mean
         if cv < max_cv then
-          add(points, 'tap_regularity')
+          risk_add(evidence, points, 'tap_regularity')
         end
       end
     end
   end
   if r.d ~= '' then
     if above_rate(KEYS[k.dc], KEYS[k.dp], r.d, r.f, r.lim[1]) then
-      add(r.dr, 'device_rate')
+      risk_add(evidence, r.dr, 'device_rate')
     end
-    local players = sets and sets[KEYS[k.du]]
-    if r.sd > 0 and not players then
-      players = {member = redis.call('SISMEMBER', KEYS[k.du], r.u) == 1}
-      players.card = not players.member and redis.call('SCARD', KEYS[k.du]) or nil
-    end
-    if r.sd > 0 and not players.member and players.card > 0 then
-      add(r.sd, 'shared_device')
+    if r.sd > 0 then
+      local players = sets[KEYS[k.du]] or set_membership(KEYS[k.du], r.u)
+      if not players.member and players.card > 0 then
+        risk_add(evidence, r.sd, 'shared_device')
+      end
     end
   end
   if r.net ~= '' then
     if above_rate(KEYS[k.nc], KEYS[k.np], r.net, r.f, r.lim[2]) then
-      add_crowd(r.nr, 'ip_range_rate')
+      risk_add(crowd, r.nr, 'ip_range_rate')
     end
     redis.call('SADD', KEYS[k.nu], r.u)
     redis.call('PEXPIRE', KEYS[k.nu], 86400000)
@@ -96,12 +98,12 @@ local function risk_score(r, now, sets)
     end
     local players = redis.call('SCARD', KEYS[k.nu])
     if players >= r.na[2] and redis.call('SCARD', KEYS[k.nn]) / players > r.na[3] then
-      add_crowd(r.na[1], 'new_accounts_in_range')
+      risk_add(crowd, r.na[1], 'new_accounts_in_range')
     end
   end
-  add(r.ins, 'instant_play')
+  risk_add(evidence, r.ins, 'instant_play')
   if r.new then
-    add_crowd(r.nw, 'new_account')
+    risk_add(crowd, r.nw, 'new_account')
   end
   if evidence.points == 0 and not r.al then
     return 0, {}
