@@ -7,6 +7,7 @@ runs share a server without seeing each other.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -16,9 +17,13 @@ class CampaignKeys:
     namespace: str
     campaign_id: int
 
-    @property
+    @functools.cached_property  # a play builds some twenty keys of one campaign
     def _base(self) -> str:
         return f"{self.namespace}:{{c:{self.campaign_id}}}"
+
+    @functools.cached_property
+    def _fraud(self) -> str:
+        return f"{self._base}:fraud:"
 
     @property
     def meta(self) -> str:
@@ -74,7 +79,7 @@ class CampaignKeys:
 
     def fraud(self, *parts: str) -> str:
         """The fraud gate's state (engine/fraud/gate.py): nonces, rate-limit windows, a device's players..."""
-        return f"{self._base}:fraud:" + ":".join(parts)
+        return self._fraud + ":".join(parts)
 
     @property
     def fraud_stats(self) -> str:

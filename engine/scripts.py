@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from .claims import Op, Relation
-from .fraud.gate import FRAUD_LOG_LENGTH, Screening
+from .fraud.gate import FRAUD_LOG_LENGTH, RiskPart, Screening, ScriptPart
 from .keys import CampaignKeys
 
 
@@ -143,25 +143,19 @@ class Scripts:
                 script_keys.append(real)
                 index[real] = len(script_keys)
             wire_ops.append(op.to_wire(index[real]))
-        wire_gate = ""
-        ring = gate.ring(keys, user_id, relation) if gate is not None else None
-        if gate is not None and (gate.checks or gate.shadow or gate.risk or ring):
-            index_of = _appender(script_keys)
-            wire = _gate_wire(keys, gate, gate.checks, index_of)
-            if gate.risk is not None:
-                wire["r"] = gate.risk.to_wire(index_of)
-            if ring is not None:
-                wire["g"] = ring.to_wire(index_of)
-                wire["ha"] = held_answer or answer
-            wire_gate = json.dumps(wire, separators=(",", ":"))
         argv: list[Any] = [
             fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
             units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,
             _opt(seq), variant or "", json.dumps(wire_ops, separators=(",", ":")) if wire_ops else "[]",
-            "finale" if finale else "play", wire_gate, len(items),
+            "finale" if finale else "play", "", len(items),
         ]
         for item in items:
             argv += [item.item, item.quantity, _opt(item.per_user_limit)]
+        ring = gate.ring(keys, user_id, relation) if gate is not None else None
+        if gate is not None and (gate.checks or gate.shadow or gate.risk or ring):
+            argv[18] = len(argv) + 1  # ARGV[19]: where the gate's arguments start
+            argv += _gate_args(keys, gate, gate.checks, _appender(script_keys), risk=gate.risk, ring=ring,
+                               held_answer=held_answer or answer)
         return ScriptReply.parse(self._claim(keys=script_keys, args=argv))
 
     def attempts(self, keys: CampaignKeys, gate: Screening, now_ms: int) -> PipelinedCall | None:
@@ -171,8 +165,8 @@ class Scripts:
         if not windows:
             return None
         script_keys: list[str] = []
-        wire = _gate_wire(keys, gate, windows, _appender(script_keys))
-        return PipelinedCall(self._attempts, script_keys, [now_ms, json.dumps(wire, separators=(",", ":"))])
+        return PipelinedCall(self._attempts, script_keys, [now_ms, *_gate_args(keys, gate, windows,
+                                                                                 _appender(script_keys))])
 
     def release(
         self,
@@ -243,11 +237,22 @@ def _appender(script_keys: list[str]) -> Any:
     return index_of
 
 
-def _gate_wire(keys: CampaignKeys, gate: Screening, checks: Sequence[Any], index_of: Any) -> dict[str, Any]:
-    """The gate's argument as lib/gate.lua reads it, with these checks (its keys appended by ``index_of``)."""
-    stats_index, log_index = index_of(keys.fraud_stats), index_of(keys.fraud_log)
-    return {"s": stats_index, "l": log_index, "n": FRAUD_LOG_LENGTH, "w": gate.who, "p": gate.shadow,
-            "c": [check.to_wire(index_of(check.key)) for check in checks]}
+def _gate_args(keys: CampaignKeys, gate: Screening, checks: Sequence[Any], index_of: Any, *,
+               risk: RiskPart | None = None, ring: ScriptPart | None = None, held_answer: str = "") -> list[Any]:
+    """The gate's arguments as lib/gate.lua's gate_read takes them, with these checks (their keys appended by
+    ``index_of``), the risk score's and the ring checks' parts when the play has them. Positional: decoding
+    JSON took a gated claim script a fifth of its time."""
+    who = gate.who
+    args: list[Any] = [index_of(keys.fraud_stats), index_of(keys.fraud_log), FRAUD_LOG_LENGTH, who["user"],
+                       who["device"], who["ip"], len(gate.shadow), *gate.shadow, len(checks)]
+    for check in checks:
+        args += check.to_wire(index_of(check.key))
+    args += [json.dumps(ring.to_wire(index_of), separators=(",", ":")) if ring is not None else "", held_answer]
+    if risk is None:
+        args.append(0)
+    else:
+        args += [1, *risk.to_wire(index_of)]
+    return args
 
 
 # Reply codes, named once for callers to match on.

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..claims import Relation
 from ..errors import ConflictError, ForbiddenError, HuodongError
 from ..keys import CampaignKeys
 from . import challenge
 from .features import RequestFeatures
-from .policy import CompiledPolicy
-from .risk import MINUTE_MS, Limits, ip_range, minute_of
+from .policy import CompiledPolicy, RateRule
+from .risk import Limits, ip_range, minute_of
 
 
 class RiskDeniedError(ForbiddenError):
@@ -48,8 +48,7 @@ class RateLimitedError(HuodongError):
     default_message = "Too many plays in a short time; wait a moment."
 
 
-@dataclass(frozen=True)
-class GateCheck:
+class GateCheck(NamedTuple):
     """One check the claim script makes. ``kind``: ``nonce`` (the key must be new: SET NX, kept ``ttl_ms``),
     ``window`` (fewer than ``limit`` members scored within ``ttl_ms``; the play adds one), ``distinct`` (the
     set holds ``member`` already or fewer than ``limit`` members; the play adds it, kept ``ttl_ms``)."""
@@ -63,7 +62,8 @@ class GateCheck:
     member: str = ""
 
     def to_wire(self, key_index: int) -> list[Any]:
-        return [self.kind, key_index, self.rule, self.mode == "shadow", self.limit, self.ttl_ms, self.member]
+        """Its seven positional arguments, as lib/gate.lua's gate_read takes them."""
+        return [self.kind, key_index, self.rule, int(self.mode == "shadow"), self.limit, self.ttl_ms, self.member]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,18 @@ class ScriptPart:
 
     def to_wire(self, index_of: Any) -> dict[str, Any]:
         return {**self.args, "k": {role: index_of(key) for role, key in self.keys.items()}}
+
+
+class RiskPart(NamedTuple):
+    """The risk score's part of the claim script, positional (lib/risk.lua risk_read): its keys in the order
+    lib/risk.lua names them (t, dc, dp, nc, np, nu, nn, du, pa), what this play says, then the policy's
+    constants (``risk_constants``, computed once per policy)."""
+
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+    def to_wire(self, index_of: Any) -> list[Any]:
+        return [*map(index_of, self.keys), *self.args]
 
 
 # The errors of the script's refusals whose label says everything, made only when the script refuses.
@@ -102,7 +114,7 @@ class Screening:
     limited: dict[str, str] = field(default_factory=dict)
     # The risk score's part of the script (None: scoring is off), and the referral-ring rules with what
     # the ring checks need to know about the player (their device, IP, whether the account is new).
-    risk: ScriptPart | None = None
+    risk: RiskPart | None = None
     referral: dict[str, Any] | None = None
     # The policy's challenge section (risk.challenge), to issue one with a CHALLENGE_REQUIRED refusal.
     challenge: dict[str, Any] | None = None
@@ -152,19 +164,19 @@ def rate_limited(label: str, retry_ms: int) -> RateLimitedError:
 def enforced_limits(policy: CompiledPolicy, user_id: str, action: str, features: RequestFeatures
                     ) -> list[tuple[str, str]]:
     """(label, the user, device or IP it counts) of the policy's enforced rate limits on this play."""
-    return [(label, value) for _, label, value in _rate_limits(policy.document, user_id, action, features,
-                                                                ("enforce",))]
+    return [(rule.label, value) for rule, value in _rate_limits(policy, user_id, action, features)
+            if rule.mode == "enforce"]
 
 
-def _rate_limits(document: dict[str, Any], user_id: str, action: str, features: RequestFeatures,
-                 modes: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """(rule, label, the user, device or IP it counts) of each rate limit in ``modes`` that counts this play."""
-    for rule in document["rate_limits"]:
-        if rule["mode"] not in modes or ("*" not in rule["actions"] and action not in rule["actions"]):
+def _rate_limits(policy: CompiledPolicy, user_id: str, action: str, features: RequestFeatures
+                 ) -> Iterator[tuple[RateRule, str]]:
+    """(rule, the user, device or IP it counts) of each rate limit not off that counts this play."""
+    for rule in policy.rate_rules:
+        if rule.actions is not None and action not in rule.actions:
             continue
-        value = {"user": user_id, "device": features.device_id, "ip": features.ip}[rule["scope"]]
+        value = user_id if rule.scope == "user" else features.device_id if rule.scope == "device" else features.ip
         if value is not None:
-            yield rule, f"rate:{rule['name']}", value
+            yield rule, value
 
 
 def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
@@ -192,11 +204,10 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
             result.shadow.append(rule)
 
     # The rate limits first: they count every attempt, also one a later rule refuses (lib/gate.lua).
-    for rule, label, value in _rate_limits(document, user_id, action, features, ("enforce", "shadow")):
-        result.checks.append(GateCheck("window", keys.fraud("rate", rule["name"], value), label, rule["mode"],
-                                       limit=rule["limit"], ttl_ms=rule["window_seconds"] * 1000,
-                                       member=f"{user_id}:{idempotency_key}"))
-        result.limited[label] = value
+    for rule, value in _rate_limits(policy, user_id, action, features):
+        result.checks.append(GateCheck("window", keys.fraud("rate", rule.name, value), rule.label, rule.mode,
+                                       rule.limit, rule.ttl_ms, f"{user_id}:{idempotency_key}"))
+        result.limited[rule.label] = value
 
     lists = document["lists"]
     listed = policy.deny.holds(user_id, device, ip)
@@ -245,10 +256,10 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
 
     risk = document["risk"]
     if risk["mode"] != "off":
-        result.risk = risk_part(risk, keys, user_id, features, now_ms, is_new(risk["new_account_minutes"]),
+        result.risk = risk_part(risk, policy.risk_constants[expects_new_users], keys, user_id, features, now_ms,
+                                is_new(risk["new_account_minutes"]),
                                 limits or Limits(risk["device_rate"]["floor_per_minute"],
-                                                 risk["ip_range_rate"]["floor_per_minute"]),
-                                expects_new_users=expects_new_users)
+                                                 risk["ip_range_rate"]["floor_per_minute"]))
         result.challenge = risk["challenge"]
     referral = document["referral"]
     if referral["mode"] != "off":
@@ -256,31 +267,23 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
     return result
 
 
-def risk_part(risk: dict[str, Any], keys: CampaignKeys, user_id: str, features: RequestFeatures, now_ms: int,
-              new: bool, limits: Limits, *, expects_new_users: bool = False) -> ScriptPart:
-    """The risk score's part of the claim script (lib/risk.lua), its keys and the policy's numbers."""
+def risk_part(risk: dict[str, Any], constants: tuple[Any, ...], keys: CampaignKeys, user_id: str,
+              features: RequestFeatures, now_ms: int, new: bool, limits: Limits) -> RiskPart:
+    """The risk score's part of the claim script (lib/risk.lua): its keys, what this play says and the policy's
+    ``constants`` (``risk_constants``)."""
     device = features.device_id or ""
     ranges = risk["ip_range_rate"]
     network = ip_range(features.ip, ranges["prefix_v4"], ranges["prefix_v6"]) or ""
     minute = minute_of(now_ms)
     fraud = keys.fraud
-    part_keys = {"t": fraud("taps", user_id), "dc": fraud("pop", "dev", str(minute)),
-                 "dp": fraud("pop", "dev", str(minute - 1)), "nc": fraud("pop", "net", str(minute)),
-                 "np": fraud("pop", "net", str(minute - 1)), "nu": fraud("net_users", network),
-                 "nn": fraud("net_new", network), "du": fraud("device_users", device),
-                 "pa": challenge.passed_key(keys, user_id)}
-    taps, in_range, instant = risk["tap_regularity"], risk["new_accounts_in_range"], risk["instant_play"]
+    now, before = str(minute), str(minute - 1)
     registered = features.registered_ms
-    youth_counts = not expects_new_users
-    return ScriptPart(keys=part_keys, args={
-        "u": user_id, "d": device, "net": network, "new": new, "f": (now_ms % MINUTE_MS) / MINUTE_MS,
-        "lim": [limits.device, limits.ip_range],
-        "tr": [taps["points"], taps["min_taps"], taps["max_cv"]],
-        "dr": risk["device_rate"]["points"], "nr": ranges["points"], "sd": risk["shared_device"],
-        "ins": instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000
-        else 0,
-        "na": [in_range["points"] if youth_counts else 0, in_range["min_players"], in_range["max_share"]],
-        "nw": risk["new_account"] if youth_counts else 0, "al": risk["crowd_alone"],
-        "ttl": risk["new_account_minutes"] * 60_000,
-        "ca": risk["challenge_at"], "da": risk["deny_at"], "sh": risk["mode"] == "shadow",
-    })
+    instant = risk["instant_play"]
+    return RiskPart(
+        keys=(fraud("taps", user_id), fraud("pop", "dev", now), fraud("pop", "dev", before), fraud("pop", "net", now),
+              fraud("pop", "net", before), fraud("net_users", network), fraud("net_new", network),
+              fraud("device_users", device), challenge.passed_key(keys, user_id)),
+        args=(user_id, device, network, int(new), limits.device, limits.ip_range,
+              instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000
+              else 0, *constants))
+

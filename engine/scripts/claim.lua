@@ -42,7 +42,8 @@
 --          kinds: incr (bounded by low/high), put, expect, absent, delete, setbit
 -- ARGV[18] mode: 'play', or 'finale' (the game's one payout when the campaign has ended: the
 --          status must be 'ended' and the schedule is not checked)
--- ARGV[19] the fraud gate's checks, JSON (see lib/gate.lua); '' = the play is not screened
+-- ARGV[19] where the fraud gate's arguments start in ARGV, after the items (lib/gate.lua gate_read); '' = the
+--          play is not screened
 -- ARGV[20] n, the number of items; then n triples from ARGV[21]:
 --          item, quantity, limit of this item per player ('' = none)
 --
@@ -88,7 +89,7 @@ if ARGV[15] ~= '' and (redis.call('HGET', KEYS[4], 'seq') or '0') ~= ARGV[15] th
   return {'STALE', ''}
 end
 
-local gate = ARGV[19] ~= '' and cjson.decode(ARGV[19]) or nil
+local gate = ARGV[19] ~= '' and gate_read(tonumber(ARGV[19])) or nil
 local verdict
 if gate then
   verdict = gate_check(gate, now)

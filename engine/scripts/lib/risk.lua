@@ -1,35 +1,64 @@
 -- risk.lua (a prelude of claim.lua, after gate.lua): the risk score of one play, from the signals it shows,
 -- and what the score decides (see engine/fraud/gate.py risk_part and engine/fraud/risk.py).
 --
--- The gate argument's r = {k = {keys by role, as indices in KEYS}, ...}:
---   k.t   list: the player's latest tap times (ms), newest first
---   k.dc  hash: plays per device this minute; k.dp the same for the minute before (kept 3 minutes)
---   k.nc  hash: plays per IP range this minute; k.np the minute before
---   k.nu  set: players seen from the request's IP range; k.nn those of them with new accounts
---   k.du  set: players the request's device carries (written by the device rules of gate.lua)
---   k.pa  string: until when (ms) the player is past a solved challenge (engine/fraud/challenge.py sets it)
---   u user, d device ('' = none), net IP range ('' = none), new (the account is new), f share of this minute
---   gone, lim = {device limit, range limit} (plays a minute), tr = {points, taps compared, max cv},
---   dr / nr / sd / nw points of device rate / range rate / shared device / new account, ins the points of
---   instant_play when the play came moments after the account registered (Python tells: 0 otherwise),
---   na = {points, min players, max new share}, ttl how long an account counts as new (ms), al: the crowd
---   signals count alone,
---   ca challenge at, da deny at, sh shadow mode
+-- The risk part of the gate's arguments (risk_read, positional from ARGV[i]): first the keys, as indices in
+-- KEYS, in this order:
+--   t    string: the player's latest tap times (ms), newest first, comma-separated
+--   dc   hash: plays per device this minute; dp the same for the minute before (kept 3 minutes)
+--   nc   hash: plays per IP range this minute; np the minute before
+--   nu   set: players seen from the request's IP range; nn those of them with new accounts
+--   du   set: players the request's device carries (written by the device rules of gate.lua)
+--   pa   string: until when (ms) the player is past a solved challenge (engine/fraud/challenge.py sets it)
+-- then what the play says: u user, d device ('' = none), net IP range ('' = none), new ('1': the account is
+-- new), the device and range limits (plays a minute), ins the points of instant_play when the play came
+-- moments after the account registered (Python tells: 0 otherwise); then the policy's constants
+-- (engine/fraud/policy.py risk_constants): tap regularity points, taps compared and max cv; the points of
+-- device rate (dr), range rate (nr) and a shared device (sd); new accounts in a range: points, min players,
+-- max new share; the points of a new account (nw); al ('1': the crowd signals count alone); ttl, how long
+-- an account counts as new (ms); challenge at, deny at; sh ('1': shadow mode).
 --
 -- Every screened play that reaches the score is counted (taps, rates, players per range): the statistics
 -- describe what was attempted, admitted or not. Nothing here is the player's chance or quota.
 --
 -- Evidence of a machine or a farm (tap_regularity, device_rate, shared_device, instant_play) always counts.
 -- The crowd signals (ip_range_rate, new_accounts_in_range, new_account), which a carrier's NAT full of new
--- users shows as much as a farm, count only in a play that shows evidence too (or when r.al).
+-- users shows as much as a farm, count only in a play that shows evidence too (or when al): a play without
+-- evidence counts its range's statistics and reads none of them.
 
--- Counts the play under field in this minute's hash and answers whether the sliding minute (this minute's
--- count plus the share of the last one still inside it) is above limit.
-local function above_rate(now_key, before_key, field, share_gone, limit)
-  local now_count = redis.call('HINCRBY', now_key, field, 1)
-  redis.call('PEXPIRE', now_key, 180000)
+local function risk_read(i)
+  local k = {}
+  for j, role in ipairs({'t', 'dc', 'dp', 'nc', 'np', 'nu', 'nn', 'du', 'pa'}) do
+    k[role] = tonumber(ARGV[i + j - 1])
+  end
+  i = i + 9
+  local n = function(at) return tonumber(ARGV[i + at]) end
+  return {k = k, u = ARGV[i], d = ARGV[i + 1], net = ARGV[i + 2], new = ARGV[i + 3] == '1',
+          lim = {n(4), n(5)}, ins = n(6), tr = {n(7), n(8), n(9)}, dr = n(10), nr = n(11), sd = n(12),
+          na = {n(13), n(14), n(15)}, nw = n(16), al = ARGV[i + 17] == '1', ttl = n(18), ca = n(19), da = n(20),
+          sh = ARGV[i + 21] == '1'}
+end
+
+-- Counts the play under field in this minute's hash (which lives 3 minutes from its first count of a field).
+local function count_rate(now_key, field)
+  local count = redis.call('HINCRBY', now_key, field, 1)
+  if count == 1 then
+    redis.call('PEXPIRE', now_key, 180000)
+  end
+  return count
+end
+
+-- Whether the sliding minute (this minute's count plus the share of the last one still inside it) is above
+-- limit.
+local function above_rate(now_count, before_key, field, share_gone, limit)
   local before = tonumber(redis.call('HGET', before_key, field) or '0')
   return now_count + before * (1 - share_gone) > limit
+end
+
+-- Adds a member to a set that lives ttl ms from the last member it gained.
+local function add_member(key, member, ttl)
+  if redis.call('SADD', key, member) == 1 then
+    redis.call('PEXPIRE', key, ttl)
+  end
 end
 
 -- Whether the set holds member, and when it does not how many it holds: {member = bool, card = n or nil}
@@ -50,33 +79,41 @@ local function risk_add(kind, points, reason)
   end
 end
 
--- sets: what the gate's distinct checks already know of a set (set_membership's answers by key).
+-- Whether the player's latest taps (the string at key, now's included) came at machine-regular intervals:
+-- a coefficient of variation of the gaps below max_cv over taps_compared taps. Keeps the latest taps an hour.
+local function regular_taps(key, now, taps_compared, max_cv)
+  local taps = {}
+  for tap in string.gmatch(redis.call('GET', key) or '', '%d+') do
+    if #taps == taps_compared - 1 then
+      break
+    end
+    taps[#taps + 1] = tap
+  end
+  local stamp = string.format('%d', now)
+  redis.call('SET', key, #taps > 0 and (stamp .. ',' .. table.concat(taps, ',')) or stamp, 'PX', 3600000)
+  if #taps < taps_compared - 1 then
+    return false
+  end
+  local later, sum, squares = now, 0, 0
+  for _, t in ipairs(taps) do
+    local gap = later - tonumber(t)
+    sum, squares, later = sum + gap, squares + gap * gap, tonumber(t)
+  end
+  local mean = sum / #taps
+  return mean > 0 and math.sqrt(math.max(squares / #taps - mean * mean, 0)) / mean < max_cv
+end
+
+-- sets: what the gate's distinct checks already know of a
+-- set (set_membership's answers by key).
 local function risk_score(r, now, sets)
   local evidence, crowd = {points = 0}, {points = 0}
   local k = r.k
-  local points, taps_compared, max_cv = r.tr[1], r.tr[2], r.tr[3]
-  if points > 0 then
-    local taps = redis.call('LRANGE', KEYS[k.t], 0, taps_compared - 2)
-    redis.call('LPUSH', KEYS[k.t], now)
-    redis.call('LTRIM', KEYS[k.t], 0, taps_compared - 1)
-    redis.call('PEXPIRE', KEYS[k.t], 3600000)
-    if #taps >= taps_compared - 1 then
-      local later, sum, squares = now, 0, 0
-      for _, t in ipairs(taps) do
-        local gap = later - tonumber(t)
-        sum, squares, later = sum + gap, squares + gap * gap, tonumber(t)
-      end
-      local mean = sum / #taps
-      if mean > 0 then
-        local cv = math.sqrt(math.max(squares / #taps - mean * mean, 0)) / mean
-        if cv < max_cv then
-          risk_add(evidence, points, 'tap_regularity')
-        end
-      end
-    end
+  local share_gone = (now % 60000) / 60000
+  if r.tr[1] > 0 and regular_taps(KEYS[k.t], now, r.tr[2], r.tr[3]) then
+    risk_add(evidence, r.tr[1], 'tap_regularity')
   end
   if r.d ~= '' then
-    if above_rate(KEYS[k.dc], KEYS[k.dp], r.d, r.f, r.lim[1]) then
+    if above_rate(count_rate(KEYS[k.dc], r.d), KEYS[k.dp], r.d, share_gone, r.lim[1]) then
       risk_add(evidence, r.dr, 'device_rate')
     end
     if r.sd > 0 then
@@ -86,27 +123,29 @@ local function risk_score(r, now, sets)
       end
     end
   end
+  risk_add(evidence, r.ins, 'instant_play')
+  local range_count
   if r.net ~= '' then
-    if above_rate(KEYS[k.nc], KEYS[k.np], r.net, r.f, r.lim[2]) then
-      risk_add(crowd, r.nr, 'ip_range_rate')
-    end
-    redis.call('SADD', KEYS[k.nu], r.u)
-    redis.call('PEXPIRE', KEYS[k.nu], 86400000)
+    range_count = count_rate(KEYS[k.nc], r.net)
+    add_member(KEYS[k.nu], r.u, 86400000)
     if r.new then
-      redis.call('SADD', KEYS[k.nn], r.u)
-      redis.call('PEXPIRE', KEYS[k.nn], r.ttl)
+      add_member(KEYS[k.nn], r.u, r.ttl)
+    end
+  end
+  if evidence.points == 0 and not r.al then
+    return 0, {}
+  end
+  if range_count then  -- the crowd signals are read only where they count
+    if above_rate(range_count, KEYS[k.np], r.net, share_gone, r.lim[2]) then
+      risk_add(crowd, r.nr, 'ip_range_rate')
     end
     local players = redis.call('SCARD', KEYS[k.nu])
     if players >= r.na[2] and redis.call('SCARD', KEYS[k.nn]) / players > r.na[3] then
       risk_add(crowd, r.na[1], 'new_accounts_in_range')
     end
   end
-  risk_add(evidence, r.ins, 'instant_play')
   if r.new then
     risk_add(crowd, r.nw, 'new_account')
-  end
-  if evidence.points == 0 and not r.al then
-    return 0, {}
   end
   local reasons = {}
   for _, kind in ipairs({evidence, crowd}) do
