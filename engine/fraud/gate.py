@@ -61,9 +61,9 @@ class GateCheck(NamedTuple):
     ttl_ms: int = 0
     member: str = ""
 
-    def to_wire(self, key_index: int) -> list[Any]:
-        """Its seven positional arguments, as lib/gate.lua's gate_read takes them."""
-        return [self.kind, key_index, self.rule, int(self.mode == "shadow"), self.limit, self.ttl_ms, self.member]
+    def to_wire(self) -> tuple[Any, ...]:
+        """Its six positional arguments, as lib/gate.lua's gate_read takes them (its key goes in KEYS)."""
+        return self.kind, self.rule, int(self.mode == "shadow"), self.limit, self.ttl_ms, self.member
 
 
 @dataclass(frozen=True)
@@ -80,14 +80,11 @@ class ScriptPart:
 
 class RiskPart(NamedTuple):
     """The risk score's part of the claim script, positional (lib/risk.lua risk_read): its keys in the order
-    lib/risk.lua names them (t, dc, dp, nc, np, nu, nn, du, pa), what this play says, then the policy's
-    constants (``risk_constants``, computed once per policy)."""
+    lib/risk.lua names them (t, dc, dp, nc, np, nu, nn, du, pa), and its arguments: what this play says,
+    then the policy's constants (``risk_constants``, computed once per policy)."""
 
     keys: tuple[str, ...]
     args: tuple[Any, ...]
-
-    def to_wire(self, index_of: Any) -> list[Any]:
-        return [*map(index_of, self.keys), *self.args]
 
 
 # The errors of the script's refusals whose label says everything, made only when the script refuses.

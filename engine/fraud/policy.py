@@ -361,8 +361,9 @@ def risk_constants(risk: dict[str, Any], *, expects_new_users: bool) -> tuple[An
     new (ms), challenge at, deny at, shadow. A campaign that expects new users does not count youth."""
     taps, in_range = risk["tap_regularity"], risk["new_accounts_in_range"]
     youth_counts = not expects_new_users
-    return (taps["points"], taps["min_taps"], taps["max_cv"], risk["device_rate"]["points"],
-            risk["ip_range_rate"]["points"], risk["shared_device"],
-            in_range["points"] if youth_counts else 0, in_range["min_players"], in_range["max_share"],
-            risk["new_account"] if youth_counts else 0, int(risk["crowd_alone"]), risk["new_account_minutes"] * 60_000,
-            risk["challenge_at"], risk["deny_at"], int(risk["mode"] == "shadow"))
+    numbers = (taps["points"], taps["min_taps"], taps["max_cv"], risk["device_rate"]["points"],
+               risk["ip_range_rate"]["points"], risk["shared_device"],
+               in_range["points"] if youth_counts else 0, in_range["min_players"], in_range["max_share"],
+               risk["new_account"] if youth_counts else 0, int(risk["crowd_alone"]),
+               risk["new_account_minutes"] * 60_000, risk["challenge_at"], risk["deny_at"], int(risk["mode"] == "shadow"))
+    return tuple(map(str, numbers))  # as text once: redis-py would format each number on every play

@@ -11,7 +11,7 @@
 -- Returns {'OK', ''}, or {'FRAUD', label .. '\n' .. '{"retry_after_ms": n}'} for the first enforced rate limit
 -- the attempt is over (counted in the stats hash and logged, as any refusal of the gate).
 
-local verdict = gate_windows(gate_read(2), tonumber(ARGV[1]))
+local verdict = gate_windows(gate_read(2, ARGV[1]), tonumber(ARGV[1]))
 if verdict then
   return {'FRAUD', verdict.refused .. '\n' .. cjson.encode(verdict.detail)}
 end

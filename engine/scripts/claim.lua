@@ -89,7 +89,7 @@ if ARGV[15] ~= '' and (redis.call('HGET', KEYS[4], 'seq') or '0') ~= ARGV[15] th
   return {'STALE', ''}
 end
 
-local gate = ARGV[19] ~= '' and gate_read(tonumber(ARGV[19])) or nil
+local gate = ARGV[19] ~= '' and gate_read(tonumber(ARGV[19]), ARGV[2]) or nil
 local verdict
 if gate then
   verdict = gate_check(gate, now)
@@ -128,7 +128,7 @@ for i = 0, n - 1 do
   if taken + quantity > total then
     return {'SOLD_OUT', item}
   end
-  items[#items + 1] = {item, quantity, total - taken - quantity}
+  items[#items + 1] = {item, quantity, total - taken - quantity, ARGV[22 + 3 * i]}
 end
 
 if meta[4] and meta[4] ~= '' and tonumber(meta[5] or '0') + cost > tonumber(meta[4]) then
@@ -198,14 +198,14 @@ for _, t in ipairs(touched) do
   end
 end
 for _, b in pairs(bits) do
-  redis.call('SETBIT', KEYS[b[1]], b[2], 1)
+  redis.call('SETBIT', KEYS[b[1]], b[2], '1')
   expire_keys[b[1]] = true
 end
 for k in pairs(expire_keys) do
   redis.call('EXPIRE', KEYS[k], ARGV[12])
 end
 if ARGV[15] ~= '' then
-  redis.call('HINCRBY', KEYS[4], 'seq', 1)
+  redis.call('HINCRBY', KEYS[4], 'seq', '1')
 end
 if ARGV[16] ~= '' then
   redis.call('HSETNX', KEYS[4], 'variant', ARGV[16])
@@ -213,16 +213,16 @@ end
 local remaining = {}
 local held_items = {}
 for _, entry in ipairs(items) do
-  redis.call('HINCRBY', KEYS[3], entry[1], entry[2])
-  redis.call('HINCRBY', KEYS[4], 'i:' .. entry[1], entry[2])
+  redis.call('HINCRBY', KEYS[3], entry[1], entry[4])  -- the quantity as given: a Lua number would be formatted again
+  redis.call('HINCRBY', KEYS[4], 'i:' .. entry[1], entry[4])
   remaining[entry[1]] = entry[3]
   held_items[#held_items + 1] = {entry[1], entry[2]}
 end
-used_all = redis.call('HINCRBY', KEYS[4], 'all', units)
-used_day = redis.call('HINCRBY', KEYS[4], day_field, units)
+used_all = redis.call('HINCRBY', KEYS[4], 'all', ARGV[7])
+used_day = redis.call('HINCRBY', KEYS[4], day_field, ARGV[7])
 redis.call('EXPIRE', KEYS[4], ARGV[12])
 if cost > 0 then
-  redis.call('HINCRBY', KEYS[1], 'spent_fen', cost)
+  redis.call('HINCRBY', KEYS[1], 'spent_fen', ARGV[8])
 end
 
 local deadline = tonumber(ARGV[11])
@@ -231,7 +231,7 @@ if deadline > 0 then
     'user', ARGV[14], 'status', 'held', 'day', ARGV[4], 'units', units, 'cost_fen', cost,
     'items', cjson.encode(held_items), 'deadline_ms', deadline, 'event', ARGV[10])
   redis.call('EXPIRE', KEYS[8], ARGV[12])
-  redis.call('ZADD', KEYS[7], deadline, ARGV[13])
+  redis.call('ZADD', KEYS[7], ARGV[11], ARGV[13])
 end
 
 local given = ARGV[9]

@@ -2,16 +2,20 @@
 -- claim's own script so that no check races the claim it guards (see engine/fraud/gate.py).
 --
 -- The gate's arguments are positional in ARGV from an index the script is given (engine/scripts.py
--- _gate_args; JSON cost a gated claim a fifth of its time to decode), read by gate_read into a table:
---   s   index of the stats hash in KEYS;  l index of the log stream;  n the log's length
+-- _gate_args: no JSON to decode, and no argument sent twice), read by gate_read into a table. First the
+-- index in KEYS of the gate's first key: its keys follow in this order, so no other index is sent: the stats
+-- hash (s), the log stream (l), each check's key, then the risk score's keys (lib/risk.lua). Then:
+--   n   the log's length
 --   w   {user, device, ip} of the request
 --   p   [labels of the shadow rules the request already broke]  (a count, then the labels)
---   c   [check, ...]  (a count, then seven arguments each)
---   g   the ring checks' part (lib/ring.lua), JSON, or '' (only plays on a referral tree have one)
---   ha  the answer to give instead when the play is held for review
+--   c   [check, ...]  (a count, then six arguments each; check j's key is the j-th after the log's)
+--   g   the ring checks' part (lib/ring.lua), JSON with its own key indices, or '' (only plays on a referral
+--       tree have one)
+--   ha  the answer to give instead when the play is held for review ('' without a ring part)
 --   r   the risk score's part (lib/risk.lua risk_read), after a '1'; '0' = no risk score
 -- A check is
---   [kind, index of its key in KEYS, rule label, shadow ('1': record only), limit, ttl ms, member]:
+--   [kind, index of its key in KEYS (gate_read adds it), rule label, shadow ('1': record only), limit, ttl ms,
+--   member]:
 --   nonce     the key must not exist (a nonce used before: a replay); an admitted play sets it for ttl ms
 --   window    an attempt: member (the player and the Idempotency-Key) joins the sorted set, scored now, when
 --             the check is made, whatever becomes of the play (a flood of refusals is still a flood); it
@@ -29,43 +33,45 @@
 -- an admitted play: its checks' effects (a window's was made by the check), the tree it joins, and its
 -- shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
 
--- The gate's arguments from ARGV[i] on (see above).
-local function gate_read(i)
-  local gate = {s = tonumber(ARGV[i]), l = tonumber(ARGV[i + 1]), n = ARGV[i + 2],
-                w = {user = ARGV[i + 3], device = ARGV[i + 4], ip = ARGV[i + 5]}, p = {}, c = {}}
-  i = i + 6
+-- The gate's arguments from ARGV[i] on (see above); stamp: now (ms) as the text the script was given, which
+-- Redis commands take as it is (a number would be formatted again on every call).
+local function gate_read(i, stamp)
+  local first = tonumber(ARGV[i])
+  local gate = {t = stamp, s = first, l = first + 1, n = ARGV[i + 1],
+                w = {user = ARGV[i + 2], device = ARGV[i + 3], ip = ARGV[i + 4]}, p = {}, c = {}}
+  i = i + 5
   local count = tonumber(ARGV[i])
   for j = 1, count do
     gate.p[j] = ARGV[i + j]
   end
   i = i + count + 1
   count = tonumber(ARGV[i])
-  for j = 0, count - 1 do
-    local at = i + j * 7
-    gate.c[j + 1] = {ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3], ARGV[at + 4] == '1', tonumber(ARGV[at + 5]),
-                     tonumber(ARGV[at + 6]), ARGV[at + 7]}
+  for j = 1, count do
+    local at = i + (j - 1) * 6
+    gate.c[j] = {ARGV[at + 1], first + 1 + j, ARGV[at + 2], ARGV[at + 3] == '1', tonumber(ARGV[at + 4]),
+                 ARGV[at + 5], ARGV[at + 6]}
   end
-  i = i + count * 7 + 1
+  i = i + count * 6 + 1
   if ARGV[i] ~= '' then
     gate.g = cjson.decode(ARGV[i])
   end
   gate.ha = ARGV[i + 1]
   if ARGV[i + 2] == '1' then
-    gate.r = risk_read(i + 3)
+    gate.r = risk_read(first + 2 + count, i + 3)
   end
   return gate
 end
 
 local function gate_refuse(gate, label, reasons)
-  redis.call('HINCRBY', KEYS[gate.s], label, 1)
+  redis.call('HINCRBY', KEYS[gate.s], label, '1')
   redis.call('XADD', KEYS[gate.l], 'MAXLEN', '~', gate.n, '*', 'rule', label, 'user', gate.w.user,
     'device', gate.w.device, 'ip', gate.w.ip, 'reasons', table.concat(reasons or {}, ','))
 end
 
 -- A window check (see above): answers whether it failed and, if so, in how many ms the window has room again.
-local function gate_window(c, now)
+local function gate_window(c, now, stamp)
   local key, limit, ttl, member = KEYS[c[2]], c[5], c[6], c[7]
-  if redis.call('ZADD', key, 'NX', now, member) == 0 then  -- there already: this request again
+  if redis.call('ZADD', key, 'NX', stamp, member) == 0 then  -- there already: this request again
     return false
   end
   redis.call('PEXPIRE', key, ttl)
@@ -89,14 +95,14 @@ end
 local function gate_windows(gate, now, shadow)
   for _, c in ipairs(gate.c) do
     if c[1] == 'window' then
-      local failed, retry = gate_window(c, now)
+      local failed, retry = gate_window(c, now, gate.t)
       if failed and not c[4] then
         gate_refuse(gate, c[3])
         return {refused = c[3], detail = {retry_after_ms = retry}}
       elseif failed and shadow then
         shadow[#shadow + 1] = c[3]
       elseif failed then
-        redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. c[3], 1)
+        redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. c[3], '1')
       end
     end
   end
@@ -138,7 +144,7 @@ local function gate_check(gate, now)
     end
   end
   if gate.r then
-    local score, reasons = risk_score(gate.r, now, verdict.sets)
+    local score, reasons = risk_score(gate.r, now, gate.t, verdict.sets)
     verdict.risk = {score = score, reasons = reasons}
     local decision = risk_decision(gate.r, score, now)
     if decision and gate.r.sh then
@@ -186,10 +192,10 @@ local function gate_apply(gate, verdict, now)
     ring_apply(gate.g)
   end
   for _, label in ipairs(verdict.shadow) do
-    redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. label, 1)
+    redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. label, '1')
   end
   for _, label in ipairs(verdict.held) do
-    redis.call('HINCRBY', KEYS[gate.s], 'held:' .. label, 1)
+    redis.call('HINCRBY', KEYS[gate.s], 'held:' .. label, '1')
   end
 end
 

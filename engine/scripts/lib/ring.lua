@@ -53,12 +53,12 @@ local function ring_apply(g)
   if g.role == 'open' then
     redis.call('HSET', KEYS[k.t], 'owner', g.o, 'onew', g.new and '1' or '0')
   elseif g.role == 'assist' then
-    redis.call('HINCRBY', KEYS[k.t], 'n', 1)
+    redis.call('HINCRBY', KEYS[k.t], 'n', '1')
     if g.new then
-      redis.call('HINCRBY', KEYS[k.t], 'new', 1)
+      redis.call('HINCRBY', KEYS[k.t], 'new', '1')
     end
     if g.shared_ip then
-      redis.call('HINCRBY', KEYS[k.t], 'sip', 1)
+      redis.call('HINCRBY', KEYS[k.t], 'sip', '1')
     end
     redis.call('SADD', KEYS[k.ho], g.u)
     redis.call('SADD', KEYS[k.ro], g.u)

@@ -1,21 +1,24 @@
 -- risk.lua (a prelude of claim.lua, after gate.lua): the risk score of one play, from the signals it shows,
 -- and what the score decides (see engine/fraud/gate.py risk_part and engine/fraud/risk.py).
 --
--- The risk part of the gate's arguments (risk_read, positional from ARGV[i]): first the keys, as indices in
--- KEYS, in this order:
+-- The risk part of the gate's arguments (risk_read): its keys, from KEYS[first] on, in this order:
 --   t    string: the player's latest tap times (ms), newest first, comma-separated
 --   dc   hash: plays per device this minute; dp the same for the minute before (kept 3 minutes)
 --   nc   hash: plays per IP range this minute; np the minute before
 --   nu   set: players seen from the request's IP range; nn those of them with new accounts
 --   du   set: players the request's device carries (written by the device rules of gate.lua)
 --   pa   string: until when (ms) the player is past a solved challenge (engine/fraud/challenge.py sets it)
--- then what the play says: u user, d device ('' = none), net IP range ('' = none), new ('1': the account is
--- new), the device and range limits (plays a minute), ins the points of instant_play when the play came
--- moments after the account registered (Python tells: 0 otherwise); then the policy's constants
+-- and its arguments, positional from ARGV[i]: what the play says: u user, d device ('' = none), net IP
+-- range ('' = none), new ('1': the account is new), the device and range limits (plays a minute), ins the
+-- points of instant_play when the play came moments after the account registered (Python tells: 0
+-- otherwise); then the policy's constants
 -- (engine/fraud/policy.py risk_constants): tap regularity points, taps compared and max cv; the points of
 -- device rate (dr), range rate (nr) and a shared device (sd); new accounts in a range: points, min players,
 -- max new share; the points of a new account (nw); al ('1': the crowd signals count alone); ttl, how long
 -- an account counts as new (ms); challenge at, deny at; sh ('1': shadow mode).
+--
+-- Numbers given to redis.call are text: a Lua number is formatted (sprintf) on every call, which costs as much
+-- as the command.
 --
 -- Every screened play that reaches the score is counted (taps, rates, players per range): the statistics
 -- describe what was attempted, admitted or not. Nothing here is the player's chance or quota.
@@ -25,33 +28,36 @@
 -- users shows as much as a farm, count only in a play that shows evidence too (or when al): a play without
 -- evidence counts its range's statistics and reads none of them.
 
-local function risk_read(i)
-  local k = {}
-  for j, role in ipairs({'t', 'dc', 'dp', 'nc', 'np', 'nu', 'nn', 'du', 'pa'}) do
-    k[role] = tonumber(ARGV[i + j - 1])
-  end
-  i = i + 9
-  local n = function(at) return tonumber(ARGV[i + at]) end
-  return {k = k, u = ARGV[i], d = ARGV[i + 1], net = ARGV[i + 2], new = ARGV[i + 3] == '1',
-          lim = {n(4), n(5)}, ins = n(6), tr = {n(7), n(8), n(9)}, dr = n(10), nr = n(11), sd = n(12),
-          na = {n(13), n(14), n(15)}, nw = n(16), al = ARGV[i + 17] == '1', ttl = n(18), ca = n(19), da = n(20),
-          sh = ARGV[i + 21] == '1'}
+-- Its numbers stay text until a play needs them: tonumber (glibc's strtod) costs a script more than a Redis
+-- command, and most plays need few of them.
+local function risk_read(first, i)
+  return {k = {t = first, dc = first + 1, dp = first + 2, nc = first + 3, np = first + 4, nu = first + 5,
+               nn = first + 6, du = first + 7, pa = first + 8},
+          u = ARGV[i], d = ARGV[i + 1], net = ARGV[i + 2], new = ARGV[i + 3] == '1', lim_d = ARGV[i + 4],
+          lim_n = ARGV[i + 5], ins = ARGV[i + 6], tr_points = ARGV[i + 7], tr_taps = ARGV[i + 8],
+          tr_cv = ARGV[i + 9], dr = ARGV[i + 10], nr = ARGV[i + 11], sd = ARGV[i + 12], na_points = ARGV[i + 13],
+          na_players = ARGV[i + 14], na_share = ARGV[i + 15], nw = ARGV[i + 16], al = ARGV[i + 17] == '1',
+          ttl = ARGV[i + 18], ca = ARGV[i + 19], da = ARGV[i + 20], sh = ARGV[i + 21] == '1'}
 end
 
 -- Counts the play under field in this minute's hash (which lives 3 minutes from its first count of a field).
 local function count_rate(now_key, field)
-  local count = redis.call('HINCRBY', now_key, field, 1)
+  local count = redis.call('HINCRBY', now_key, field, '1')
   if count == 1 then
-    redis.call('PEXPIRE', now_key, 180000)
+    redis.call('PEXPIRE', now_key, '180000')
   end
   return count
 end
 
 -- Whether the sliding minute (this minute's count plus the share of the last one still inside it) is above
--- limit.
+-- limit (text).
 local function above_rate(now_count, before_key, field, share_gone, limit)
-  local before = tonumber(redis.call('HGET', before_key, field) or '0')
-  return now_count + before * (1 - share_gone) > limit
+  limit = tonumber(limit)
+  if now_count > limit then
+    return true
+  end
+  local before = redis.call('HGET', before_key, field)
+  return before ~= false and now_count + tonumber(before) * (1 - share_gone) > limit
 end
 
 -- Adds a member to a set that lives ttl ms from the last member it gained.
@@ -71,17 +77,19 @@ local function set_membership(key, member)
   return known
 end
 
--- Adds a signal's points and its name to a kind of signal ({points = n, reason, reason...}).
+-- Adds a signal's points (text, from the arguments) and its name to a kind of signal ({points = n, reason,
+-- reason...}).
 local function risk_add(kind, points, reason)
-  if points > 0 then
-    kind.points = kind.points + points
+  if points ~= '0' then
+    kind.points = kind.points + tonumber(points)
     kind[#kind + 1] = reason
   end
 end
 
--- Whether the player's latest taps (the string at key, now's included) came at machine-regular intervals:
--- a coefficient of variation of the gaps below max_cv over taps_compared taps. Keeps the latest taps an hour.
-local function regular_taps(key, now, taps_compared, max_cv)
+-- Whether the player's latest taps (the string at key, this one's included) came at machine-regular
+-- intervals: a coefficient of variation of the gaps below max_cv over taps_compared taps. now: the time in
+-- ms and as text. Keeps the latest taps an hour.
+local function regular_taps(key, now, stamp, taps_compared, max_cv)
   local taps = {}
   for tap in string.gmatch(redis.call('GET', key) or '', '%d+') do
     if #taps == taps_compared - 1 then
@@ -89,34 +97,34 @@ local function regular_taps(key, now, taps_compared, max_cv)
     end
     taps[#taps + 1] = tap
   end
-  local stamp = string.format('%d', now)
-  redis.call('SET', key, #taps > 0 and (stamp .. ',' .. table.concat(taps, ',')) or stamp, 'PX', 3600000)
+  redis.call('SET', key, #taps > 0 and (stamp .. ',' .. table.concat(taps, ',')) or stamp, 'PX', '3600000')
   if #taps < taps_compared - 1 then
     return false
   end
   local later, sum, squares = now, 0, 0
   for _, t in ipairs(taps) do
-    local gap = later - tonumber(t)
-    sum, squares, later = sum + gap, squares + gap * gap, tonumber(t)
+    t = tonumber(t)
+    local gap = later - t
+    sum, squares, later = sum + gap, squares + gap * gap, t
   end
   local mean = sum / #taps
-  return mean > 0 and math.sqrt(math.max(squares / #taps - mean * mean, 0)) / mean < max_cv
+  return mean > 0 and math.sqrt(math.max(squares / #taps - mean * mean, 0)) / mean < tonumber(max_cv)
 end
 
--- sets: what the gate's distinct checks already know of a
--- set (set_membership's answers by key).
-local function risk_score(r, now, sets)
+-- now: the time in ms and stamp the same as text; sets: what the gate's distinct checks already know of a set
+-- (set_membership's answers by key).
+local function risk_score(r, now, stamp, sets)
   local evidence, crowd = {points = 0}, {points = 0}
   local k = r.k
   local share_gone = (now % 60000) / 60000
-  if r.tr[1] > 0 and regular_taps(KEYS[k.t], now, r.tr[2], r.tr[3]) then
-    risk_add(evidence, r.tr[1], 'tap_regularity')
+  if r.tr_points ~= '0' and regular_taps(KEYS[k.t], now, stamp, tonumber(r.tr_taps), r.tr_cv) then
+    risk_add(evidence, r.tr_points, 'tap_regularity')
   end
   if r.d ~= '' then
-    if above_rate(count_rate(KEYS[k.dc], r.d), KEYS[k.dp], r.d, share_gone, r.lim[1]) then
+    if above_rate(count_rate(KEYS[k.dc], r.d), KEYS[k.dp], r.d, share_gone, r.lim_d) then
       risk_add(evidence, r.dr, 'device_rate')
     end
-    if r.sd > 0 then
+    if r.sd ~= '0' then
       local players = sets[KEYS[k.du]] or set_membership(KEYS[k.du], r.u)
       if not players.member and players.card > 0 then
         risk_add(evidence, r.sd, 'shared_device')
@@ -127,7 +135,7 @@ local function risk_score(r, now, sets)
   local range_count
   if r.net ~= '' then
     range_count = count_rate(KEYS[k.nc], r.net)
-    add_member(KEYS[k.nu], r.u, 86400000)
+    add_member(KEYS[k.nu], r.u, '86400000')
     if r.new then
       add_member(KEYS[k.nn], r.u, r.ttl)
     end
@@ -136,12 +144,12 @@ local function risk_score(r, now, sets)
     return 0, {}
   end
   if range_count then  -- the crowd signals are read only where they count
-    if above_rate(range_count, KEYS[k.np], r.net, share_gone, r.lim[2]) then
+    if above_rate(range_count, KEYS[k.np], r.net, share_gone, r.lim_n) then
       risk_add(crowd, r.nr, 'ip_range_rate')
     end
     local players = redis.call('SCARD', KEYS[k.nu])
-    if players >= r.na[2] and redis.call('SCARD', KEYS[k.nn]) / players > r.na[3] then
-      risk_add(crowd, r.na[1], 'new_accounts_in_range')
+    if players >= tonumber(r.na_players) and redis.call('SCARD', KEYS[k.nn]) / players > tonumber(r.na_share) then
+      risk_add(crowd, r.na_points, 'new_accounts_in_range')
     end
   end
   if r.new then
@@ -158,10 +166,13 @@ end
 
 -- 'risk:deny', 'risk:challenge' or nil. A player past a solved challenge is let through the challenge band.
 local function risk_decision(r, score, now)
-  if score >= r.da then
+  if score == 0 then  -- the policy's bands start at 1 point
+    return nil
+  end
+  if score >= tonumber(r.da) then
     return 'risk:deny'
   end
-  if score < r.ca or tonumber(redis.call('GET', KEYS[r.k.pa]) or '0') > now then
+  if score < tonumber(r.ca) or tonumber(redis.call('GET', KEYS[r.k.pa]) or '0') > now then
     return nil
   end
   return 'risk:challenge'
