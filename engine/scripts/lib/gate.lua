@@ -2,20 +2,18 @@
 -- claim's own script so that no check races the claim it guards (see engine/fraud/gate.py).
 --
 -- The gate's arguments are positional in ARGV from an index the script is given (engine/scripts.py
--- _gate_args: no JSON to decode, and no argument sent twice), read by gate_read into a table. First the
--- index in KEYS of the gate's first key: its keys follow in this order, so no other index is sent: the stats
--- hash (s), the log stream (l), each check's key, then the risk score's keys (lib/risk.lua). Then:
+-- _gate_args: no JSON to decode, and no argument sent twice), read by gate_read. First the index in KEYS of
+-- the gate's first key: its keys follow in this order, so no other index is sent: the stats hash (s), the log
+-- stream (l), each check's key, then the risk score's keys (lib/risk.lua). Then:
 --   n   the log's length
---   w   {user, device, ip} of the request
+--   user, device, ip  who is asking (as the log records a refusal)
 --   p   [labels of the shadow rules the request already broke]  (a count, then the labels)
 --   c   [check, ...]  (a count, then six arguments each; check j's key is the j-th after the log's)
 --   g   the ring checks' part (lib/ring.lua), JSON with its own key indices, or '' (only plays on a referral
 --       tree have one)
 --   ha  the answer to give instead when the play is held for review ('' without a ring part)
 --   r   the risk score's part (lib/risk.lua risk_read), after a '1'; '0' = no risk score
--- A check is
---   [kind, index of its key in KEYS (gate_read adds it), rule label, shadow ('1': record only), limit, ttl ms,
---   member]:
+-- A check is [kind, rule label, shadow ('1': record only), limit, ttl ms, member] (gate_check_of reads it):
 --   nonce     the key must not exist (a nonce used before: a replay); an admitted play sets it for ttl ms
 --   window    an attempt: member (the player and the Idempotency-Key) joins the sorted set, scored now, when
 --             the check is made, whatever becomes of the play (a flood of refusals is still a flood); it
@@ -27,18 +25,20 @@
 -- gate_check answers the verdict {refused = the label of the first enforced check that failed (nil: none),
 -- detail = {score, reasons} of a refusal by the risk score or a ring, {retry_after_ms} of a window's
 -- (when the window has room again, if no more attempts come), shadow = labels of the shadow rules
--- broken, held = labels of the ring signals that hold the play for review, risk = {score, reasons}}; the
--- risk score (lib/risk.lua, gate.r) and the ring checks (lib/ring.lua, gate.g) come after the rules. A
+-- broken, held = labels of the ring signals that hold the play for review, risk = {score, reasons} when the
+-- score is above 0}; the risk score (lib/risk.lua, gate.r) and the ring checks (lib/ring.lua, gate.g) come
+-- after the rules. A
 -- refusal is counted in the stats hash (field = label) and logged (the capped stream). gate_apply records
 -- an admitted play: its checks' effects (a window's was made by the check), the tree it joins, and its
 -- shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
 
 -- The gate's arguments from ARGV[i] on (see above); stamp: now (ms) as the text the script was given, which
--- Redis commands take as it is (a number would be formatted again on every call).
+-- Redis commands take as it is (a number would be formatted again on every call). A check stays in ARGV:
+-- gate.c holds where each one's arguments start (a table per check costs a play more than its commands).
 local function gate_read(i, stamp)
   local first = tonumber(ARGV[i])
-  local gate = {t = stamp, s = first, l = first + 1, n = ARGV[i + 1],
-                w = {user = ARGV[i + 2], device = ARGV[i + 3], ip = ARGV[i + 4]}, p = {}, c = {}}
+  local gate = {t = stamp, s = first, l = first + 1, n = ARGV[i + 1], user = ARGV[i + 2], device = ARGV[i + 3],
+                ip = ARGV[i + 4], p = {}, c = {}}
   i = i + 5
   local count = tonumber(ARGV[i])
   for j = 1, count do
@@ -47,9 +47,7 @@ local function gate_read(i, stamp)
   i = i + count + 1
   count = tonumber(ARGV[i])
   for j = 1, count do
-    local at = i + (j - 1) * 6
-    gate.c[j] = {ARGV[at + 1], first + 1 + j, ARGV[at + 2], ARGV[at + 3] == '1', tonumber(ARGV[at + 4]),
-                 ARGV[at + 5], ARGV[at + 6]}
+    gate.c[j] = i + (j - 1) * 6
   end
   i = i + count * 6 + 1
   if ARGV[i] ~= '' then
@@ -62,20 +60,27 @@ local function gate_read(i, stamp)
   return gate
 end
 
+-- Check j's fields: kind, its key, rule label, shadow, limit (text), ttl ms (text), member.
+local function gate_check_of(gate, j)
+  local at = gate.c[j]
+  return ARGV[at + 1], KEYS[gate.l + j], ARGV[at + 2], ARGV[at + 3] == '1', ARGV[at + 4], ARGV[at + 5],
+    ARGV[at + 6]
+end
+
 local function gate_refuse(gate, label, reasons)
   redis.call('HINCRBY', KEYS[gate.s], label, '1')
-  redis.call('XADD', KEYS[gate.l], 'MAXLEN', '~', gate.n, '*', 'rule', label, 'user', gate.w.user,
-    'device', gate.w.device, 'ip', gate.w.ip, 'reasons', table.concat(reasons or {}, ','))
+  redis.call('XADD', KEYS[gate.l], 'MAXLEN', '~', gate.n, '*', 'rule', label, 'user', gate.user,
+    'device', gate.device, 'ip', gate.ip, 'reasons', table.concat(reasons or {}, ','))
 end
 
 -- A window check (see above): answers whether it failed and, if so, in how many ms the window has room again.
-local function gate_window(c, now, stamp)
-  local key, limit, ttl, member = KEYS[c[2]], c[5], c[6], c[7]
+local function gate_window(key, limit, ttl, member, now, stamp)
   if redis.call('ZADD', key, 'NX', stamp, member) == 0 then  -- there already: this request again
     return false
   end
   redis.call('PEXPIRE', key, ttl)
   local count = redis.call('ZCARD', key)
+  limit = tonumber(limit)
   if count > limit then  -- attempts that left the window are trimmed only when they could matter
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - ttl)
     count = redis.call('ZCARD', key)
@@ -93,16 +98,17 @@ end
 -- list, counted if the play is admitted) or, without one (attempts.lua, before a stateful game plans), is
 -- counted in the stats hash at once.
 local function gate_windows(gate, now, shadow)
-  for _, c in ipairs(gate.c) do
-    if c[1] == 'window' then
-      local failed, retry = gate_window(c, now, gate.t)
-      if failed and not c[4] then
-        gate_refuse(gate, c[3])
-        return {refused = c[3], detail = {retry_after_ms = retry}}
+  for j = 1, #gate.c do
+    local kind, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
+    if kind == 'window' then
+      local failed, retry = gate_window(key, limit, ttl, member, now, gate.t)
+      if failed and not is_shadow then
+        gate_refuse(gate, label)
+        return {refused = label, detail = {retry_after_ms = retry}}
       elseif failed and shadow then
-        shadow[#shadow + 1] = c[3]
+        shadow[#shadow + 1] = label
       elseif failed then
-        redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. c[3], '1')
+        redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. label, '1')
       end
     end
   end
@@ -122,15 +128,15 @@ local function gate_check(gate, now)
     verdict.refused, verdict.detail = limited.refused, limited.detail
     return verdict
   end
-  for _, c in ipairs(gate.c) do
-    local kind, key, label, is_shadow, limit = c[1], KEYS[c[2]], c[3], c[4], c[5]
+  for j = 1, #gate.c do
+    local kind, key, label, is_shadow, limit, _, member = gate_check_of(gate, j)
     local failed
     if kind == 'nonce' then
       failed = redis.call('EXISTS', key) == 1
     elseif kind == 'distinct' then
-      local known = set_membership(key, c[7])
+      local known = set_membership(key, member)
       verdict.sets[key] = known
-      failed = not known.member and known.card >= limit
+      failed = not known.member and known.card >= tonumber(limit)
     elseif kind ~= 'window' then
       error('unknown gate check ' .. tostring(kind))
     end
@@ -145,7 +151,9 @@ local function gate_check(gate, now)
   end
   if gate.r then
     local score, reasons = risk_score(gate.r, now, gate.t, verdict.sets)
-    verdict.risk = {score = score, reasons = reasons}
+    if score > 0 then
+      verdict.risk = {score = score, reasons = reasons}
+    end
     local decision = risk_decision(gate.r, score, now)
     if decision and gate.r.sh then
       shadow[#shadow + 1] = decision
@@ -174,13 +182,14 @@ local function gate_check(gate, now)
 end
 
 local function gate_apply(gate, verdict, now)
-  for _, c in ipairs(gate.c) do
-    local kind, key, ttl = c[1], KEYS[c[2]], c[6]
+  for j = 1, #gate.c do
+    local kind, key, _, _, _, ttl, member = gate_check_of(gate, j)
     if kind == 'nonce' then
       redis.call('SET', key, '1', 'PX', ttl)
     elseif kind == 'distinct' then
-      if not (verdict.sets[key] or {}).member then
-        redis.call('SADD', key, c[7])
+      local known = verdict.sets[key]
+      if not (known and known.member) then
+        redis.call('SADD', key, member)
       end
       redis.call('PEXPIRE', key, ttl)
     end
@@ -205,7 +214,7 @@ local function gate_record(gate, verdict)
   if #verdict.shadow > 0 then
     record.shadow = verdict.shadow
   end
-  if verdict.risk and verdict.risk.score > 0 then
+  if verdict.risk then
     record.risk = verdict.risk
   end
   if #verdict.held > 0 then

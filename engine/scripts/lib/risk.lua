@@ -141,7 +141,7 @@ local function risk_score(r, now, stamp, sets)
     end
   end
   if evidence.points == 0 and not r.al then
-    return 0, {}
+    return 0, nil
   end
   if range_count then  -- the crowd signals are read only where they count
     if above_rate(range_count, KEYS[k.np], r.net, share_gone, r.lim_n) then
