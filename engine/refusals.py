@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import redis
 import structlog
@@ -42,8 +42,14 @@ class RefusalTally:
     def count(self, key: str, field: str, n: int = 1, *, ttl_seconds: int = 0) -> None:
         """``n`` more in the hash ``key``'s ``field``; the hash lives ``ttl_seconds`` from its last flush (0: for
         good)."""
+        self.count_each(((key, field),), n, ttl_seconds=ttl_seconds)
+
+    def count_each(self, keys_and_fields: Iterable[tuple[str, str]], n: int = 1, *, ttl_seconds: int = 0) -> None:
+        """``count`` of each (key, field), under one lock."""
+        counts = self._counts
         with self._lock:
-            self._counts[(key, field, ttl_seconds)] += n
+            for key, field in keys_and_fields:
+                counts[(key, field, ttl_seconds)] += n
             due = self._seconds() - self._flushed_at >= FLUSH_SECONDS
         if due:
             self.flush()

@@ -111,6 +111,14 @@ class PlayService:
         self._namespace = namespace
         self._idempotency_ttl = idempotency_ttl
         self._schemas: dict[type[marshmallow.Schema], marshmallow.Schema] = {}
+        self._campaign_keys: dict[int, CampaignKeys] = {}
+
+    def _keys(self, campaign_id: int) -> CampaignKeys:
+        """One CampaignKeys per campaign: it keeps the prefix of the keys a play builds (some twenty)."""
+        keys = self._campaign_keys.get(campaign_id)
+        if keys is None:
+            keys = self._campaign_keys[campaign_id] = CampaignKeys(self._namespace, campaign_id)
+        return keys
 
     def _schema(self, schema_class: type[marshmallow.Schema]) -> marshmallow.Schema:
         """One instance per request schema: building a marshmallow schema costs more than loading with it."""
@@ -151,7 +159,7 @@ class PlayService:
 
         now = self._clock.now()
         check_eligible(snapshot, request.user_id, now, self._attributes)
-        keys = CampaignKeys(self._namespace, snapshot.campaign_id)
+        keys = self._keys(snapshot.campaign_id)
         screening = self._screen(keys, request, snapshot, idempotency_key, now)
         # The validated body (defaults filled in), so equivalent requests share a fingerprint.
         request_print = fingerprint(request.action, payload)

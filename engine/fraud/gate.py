@@ -272,15 +272,14 @@ def risk_part(risk: dict[str, Any], constants: tuple[Any, ...], keys: CampaignKe
     ranges = risk["ip_range_rate"]
     network = ip_range(features.ip, ranges["prefix_v4"], ranges["prefix_v6"]) or ""
     minute = minute_of(now_ms)
-    fraud = keys.fraud
-    now, before = str(minute), str(minute - 1)
+    fraud = keys.fraud("")  # the prefix of the gate's keys (keys.fraud), built once for the nine
     registered = features.registered_ms
     instant = risk["instant_play"]
     return RiskPart(
-        keys=(fraud("taps", user_id), fraud("pop", "dev", now), fraud("pop", "dev", before), fraud("pop", "net", now),
-              fraud("pop", "net", before), fraud("net_users", network), fraud("net_new", network),
-              fraud("device_users", device), challenge.passed_key(keys, user_id)),
-        args=(user_id, device, network, int(new), limits.device, limits.ip_range,
+        keys=(f"{fraud}taps:{user_id}", f"{fraud}pop:dev:{minute}", f"{fraud}pop:dev:{minute - 1}",
+              f"{fraud}pop:net:{minute}", f"{fraud}pop:net:{minute - 1}", f"{fraud}net_users:{network}",
+              f"{fraud}net_new:{network}", f"{fraud}device_users:{device}", challenge.passed_key(keys, user_id)),
+        args=(network, int(new), limits.device, limits.ip_range,
               instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000
               else 0, *constants))
 

@@ -354,16 +354,18 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-def risk_constants(risk: dict[str, Any], *, expects_new_users: bool) -> tuple[Any, ...]:
-    """The policy's numbers of the risk score, in lib/risk.lua risk_read's order: tap regularity (points, taps
-    compared, max cv), the points of device rate, range rate and a shared device, new accounts in a range
-    (points, min players, max new share), the points of a new account, crowd_alone, how long an account is
-    new (ms), challenge at, deny at, shadow. A campaign that expects new users does not count youth."""
+def risk_constants(risk: dict[str, Any], *, expects_new_users: bool) -> tuple[str, ...]:
+    """The policy's numbers of the risk score, as text in lib/risk.lua risk_read's order: tap regularity (points,
+    taps compared, max cv), the points of a shared device, crowd_alone, how long an account is new (ms), then
+    in one argument, read only by a play that shows evidence or a score: the points of device rate and range
+    rate, new accounts in a range (points, min players, max new share), the points of a new account, challenge
+    at, deny at, shadow. A campaign that expects new users does not count youth."""
     taps, in_range = risk["tap_regularity"], risk["new_accounts_in_range"]
     youth_counts = not expects_new_users
-    numbers = (taps["points"], taps["min_taps"], taps["max_cv"], risk["device_rate"]["points"],
-               risk["ip_range_rate"]["points"], risk["shared_device"],
-               in_range["points"] if youth_counts else 0, in_range["min_players"], in_range["max_share"],
-               risk["new_account"] if youth_counts else 0, int(risk["crowd_alone"]),
-               risk["new_account_minutes"] * 60_000, risk["challenge_at"], risk["deny_at"], int(risk["mode"] == "shadow"))
-    return tuple(map(str, numbers))  # as text once: redis-py would format each number on every play
+    rare = (risk["device_rate"]["points"], risk["ip_range_rate"]["points"], in_range["points"] if youth_counts else 0,
+            in_range["min_players"], in_range["max_share"], risk["new_account"] if youth_counts else 0,
+            risk["challenge_at"], risk["deny_at"], int(risk["mode"] == "shadow"))
+    numbers = (taps["points"], taps["min_taps"], taps["max_cv"], risk["shared_device"], int(risk["crowd_alone"]),
+               risk["new_account_minutes"] * 60_000)
+    # As text once: redis-py would format each number on every play.
+    return (*map(str, numbers), " ".join(map(str, rare)))

@@ -48,9 +48,9 @@ class GateStats:
         fields = (["plays"] if screened else []) + ([f"refused:{refused}"] if refused else [])
         if shadow:
             fields += [f"shadow:{label}" for label in dict.fromkeys(shadow)] + ["shadow_any"]
-        for key in (campaign_minute_key(keys, minute), f"{self._policy_minutes}{policy}:{minute}"):
-            for field in fields:
-                self._tally.count(key, field, ttl_seconds=KEEP_SECONDS)
+        self._tally.count_each([(key, field) for key in (campaign_minute_key(keys, minute),
+                                                         f"{self._policy_minutes}{policy}:{minute}")
+                                for field in fields], ttl_seconds=KEEP_SECONDS)
 
 
 def last_hour(client: redis.Redis, minute_key: Any, now_ms: int) -> dict[str, Any]:

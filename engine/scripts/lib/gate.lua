@@ -55,7 +55,7 @@ local function gate_read(i, stamp)
   end
   gate.ha = ARGV[i + 1]
   if ARGV[i + 2] == '1' then
-    gate.r = risk_read(first + 2 + count, i + 3)
+    gate.r = risk_read(first + 2 + count, i + 3, gate)
   end
   return gate
 end

@@ -8,14 +8,15 @@
 --   nu   set: players seen from the request's IP range; nn those of them with new accounts
 --   du   set: players the request's device carries (written by the device rules of gate.lua)
 --   pa   string: until when (ms) the player is past a solved challenge (engine/fraud/challenge.py sets it)
--- and its arguments, positional from ARGV[i]: what the play says: u user, d device ('' = none), net IP
--- range ('' = none), new ('1': the account is new), the device and range limits (plays a minute), ins the
--- points of instant_play when the play came moments after the account registered (Python tells: 0
--- otherwise); then the policy's constants
--- (engine/fraud/policy.py risk_constants): tap regularity points, taps compared and max cv; the points of
--- device rate (dr), range rate (nr) and a shared device (sd); new accounts in a range: points, min players,
--- max new share; the points of a new account (nw); al ('1': the crowd signals count alone); ttl, how long
--- an account counts as new (ms); challenge at, deny at; sh ('1': shadow mode).
+-- and its arguments, positional from ARGV[i]: what the play says: net IP range ('' = none), new ('1': the
+-- account is new), the device and range limits (plays a minute), ins the points of instant_play when the play
+-- came moments after the account registered (Python tells: 0 otherwise); then the policy's constants
+-- (engine/fraud/policy.py risk_constants): tap regularity points, taps compared and max cv; the points of a
+-- shared device (sd); al ('1': the crowd signals count alone); ttl, how long an account counts as new (ms);
+-- and one argument of the numbers only a play with evidence or a score reads (risk_rare): the points of
+-- device rate (dr) and range rate (nr), new accounts in a range (points, min players, max new share), the
+-- points of a new account (nw), challenge at, deny at, sh ('1': shadow mode). The user and the device are
+-- the gate's (gate.user, gate.device).
 --
 -- Numbers given to redis.call are text: a Lua number is formatted (sprintf) on every call, which costs as much
 -- as the command.
@@ -30,14 +31,24 @@
 
 -- Its numbers stay text until a play needs them: tonumber (glibc's strtod) costs a script more than a Redis
 -- command, and most plays need few of them.
-local function risk_read(first, i)
+local function risk_read(first, i, gate)
   return {k = {t = first, dc = first + 1, dp = first + 2, nc = first + 3, np = first + 4, nu = first + 5,
                nn = first + 6, du = first + 7, pa = first + 8},
-          u = ARGV[i], d = ARGV[i + 1], net = ARGV[i + 2], new = ARGV[i + 3] == '1', lim_d = ARGV[i + 4],
-          lim_n = ARGV[i + 5], ins = ARGV[i + 6], tr_points = ARGV[i + 7], tr_taps = ARGV[i + 8],
-          tr_cv = ARGV[i + 9], dr = ARGV[i + 10], nr = ARGV[i + 11], sd = ARGV[i + 12], na_points = ARGV[i + 13],
-          na_players = ARGV[i + 14], na_share = ARGV[i + 15], nw = ARGV[i + 16], al = ARGV[i + 17] == '1',
-          ttl = ARGV[i + 18], ca = ARGV[i + 19], da = ARGV[i + 20], sh = ARGV[i + 21] == '1'}
+          u = gate.user, d = gate.device, net = ARGV[i], new = ARGV[i + 1] == '1', lim_d = ARGV[i + 2],
+          lim_n = ARGV[i + 3], ins = ARGV[i + 4], tr_points = ARGV[i + 5], tr_taps = ARGV[i + 6],
+          tr_cv = ARGV[i + 7], sd = ARGV[i + 8], al = ARGV[i + 9] == '1', ttl = ARGV[i + 10], rare = ARGV[i + 11]}
+end
+
+-- The numbers of r.rare as fields of r (dr, nr, na_points, na_players, na_share, nw, ca, da as text; sh), read
+-- once, when a play first needs one.
+local function risk_rare(r)
+  if not r.da then
+    local sh
+    r.dr, r.nr, r.na_points, r.na_players, r.na_share, r.nw, r.ca, r.da, sh =
+      string.match(r.rare, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+    r.sh = sh == '1'
+  end
+  return r
 end
 
 -- Counts the play under field in this minute's hash (which lives 3 minutes from its first count of a field).
@@ -122,7 +133,7 @@ local function risk_score(r, now, stamp, sets)
   end
   if r.d ~= '' then
     if above_rate(count_rate(KEYS[k.dc], r.d), KEYS[k.dp], r.d, share_gone, r.lim_d) then
-      risk_add(evidence, r.dr, 'device_rate')
+      risk_add(evidence, risk_rare(r).dr, 'device_rate')
     end
     if r.sd ~= '0' then
       local players = sets[KEYS[k.du]] or set_membership(KEYS[k.du], r.u)
@@ -143,6 +154,7 @@ local function risk_score(r, now, stamp, sets)
   if evidence.points == 0 and not r.al then
     return 0, nil
   end
+  risk_rare(r)
   if range_count then  -- the crowd signals are read only where they count
     if above_rate(range_count, KEYS[k.np], r.net, share_gone, r.lim_n) then
       risk_add(crowd, r.nr, 'ip_range_rate')
@@ -169,7 +181,7 @@ local function risk_decision(r, score, now)
   if score == 0 then  -- the policy's bands start at 1 point
     return nil
   end
-  if score >= tonumber(r.da) then
+  if score >= tonumber(risk_rare(r).da) then
     return 'risk:deny'
   end
   if score < tonumber(r.ca) or tonumber(redis.call('GET', KEYS[r.k.pa]) or '0') > now then
