@@ -237,21 +237,33 @@ POLICY_OFF: dict[str, Any] = {
 
 def set_up_nogate_campaign(overrides: dict[str, Any]) -> int:
     """Save the all-off policy and publish a second flash sale naming it; answers its id."""
+    campaign_id = set_up_policy_campaign(overrides, NOGATE_POLICY, POLICY_OFF, "fraud gate off")
+    from engine.config import load_settings
+    from web.container import Container
+
+    c = Container.build(load_settings(overrides, environ={}))
+    if c.fraud_policies.get(NOGATE_POLICY).document["risk"]["mode"] != "off":
+        raise RuntimeError("the gate-off campaign does not play under the all-off policy")
+    c.sql_engine.dispose()
+    return campaign_id
+
+
+def set_up_policy_campaign(overrides: dict[str, Any], policy: str, document: dict[str, Any], label: str) -> int:
+    """Save a fraud policy and publish a flash sale (``flash_sale``) that plays under it; answers its id."""
     from engine.config import load_settings
     from web.container import Container
 
     c = Container.build(load_settings(overrides, environ={}))
     with c.session_factory() as session:
-        c.fraud_policy_service(session).save(NOGATE_POLICY, POLICY_OFF, actor="bench")
+        c.fraud_policy_service(session).save(policy, document, actor="bench")
         service = c.campaign_service(session)
         definition = flash_sale(c.clock.now())
-        definition.update(name="bench coupon grab, fraud gate off", fraud={"policy": NOGATE_POLICY})
+        definition.update(name=f"bench coupon grab, {label}", fraud={"policy": policy})
         campaign = service.create(definition, actor="bench")
         service.publish(campaign.id, actor="bench")
         campaign_id = campaign.id
-    snapshot = c.snapshots.get(campaign_id, fresh=True)
-    if snapshot.fraud_policy != NOGATE_POLICY or c.fraud_policies.get(NOGATE_POLICY).document["risk"]["mode"] != "off":
-        raise RuntimeError("the gate-off campaign does not play under the all-off policy")
+    if c.snapshots.get(campaign_id, fresh=True).fraud_policy != policy:
+        raise RuntimeError(f"the campaign does not play under the policy {policy!r}")
     c.sql_engine.dispose()
     return campaign_id
 

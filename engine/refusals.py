@@ -46,8 +46,8 @@ class RefusalTally:
 
     def count_each(self, keys_and_fields: Iterable[tuple[str, str]], n: int = 1, *, ttl_seconds: int = 0) -> None:
         """``count`` of each (key, field), under one lock."""
-        counts = self._counts
-        with self._lock:
+        with self._lock:  # flush swaps the counter under it
+            counts = self._counts
             for key, field in keys_and_fields:
                 counts[(key, field, ttl_seconds)] += n
             due = self._seconds() - self._flushed_at >= FLUSH_SECONDS

@@ -1,7 +1,8 @@
 """A campaign's Redis keys and what they hold: a refused play must leave them exactly as they were.
 
-Except the fraud gate's rate-limit windows: they count every attempt of a player, device and IP, refused or
-not (a flood of refusals is still a flood), so an attempt the game refuses adds itself there by design.
+Except what the fraud gate counts of every attempt, refused or not: its rate-limit windows (a flood of refusals
+is still a flood: an attempt the game refuses adds itself there by design) and its per-minute stats (plays
+screened, engine/fraud/stats.py), which the process's tally writes once a second, whenever that falls.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 ATTEMPT_WINDOWS = ":fraud:rate:"
+GATE_MINUTES = ":fraud:minute:"
 
 
 def _text(value: Any) -> str:
@@ -16,10 +18,11 @@ def _text(value: Any) -> str:
 
 
 def footprint(client: Any, pattern: str) -> dict[str, Any]:
-    """Every key matching ``pattern`` but the attempt windows: hashes in full, strings, streams by length."""
+    """Every key matching ``pattern`` but the attempt windows and the gate's minute stats: hashes in full,
+    strings, streams by length."""
     seen: dict[str, Any] = {}
     for name in sorted(map(_text, client.scan_iter(match=pattern, count=1000))):
-        if ATTEMPT_WINDOWS in name:
+        if ATTEMPT_WINDOWS in name or GATE_MINUTES in name:
             continue
         kind = _text(client.type(name))
         if kind == "hash":

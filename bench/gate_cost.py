@@ -1,0 +1,212 @@
+"""The fraud gate's cost in Redis, counted in instructions: a measure this shared, noisy machine cannot blur.
+
+    .venv/bin/python bench/gate_cost.py [--requests 2000] [--pieces]      # about 2 minutes; 8 with --pieces
+
+Needs Debian's ``valgrind`` and ``redis-server`` (``apt-get install -y valgrind redis-server``). It starts a
+Redis of its own on a spare port under callgrind, builds the Huodong app in this process and calls the buy
+through WSGI as ``bench/run.py``'s wrk load does: 4,096 players, each with its own device and /24 (sent as
+``X-Forwarded-For``, one trusted proxy), a fresh nonce and timestamp per request, two taps in a row and then
+the next player. Two flash sales share the app: one under the built-in default policy (the gate on), one
+under a policy with every rule off. After a warm-up of each, callgrind's counters are zeroed, ``--requests``
+buys run on one sale and the counters are dumped: Redis's instructions per buy. Gate on and off alternate
+twice; each figure is the mean of its two runs.
+
+With ``--pieces``, the default policy is measured again with one piece turned off at a time (rate limits,
+replay, device rules, the risk score, tap regularity), each in a fresh namespace: what each piece costs.
+
+Instructions are not time: Redis's time per buy also holds the kernel's work on its sockets, which valgrind
+does not see. Throughput is ``bench/run.py``'s (``http_buy`` against ``http_buy_nogate``); this is where the
+gate's Redis cost goes, and whether a change made it cheaper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # noqa: E402  (bench/ is not a package)
+
+PLAYERS = 4096
+OFF = {"mode": "off"}
+# The default policy with one piece off (the rate limits are the default's own two).
+PIECES: dict[str, dict[str, Any]] = {
+    "rate limits": {"rate_limits": []},
+    "replay": {"replay": OFF},
+    "device rules": {"devices": OFF},
+    "risk score": {"risk": OFF},
+    "tap regularity": {"risk": {"tap_regularity": {"points": 0}}},
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=2000, help="buys per measure (after a warm-up as long)")
+    p.add_argument("--pieces", action="store_true", help="also price each piece of the default policy")
+    return p.parse_args(argv)
+
+
+class Callgrind:
+    """A redis-server under valgrind's callgrind, its instruction counter zeroed and read on demand."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = run.free_port()
+        self.folder = folder
+        self.proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/cg.out.%p", "redis-server",
+             "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def wait(self, client: Any) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.ping()
+                return
+            except Exception:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("redis-server under valgrind did not start") from None
+                time.sleep(0.5)
+
+    def zero(self) -> None:
+        subprocess.run(["callgrind_control", "-z", str(self.proc.pid)], capture_output=True, check=True)
+
+    def instructions(self) -> int:
+        """Instructions since the last zero (callgrind dumps them to a file of its own)."""
+        subprocess.run(["callgrind_control", "-d", str(self.proc.pid)], capture_output=True, check=True)
+        dump = max(glob.glob(f"{self.folder}/cg.out.{self.proc.pid}.*"), key=os.path.getmtime)
+        with open(dump) as lines:
+            for line in lines:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no instruction total in {dump}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Buyer:
+    """Calls the app's buy through WSGI as bench/run.py's wrk script does (same headers, same player order)."""
+
+    def __init__(self, app: Any, campaign_id: int, tokens: list[str]) -> None:
+        from werkzeug.test import EnvironBuilder
+
+        self.app = app
+        self.tokens = tokens
+        self.body = json.dumps(run.BUY_BODY).encode()
+        self.base = EnvironBuilder(path=f"/api/v1/campaigns/{campaign_id}/actions/buy", method="POST",
+                                   data=self.body, headers={"Content-Type": "application/json"}).get_environ()
+        self.prefix = secrets.token_hex(4)
+        self.n = 0
+        self.statuses: dict[str, int] = {}
+
+    def _start_response(self, status: str, headers: Any, exc_info: Any = None) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def buy(self) -> None:
+        self.n += 1
+        mine = (self.n - 1) // 2 % len(self.tokens)  # twice in a row, then the next player
+        environ = dict(self.base)
+        environ.update({
+            "wsgi.input": io.BytesIO(self.body), "HTTP_AUTHORIZATION": f"Bearer {self.tokens[mine]}",
+            "HTTP_X_DEVICE_ID": f"bench-device-{mine}", "HTTP_X_FORWARDED_FOR": f"10.{mine // 256}.{mine % 256}.1",
+            "HTTP_IDEMPOTENCY_KEY": f"g{self.prefix}-{self.n}", "HTTP_X_REQUEST_NONCE": f"g{self.prefix}-{self.n}",
+            "HTTP_X_REQUEST_TIMESTAMP": str(int(time.time() * 1000)),
+        })
+        result = self.app(environ, self._start_response)
+        b"".join(result)
+        result.close()
+
+
+def measure(buyer: Buyer, redis: Callgrind, requests: int) -> float:
+    redis.zero()
+    for _ in range(requests):
+        buyer.buy()
+    return redis.instructions() / requests
+
+
+def sale_pair(url: str, tmp: Path, policy: dict[str, Any] | None = None) -> tuple[Buyer, Buyer, tuple[Any, str]]:
+    """A fresh namespace: a buyer on a sale under the built-in default policy (or under ``policy``, saved for
+    it), one on a sale under the all-off policy, and (the admin client, the namespace) to clean up."""
+    from engine.config import load_settings
+    from engine.connections import connect
+    from web import create_app
+
+    namespace = "hdbench" + secrets.token_hex(4)
+    overrides = {**run.huodong_overrides(run.parse_args(["--redis-url", url]), tmp / namespace, namespace),
+                 "trusted_proxies": 1}
+    (tmp / namespace).mkdir()
+    settings = load_settings(overrides, environ={})
+    gated = (run.set_up_campaign(overrides)[0] if policy is None
+             else run.set_up_policy_campaign(overrides, "bench-piece", policy, "one piece off"))
+    ungated = run.set_up_nogate_campaign(overrides)
+    tokens = run.player_tokens(overrides, PLAYERS)
+    app = create_app(settings)
+    return Buyer(app, gated, tokens), Buyer(app, ungated, tokens), (connect(settings), namespace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for tool in ("valgrind", "callgrind_control", "redis-server"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is needed (apt-get install -y valgrind redis-server)", file=sys.stderr)
+            return 2
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hdgate-")))
+        redis = Callgrind(tmp)
+        stack.callback(redis.stop)
+        import redis as redis_py
+
+        redis.wait(redis_py.Redis.from_url(redis.url))
+        print(f"redis-server under callgrind on port {redis.port}; {args.requests} buys per measure", flush=True)
+        on, off, (admin, namespace) = sale_pair(redis.url, tmp)
+        for buyer in (on, off):
+            for _ in range(args.requests):
+                buyer.buy()
+        figures: dict[str, list[float]] = {"on": [], "off": []}
+        for order in (("on", "off"), ("off", "on")):
+            for tag in order:
+                figures[tag].append(measure(on if tag == "on" else off, redis, args.requests))
+                print(f"  gate {tag}: {figures[tag][-1]:,.0f} instructions per buy", flush=True)
+        run.delete_namespace(admin, namespace)
+        gate_on, gate_off = (sum(v) / len(v) for v in (figures["on"], figures["off"]))
+        statuses = {tag: buyer.statuses for tag, buyer in (("on", on), ("off", off))}
+        print(f"\nRedis instructions per HTTP buy (mean of 2 runs of {args.requests:,}; answers {statuses}):")
+        print(f"  default policy (gate on)   {gate_on:10,.0f}")
+        print(f"  every rule off (gate off)  {gate_off:10,.0f}")
+        print(f"  the gate                   {gate_on - gate_off:10,.0f}  (+{(gate_on - gate_off) / gate_off:.0%})")
+        if args.pieces:
+            print("\neach piece of the default policy, turned off alone (fresh namespace each):")
+            from engine.fraud.policy import DEFAULT_POLICY
+
+            for piece, change in PIECES.items():
+                gated, _, (admin, namespace) = sale_pair(redis.url, tmp, {**DEFAULT_POLICY, **change})
+                for _ in range(args.requests):
+                    gated.buy()
+                without = measure(gated, redis, args.requests)
+                run.delete_namespace(admin, namespace)
+                print(f"  without {piece:16} {without:10,.0f}   the piece: {gate_on - without:9,.0f}"
+                      f"   answers {gated.statuses}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
