@@ -146,6 +146,7 @@ def measure(buyer: Buyer, redis: Callgrind, requests: int) -> float:
 def sale_pair(url: str, tmp: Path, policy: dict[str, Any] | None = None) -> tuple[Buyer, Buyer, tuple[Any, str]]:
     """A fresh namespace: a buyer on a sale under the built-in default policy (or under ``policy``, saved for
     it), one on a sale under the all-off policy, and (the admin client, the namespace) to clean up."""
+    from campaigns.migrate import upgrade
     from engine.config import load_settings
     from engine.connections import connect
     from web import create_app
@@ -155,6 +156,7 @@ def sale_pair(url: str, tmp: Path, policy: dict[str, Any] | None = None) -> tupl
                  "trusted_proxies": 1}
     (tmp / namespace).mkdir()
     settings = load_settings(overrides, environ={})
+    upgrade(settings.resolved_database_url())  # set_up_campaign does it too; the piece's sale needs it first
     gated = (run.set_up_campaign(overrides)[0] if policy is None
              else run.set_up_policy_campaign(overrides, "bench-piece", policy, "one piece off"))
     ungated = run.set_up_nogate_campaign(overrides)
