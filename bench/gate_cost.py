@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import io
-import json
 import os
 import secrets
 import shutil
@@ -39,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/ is not a package)
+from profile_buy import Caller  # noqa: E402
 
 PLAYERS = 4096
 OFF = {"mode": "off"}
@@ -103,43 +102,29 @@ class Callgrind:
             self.proc.kill()
 
 
-class Buyer:
-    """Calls the app's buy through WSGI as bench/run.py's wrk script does (same headers, same player order)."""
+class Buyer(Caller):
+    """profile_buy's WSGI caller with what bench/run.py's wrk script sends: each player's device and /24 (as
+    X-Forwarded-For), a nonce and the time; each player twice in a row, then the next."""
 
     def __init__(self, app: Any, campaign_id: int, tokens: list[str]) -> None:
-        from werkzeug.test import EnvironBuilder
+        super().__init__(app, f"/api/v1/campaigns/{campaign_id}/actions/buy", tokens)
 
-        self.app = app
-        self.tokens = tokens
-        self.body = json.dumps(run.BUY_BODY).encode()
-        self.base = EnvironBuilder(path=f"/api/v1/campaigns/{campaign_id}/actions/buy", method="POST",
-                                   data=self.body, headers={"Content-Type": "application/json"}).get_environ()
-        self.prefix = secrets.token_hex(4)
-        self.n = 0
-        self.statuses: dict[str, int] = {}
-
-    def _start_response(self, status: str, headers: Any, exc_info: Any = None) -> None:
-        self.statuses[status] = self.statuses.get(status, 0) + 1
-
-    def buy(self) -> None:
-        self.n += 1
-        mine = (self.n - 1) // 2 % len(self.tokens)  # twice in a row, then the next player
-        environ = dict(self.base)
+    def environ(self) -> dict[str, Any]:
+        environ = super().environ()
+        mine = (self.n - 1) // 2 % len(self.tokens)
         environ.update({
-            "wsgi.input": io.BytesIO(self.body), "HTTP_AUTHORIZATION": f"Bearer {self.tokens[mine]}",
-            "HTTP_X_DEVICE_ID": f"bench-device-{mine}", "HTTP_X_FORWARDED_FOR": f"10.{mine // 256}.{mine % 256}.1",
-            "HTTP_IDEMPOTENCY_KEY": f"g{self.prefix}-{self.n}", "HTTP_X_REQUEST_NONCE": f"g{self.prefix}-{self.n}",
+            "HTTP_AUTHORIZATION": self.tokens[mine], "HTTP_X_DEVICE_ID": f"bench-device-{mine}",
+            "HTTP_X_FORWARDED_FOR": f"10.{mine // 256}.{mine % 256}.1",
+            "HTTP_X_REQUEST_NONCE": environ["HTTP_IDEMPOTENCY_KEY"],
             "HTTP_X_REQUEST_TIMESTAMP": str(int(time.time() * 1000)),
         })
-        result = self.app(environ, self._start_response)
-        b"".join(result)
-        result.close()
+        return environ
 
 
 def measure(buyer: Buyer, redis: Callgrind, requests: int) -> float:
     redis.zero()
     for _ in range(requests):
-        buyer.buy()
+        buyer.one()
     return redis.instructions() / requests
 
 
@@ -182,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         on, off, (admin, namespace) = sale_pair(redis.url, tmp)
         for buyer in (on, off):
             for _ in range(args.requests):
-                buyer.buy()
+                buyer.one()
         figures: dict[str, list[float]] = {"on": [], "off": []}
         for order in (("on", "off"), ("off", "on")):
             for tag in order:
@@ -190,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  gate {tag}: {figures[tag][-1]:,.0f} instructions per buy", flush=True)
         run.delete_namespace(admin, namespace)
         gate_on, gate_off = (sum(v) / len(v) for v in (figures["on"], figures["off"]))
-        statuses = {tag: buyer.statuses for tag, buyer in (("on", on), ("off", off))}
+        statuses = {tag: dict(buyer.statuses) for tag, buyer in (("on", on), ("off", off))}
         print(f"\nRedis instructions per HTTP buy (mean of 2 runs of {args.requests:,}; answers {statuses}):")
         print(f"  default policy (gate on)   {gate_on:10,.0f}")
         print(f"  every rule off (gate off)  {gate_off:10,.0f}")
@@ -202,11 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             for piece, change in PIECES.items():
                 gated, _, (admin, namespace) = sale_pair(redis.url, tmp, {**DEFAULT_POLICY, **change})
                 for _ in range(args.requests):
-                    gated.buy()
+                    gated.one()
                 without = measure(gated, redis, args.requests)
                 run.delete_namespace(admin, namespace)
                 print(f"  without {piece:16} {without:10,.0f}   the piece: {gate_on - without:9,.0f}"
-                      f"   answers {gated.statuses}", flush=True)
+                      f"   answers {dict(gated.statuses)}", flush=True)
     return 0
 
 

@@ -164,13 +164,17 @@ class Caller:
     def _start_response(self, status: str, headers: list[Any], exc_info: Any = None) -> None:
         self.statuses[status] += 1
 
-    def one(self) -> None:
-        self.n += 1
+    def environ(self) -> dict[str, Any]:
+        """Request ``self.n``'s environ: a fresh body stream, its player's token and a key of its own."""
         environ = dict(self.base)
         environ["wsgi.input"] = io.BytesIO(self.body)
         environ["HTTP_AUTHORIZATION"] = self.tokens[self.n % len(self.tokens)]
         environ["HTTP_IDEMPOTENCY_KEY"] = f"{self.prefix}{self.n}"
-        result = self.app(environ, self._start_response)
+        return environ
+
+    def one(self) -> None:
+        self.n += 1
+        result = self.app(self.environ(), self._start_response)
         try:
             b"".join(result)
         finally:

@@ -22,7 +22,8 @@ class CampaignKeys:
         return f"{self.namespace}:{{c:{self.campaign_id}}}"
 
     @functools.cached_property
-    def _fraud(self) -> str:
+    def fraud_prefix(self) -> str:
+        """What every key of the fraud gate starts with (``fraud`` adds the parts)."""
         return f"{self._base}:fraud:"
 
     @property
@@ -79,7 +80,7 @@ class CampaignKeys:
 
     def fraud(self, *parts: str) -> str:
         """The fraud gate's state (engine/fraud/gate.py): nonces, rate-limit windows, a device's players..."""
-        return self._fraud + ":".join(parts)
+        return self.fraud_prefix + ":".join(parts)
 
     @property
     def fraud_stats(self) -> str:
