@@ -37,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/ is not a package)
-from profile_buy import Caller  # noqa: E402
+from profile_buy import WrkCaller  # noqa: E402
 
 PLAYERS = 4096
 OFF = {"mode": "off"}
@@ -102,23 +102,11 @@ class Callgrind:
             self.proc.kill()
 
 
-class Buyer(Caller):
-    """profile_buy's WSGI caller with what bench/run.py's wrk script sends: each player's device and /24 (as
-    X-Forwarded-For), a nonce and the time; each player twice in a row, then the next."""
+class Buyer(WrkCaller):
+    """profile_buy's caller with the wrk script's headers, on one campaign's buy."""
 
     def __init__(self, app: Any, campaign_id: int, tokens: list[str]) -> None:
         super().__init__(app, f"/api/v1/campaigns/{campaign_id}/actions/buy", tokens)
-
-    def environ(self) -> dict[str, Any]:
-        environ = super().environ()
-        mine = (self.n - 1) // 2 % len(self.tokens)
-        environ.update({
-            "HTTP_AUTHORIZATION": self.tokens[mine], "HTTP_X_DEVICE_ID": f"bench-device-{mine}",
-            "HTTP_X_FORWARDED_FOR": f"10.{mine // 256}.{mine % 256}.1",
-            "HTTP_X_REQUEST_NONCE": environ["HTTP_IDEMPOTENCY_KEY"],
-            "HTTP_X_REQUEST_TIMESTAMP": str(int(time.time() * 1000)),
-        })
-        return environ
 
 
 def measure(buyer: Buyer, redis: Callgrind, requests: int) -> float:

@@ -855,7 +855,23 @@ def report(machine: dict[str, Any], figs: dict[str, Figure], args: argparse.Name
         met = r.met(value)
         mark = "" if met is None else verdict(met)
         print(f"{r.label:<52} {r.show(value):>8}  target {r.target():<8} {mark}")
+    if "http_buy" in figs and "http_buy_nogate" in figs:
+        ratios.update(gate_detail(figs["http_buy"], figs["http_buy_nogate"]))
     return ratios
+
+
+def gate_detail(on: Figure, off: Figure) -> dict[str, float]:
+    """The gate's cost two more ways, as this shared machine drifts between rounds: each round's own ratio (its
+    gate-on and gate-off measures ran next to each other), and the CPU a request took with the gate off over
+    with it on (a ceiling's ratio, less swayed by what else the machine ran)."""
+    paired = [a / b for a, b in zip(on.rounds, off.rounds, strict=True) if b]
+    print("HTTP buy, fraud gate on / off, round by round:      "
+          + " / ".join(f"{r:.1%}" for r in paired))
+    found: dict[str, float] = {}
+    if on.cpu_us and off.cpu_us and sum(on.cpu_us.values()):
+        found["http_buy_gate_on_vs_off_cpu"] = sum(off.cpu_us.values()) / sum(on.cpu_us.values())
+        print(f"HTTP buy, fraud gate off / on (CPU per request)      {found['http_buy_gate_on_vs_off_cpu']:>8.1%}")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
