@@ -125,8 +125,7 @@ def sale_pair(url: str, tmp: Path, policy: dict[str, Any] | None = None) -> tupl
     from web import create_app
 
     namespace = "hdbench" + secrets.token_hex(4)
-    overrides = {**run.huodong_overrides(run.parse_args(["--redis-url", url]), tmp / namespace, namespace),
-                 "trusted_proxies": 1}
+    overrides = run.huodong_overrides(run.parse_args(["--redis-url", url]), tmp / namespace, namespace)
     (tmp / namespace).mkdir()
     settings = load_settings(overrides, environ={})
     upgrade(settings.resolved_database_url())  # set_up_campaign does it too; the piece's sale needs it first

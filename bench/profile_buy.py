@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hdprofile-") as tmpdir:
         tmp = Path(tmpdir)
         bench_args = run.parse_args(["--redis-url", args.redis_url])
-        overrides = {**run.huodong_overrides(bench_args, tmp, namespace), "trusted_proxies": 1}  # as run.py's
+        overrides = run.huodong_overrides(bench_args, tmp, namespace)
         admin = connect(load_settings(overrides, environ={}))
         try:
             campaign_id, template = run.set_up_campaign(overrides)

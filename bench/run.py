@@ -162,6 +162,9 @@ def huodong_overrides(args: argparse.Namespace, tmp: Path, namespace: str) -> di
         "secret_key": "bench-" + secrets.token_hex(8),
         "dev_login": True,
         "log_level": "WARNING",
+        # As behind one reverse proxy: the client's address is the last of X-Forwarded-For (the wrk script's,
+        # and profile_buy's WrkCaller's, per-player address); only the Huodong app reads it (ProxyFix).
+        "trusted_proxies": 1,
     }
 
 
@@ -949,9 +952,6 @@ def main(argv: list[str] | None = None) -> int:
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         env.update(environment_for_children(settings))
         env["HUODONG_LOG_LEVEL"] = "WARNING"
-        # As behind one reverse proxy: the client's address is the last of X-Forwarded-For (the wrk script's
-        # per-player address); only the Huodong app reads it (ProxyFix), the comparison apps ignore it.
-        env["HUODONG_TRUSTED_PROXIES"] = "1"
         template_path = tmp / "claim.json"
         template_path.write_text(json.dumps(template))
         bench_path = str(BENCH_DIR)

@@ -253,11 +253,7 @@ def _gate_args(keys: CampaignKeys, gate: Screening, checks: Sequence[GateCheck],
         script_keys += risk.keys
     args += [json.dumps(ring.to_wire(_appender(script_keys)), separators=(",", ":")) if ring is not None else "",
              held_answer]
-    if risk is None:
-        args.append(0)
-    else:
-        args.append(1)
-        args += risk.args
+    args += (1, *risk.args) if risk is not None else (0,)
     return args
 
 

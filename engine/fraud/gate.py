@@ -49,9 +49,10 @@ class RateLimitedError(HuodongError):
 
 
 class GateCheck(NamedTuple):
-    """One check the claim script makes. ``kind``: ``nonce`` (the key must be new: SET NX, kept ``ttl_ms``),
-    ``window`` (fewer than ``limit`` members scored within ``ttl_ms``; the play adds one), ``distinct`` (the
-    set holds ``member`` already or fewer than ``limit`` members; the play adds it, kept ``ttl_ms``)."""
+    """One check the claim script makes. ``kind``: ``nonce`` (the key must not exist; an admitted play sets it,
+    kept ``ttl_ms``), ``window`` (fewer than ``limit`` members scored within ``ttl_ms``; the play adds one),
+    ``distinct`` (the set holds ``member`` already or fewer than ``limit`` members; the play adds it, kept
+    ``ttl_ms``)."""
 
     kind: str
     key: str
@@ -271,14 +272,14 @@ def risk_part(risk: dict[str, Any], constants: tuple[Any, ...], keys: CampaignKe
     device = features.device_id or ""
     ranges = risk["ip_range_rate"]
     network = ip_range(features.ip, ranges["prefix_v4"], ranges["prefix_v6"]) or ""
-    minute = minute_of(now_ms)
-    fraud = keys.fraud_prefix  # the nine keys as keys.fraud builds them, with no join each
+    now, before = str(minute_of(now_ms)), str(minute_of(now_ms) - 1)
+    fraud = keys.fraud  # the one spelling: the device rules and PopulationStats name some of these keys too
     registered = features.registered_ms
     instant = risk["instant_play"]
     return RiskPart(
-        keys=(f"{fraud}taps:{user_id}", f"{fraud}pop:dev:{minute}", f"{fraud}pop:dev:{minute - 1}",
-              f"{fraud}pop:net:{minute}", f"{fraud}pop:net:{minute - 1}", f"{fraud}net_users:{network}",
-              f"{fraud}net_new:{network}", f"{fraud}device_users:{device}", challenge.passed_key(keys, user_id)),
+        keys=(fraud("taps", user_id), fraud("pop", "dev", now), fraud("pop", "dev", before),
+              fraud("pop", "net", now), fraud("pop", "net", before), fraud("net_users", network),
+              fraud("net_new", network), fraud("device_users", device), challenge.passed_key(keys, user_id)),
         args=(network, int(new), limits.device, limits.ip_range,
               instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000
               else 0, *constants))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -53,7 +54,7 @@ def test_the_slider_sends_pictures_and_never_the_answer(world, clock):
         "provider": "slider", "kind": "slider", "width": 300, "height": 150,
         "expires_in_seconds": LIFETIME_SECONDS,
         "answer": "play again with X-Challenge-Id: <id> and X-Challenge-Answer: <your answer>"}
-    assert len(asked["id"]) == 24 and int(asked["id"], 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{24}", asked["id"])
     assert isinstance(asked["piece_top"], int) and 0 <= asked["piece_top"] < 150 and 0 < offset < 300
 
 

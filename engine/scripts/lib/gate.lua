@@ -27,10 +27,9 @@
 -- (when the window has room again, if no more attempts come), shadow = labels of the shadow rules
 -- broken, held = labels of the ring signals that hold the play for review, risk = {score, reasons} when the
 -- score is above 0}; the risk score (lib/risk.lua, gate.r) and the ring checks (lib/ring.lua, gate.g) come
--- after the rules. A
--- refusal is counted in the stats hash (field = label) and logged (the capped stream). gate_apply records
--- an admitted play: its checks' effects (a window's was made by the check), the tree it joins, and its
--- shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
+-- after the rules. A refusal is counted in the stats hash (field = label) and logged (the capped stream).
+-- gate_apply records an admitted play: its checks' effects (a window's was made by the check), the tree it
+-- joins, and its shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
 
 -- The gate's arguments from ARGV[i] on (see above); stamp: now (ms) as the text the script was given, which
 -- Redis commands take as it is (a number would be formatted again on every call). A check stays in ARGV:
