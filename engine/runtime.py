@@ -249,6 +249,7 @@ class PlayService:
                 counted = codes.ScriptReply.parse(read.first)
                 if counted.code == codes.FRAUD:
                     raise self._fraud_refusal(keys, request, screening, counted.body)
+                screening.counted = True
             if read.stored_answer is not None:
                 return self._answer(stored_reply(read.stored_answer, request_print))
             if attributes is None:

@@ -152,9 +152,10 @@ class Scripts:
         for item in items:
             argv += [item.item, item.quantity, _opt(item.per_user_limit)]
         ring = gate.ring(keys, user_id, relation) if gate is not None else None
-        if gate is not None and (gate.checks or gate.shadow or gate.risk or ring):
+        checks = gate.claim_checks() if gate is not None else []
+        if gate is not None and (checks or gate.shadow or gate.risk or ring):
             argv[18] = len(argv) + 1  # ARGV[19]: where the gate's arguments start
-            argv += _gate_args(keys, gate, gate.checks, script_keys, risk=gate.risk, ring=ring,
+            argv += _gate_args(keys, gate, checks, script_keys, risk=gate.risk, ring=ring,
                                held_answer=(held_answer or answer) if ring is not None else "")
         return ScriptReply.parse(self._claim(keys=script_keys, args=argv))
 

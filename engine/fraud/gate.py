@@ -49,10 +49,10 @@ class RateLimitedError(HuodongError):
 
 
 class GateCheck(NamedTuple):
-    """One check the claim script makes. ``kind``: ``nonce`` (the key must not exist; an admitted play sets it,
-    kept ``ttl_ms``), ``window`` (fewer than ``limit`` members scored within ``ttl_ms``; the play adds one),
-    ``distinct`` (the set holds ``member`` already or fewer than ``limit`` members; the play adds it, kept
-    ``ttl_ms``)."""
+    """One check the claim script makes. ``kind``: ``nonce`` (the key must not exist; the check sets it, kept
+    ``ttl_ms``, and a refused play takes it back), ``window`` (fewer than ``limit`` members scored within
+    ``ttl_ms``; the play adds one), ``distinct`` (the set holds ``member`` already or fewer than ``limit``
+    members; the play adds it, kept ``ttl_ms``)."""
 
     kind: str
     key: str
@@ -116,6 +116,9 @@ class Screening:
     referral: dict[str, Any] | None = None
     # The policy's challenge section (risk.challenge), to issue one with a CHALLENGE_REQUIRED refusal.
     challenge: dict[str, Any] | None = None
+    # attempts.lua counted this play against its rate limits (a stateful game, before its first plan): the claim
+    # script, however many times the play is planned, makes the other checks only.
+    counted: bool = False
 
     def refusal(self, label: str, detail: dict[str, Any] | None = None) -> HuodongError:
         """The error for a check the claim script refused (its label; ``detail``: the risk score and reasons, or
@@ -131,6 +134,10 @@ class Screening:
     def windows(self) -> list[GateCheck]:
         """The rate limits' checks (attempts.lua counts them before a stateful game plans)."""
         return [check for check in self.checks if check.kind == "window"]
+
+    def claim_checks(self) -> list[GateCheck]:
+        """The checks the claim script makes: all of them, but the rate limits once attempts.lua counted them."""
+        return [check for check in self.checks if check.kind != "window"] if self.counted else self.checks
 
     def ring(self, keys: CampaignKeys, user_id: str, relation: Relation | None) -> ScriptPart | None:
         """The ring checks of a play on a referral tree (lib/ring.lua), None when it involves none."""

@@ -1,7 +1,7 @@
 """The risk score's population statistics: how many plays a minute is unusual for a device or an IP range.
 
 The claim script counts every screened play per device and per IP range in
-per-minute hashes (lib/risk.lua). Once a minute each process reads a sample
+per-minute hashes (lib/risk.lua), which ``PopulationStats`` makes. Once a minute each process reads a sample
 of the last full minute's counts and numpy turns it into a limit: the median
 plus some robust standard deviations (1.4826 x the median absolute
 deviation), never below the policy's floor. A device or range above it in
@@ -27,6 +27,11 @@ MIN_POPULATION = 20
 # Counts read per hash to estimate the distribution (HRANDFIELD: a uniform sample, not the whole hash).
 SAMPLE = 5_000
 MAD_TO_SIGMA = 1.4826
+# A minute's count hashes live 3 minutes: through the next minute, which reads them. Each process makes the
+# minute's hashes with that lifetime (and a marker field, for a hash cannot be empty) at its first play of the
+# minute, so the claim script only counts (lib/risk.lua) and gives no expiry on the hot path.
+KEEP_MS = 180_000
+MARKER = ""
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,10 @@ class PopulationStats:
         with self._client.pipeline(transaction=False) as pipe:
             pipe.hrandfield(keys.fraud("pop", "dev", str(minute - 1)), SAMPLE, withvalues=True)
             pipe.hrandfield(keys.fraud("pop", "net", str(minute - 1)), SAMPLE, withvalues=True)
-            devices, networks = pipe.execute()
+            for kind in ("dev", "net"):  # this minute's hashes, made with their lifetime before its plays count
+                pipe.hset(keys.fraud("pop", kind, str(minute)), MARKER, 0)
+                pipe.pexpire(keys.fraud("pop", kind, str(minute)), KEEP_MS)
+            devices, networks = pipe.execute()[:2]
         limits = Limits(robust_limit(_counts(devices), device["floor_per_minute"], device["deviations"]),
                         robust_limit(_counts(networks), ranges["floor_per_minute"], ranges["deviations"]))
         with self._lock:
@@ -103,7 +111,8 @@ class PopulationStats:
 
 
 def _counts(fields_and_values: list | None) -> np.ndarray:
-    """HRANDFIELD WITHVALUES answers [field, value, field, value, ...]."""
+    """HRANDFIELD WITHVALUES answers [field, value, field, value, ...] (the marker is no device or range)."""
     if not fields_and_values:
         return np.empty(0)
-    return np.asarray(fields_and_values[1::2], dtype=np.float64)
+    return np.asarray([value for name, value in zip(fields_and_values[::2], fields_and_values[1::2], strict=True)
+                       if name not in (MARKER, MARKER.encode())], dtype=np.float64)

@@ -1,7 +1,7 @@
 -- attempts.lua: count one attempt of a player (and its device and IP) against the campaign's rate limits
 -- before a stateful game reads its state and plans (engine/runtime.py): a flood of plays the game would
 -- refuse in Python (no chances left, say) is refused here first, and each of its attempts counts. The claim
--- script's own window checks then find this attempt's member and let it pass uncounted (lib/gate.lua).
+-- script then makes the play's other checks only, however many times it is planned (Screening.counted).
 --
 -- KEYS     the gate's keys by index, as lib/gate.lua reads them: the fraud stats hash, the fraud log
 --          stream, then the windows' sorted sets

@@ -98,6 +98,14 @@ if gate then
   end
 end
 
+-- A refusal after the gate passed the play: the nonce the gate set is taken back first (lib/gate.lua).
+local function refuse(code, detail)
+  if gate then
+    gate_undo(verdict)
+  end
+  return {code, detail}
+end
+
 local units = tonumber(ARGV[7])
 local cost = tonumber(ARGV[8])
 local day_field = 'd:' .. ARGV[4]
@@ -105,10 +113,10 @@ local counters = redis.call('HMGET', KEYS[4], 'all', day_field)
 local used_all = tonumber(counters[1] or '0')
 local used_day = tonumber(counters[2] or '0')
 if ARGV[5] ~= '' and used_all + units > tonumber(ARGV[5]) then
-  return {'LIMIT', 'per_user'}
+  return refuse('LIMIT', 'per_user')
 end
 if ARGV[6] ~= '' and used_day + units > tonumber(ARGV[6]) then
-  return {'LIMIT', 'per_user_per_day'}
+  return refuse('LIMIT', 'per_user_per_day')
 end
 
 local n = tonumber(ARGV[20])
@@ -120,19 +128,19 @@ for i = 0, n - 1 do
   if item_limit ~= '' then
     local used_item = tonumber(redis.call('HGET', KEYS[4], 'i:' .. item) or '0')
     if used_item + quantity > tonumber(item_limit) then
-      return {'LIMIT', 'item:' .. item}
+      return refuse('LIMIT', 'item:' .. item)
     end
   end
   local total = tonumber(redis.call('HGET', KEYS[2], item) or '0')
   local taken = tonumber(redis.call('HGET', KEYS[3], item) or '0')
   if taken + quantity > total then
-    return {'SOLD_OUT', item}
+    return refuse('SOLD_OUT', item)
   end
   items[#items + 1] = {item, quantity, total - taken - quantity, ARGV[22 + 3 * i]}
 end
 
 if meta[4] and meta[4] ~= '' and tonumber(meta[5] or '0') + cost > tonumber(meta[4]) then
-  return {'BUDGET', ''}
+  return refuse('BUDGET', '')
 end
 
 -- The game's ops: every guard is checked against the state as the ops before it leave it;
@@ -151,11 +159,10 @@ local function current(k, f)
 end
 for _, op in ipairs(ops) do
   local kind, k, f, value, low, high = op[1], tonumber(op[2]), op[3], op[4], op[5], op[6]
-  local refused = {'REFUSED', op[7]}
   if kind == 'setbit' then
     local bit_id = k .. ':' .. value
     if bits[bit_id] or redis.call('GETBIT', KEYS[k], tonumber(value)) == 1 then
-      return refused
+      return refuse('REFUSED', op[7])
     end
     bits[bit_id] = {k, tonumber(value)}
   else
@@ -163,7 +170,7 @@ for _, op in ipairs(ops) do
     if kind == 'incr' then
       local result = tonumber(v or '0') + tonumber(value)
       if (low ~= '' and result < tonumber(low)) or (high ~= '' and result > tonumber(high)) then
-        return refused
+        return refuse('REFUSED', op[7])
       end
       pending[id] = string.format('%d', result)
     elseif kind == 'put' then
@@ -172,11 +179,11 @@ for _, op in ipairs(ops) do
       pending[id] = false
     elseif kind == 'expect' then
       if v ~= value then
-        return refused
+        return refuse('REFUSED', op[7])
       end
     elseif kind == 'absent' then
       if v then
-        return refused
+        return refuse('REFUSED', op[7])
       end
     else
       return redis.error_reply('unknown op ' .. tostring(kind))

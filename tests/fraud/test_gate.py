@@ -62,6 +62,26 @@ def test_a_replayed_nonce_a_stale_timestamp_and_missing_headers_are_refused(fact
     assert error_of(bare, 409, "REPLAY_REJECTED")["details"]["reason"] == "missing"
 
 
+def test_a_nonce_is_spent_only_by_an_admitted_play(factory, client, policy, container):
+    # The check sets the nonce (one command); a play refused after it takes the nonce back.
+    name = policy(replay={"mode": "enforce"}, devices={"mode": "enforce", "max_users_per_device": 1})
+    campaign = factory.campaign(sale(name, per_user=1))
+    player = Player(client, "spender")
+    assert player.buy(campaign, **{"X-Request-Nonce": "nonce-admitted-0001"}).status_code == 200
+    for _ in range(2):  # refused by the claim (the player's limit), after the gate passed it: not spent
+        refused = player.buy(campaign, **{"X-Request-Nonce": "nonce-refused-00001"})
+        assert error_of(refused, 409, "LIMIT_REACHED")["details"]["scope"] == "per_user"
+    second = Player(client, "second-account", device=player.device)
+    for _ in range(2):  # refused by a gate check after the nonce's: not spent either
+        assert error_of(second.buy(campaign, **{"X-Request-Nonce": "nonce-refused-00002"}), 403,
+                        "RISK_DENIED")["details"]["reason"] == "device:users_per_device"
+    nonces = container.live_state.keys(campaign).fraud("nonce", "*")
+    assert sorted(key.rsplit(":", 1)[1] for key in container.redis.scan_iter(match=nonces)) == \
+        ["nonce-admitted-0001"]
+    again = player.buy(campaign, **{"X-Request-Nonce": "nonce-admitted-0001"})
+    assert error_of(again, 409, "REPLAY_REJECTED")["details"]["reason"] == "nonce_seen"
+
+
 def test_the_same_request_retried_with_its_key_is_answered_not_refused_as_a_replay(factory, client, policy):
     campaign = factory.campaign(sale(policy(replay={"mode": "enforce"})))
     player = Player(client, "retrier")

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from campaigns.models import ClaimRecord
 from engine.clock import to_ms
 from engine.fraud.policy import DEFAULT_POLICY, PolicySchema
-from engine.fraud.risk import MIN_POPULATION, PopulationStats, ip_range, minute_of, robust_limit
+from engine.fraud.risk import KEEP_MS, MIN_POPULATION, PopulationStats, ip_range, minute_of, robust_limit
 from engine.keys import CampaignKeys
 from tests.support import slider
 from tests.support.factories import flash_sale_definition
@@ -307,7 +307,14 @@ def test_population_limits_come_from_last_minutes_counts_and_are_read_once_a_min
     assert limits.ip_range == risk["ip_range_rate"]["floor_per_minute"]  # no ranges counted: the floor
     container.redis.delete(keys.fraud("pop", "dev", str(minute_of(now_ms) - 1)))
     assert stats.limits(keys, now_ms + 1000, risk) == limits  # the same minute: not read again
-    container.redis.delete(keys.fraud("pop", "dev", str(minute_of(now_ms) - 1)))
+    # This minute's hashes were made with their lifetime, so the claim script only counts in them; their
+    # marker is no device of the population next minute.
+    this_minute = [keys.fraud("pop", kind, str(minute_of(now_ms))) for kind in ("dev", "net")]
+    assert all(0 < container.redis.pttl(key) <= KEEP_MS for key in this_minute)
+    container.redis.hset(this_minute[0], mapping={f"d{i}": 100 for i in range(MIN_POPULATION - 1)})
+    assert stats.limits(keys, now_ms + 60_000, risk).device == 5  # too few devices for a population: the floor
+    container.redis.delete(keys.fraud("pop", "dev", str(minute_of(now_ms) - 1)), *this_minute,
+                           *(keys.fraud("pop", kind, str(minute_of(now_ms) + 1)) for kind in ("dev", "net")))
 
 
 def test_ip_ranges_group_addresses_by_prefix():

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from campaigns.models import AdminToken, Campaign
 from engine.errors import HuodongError, all_error_types
 from tests.support.factories import flash_sale_definition
+from tests.support.footprint import is_gate_count
 from web import create_app
 from web.auth import PlayerTokens, TokenExpiredError
 
@@ -63,9 +64,11 @@ def field_messages(error: dict[str, Any], path: str) -> list[str]:
 
 
 def footprint(container: Any, campaign_id: int) -> tuple[Any, ...]:
-    """Everything a play could change: live stats, the player's counters and every key of the campaign."""
+    """Everything a play could change: live stats, the player's counters and every key of the campaign (but what
+    the fraud gate counts of every attempt, tests/support/footprint.py)."""
     keys = container.live_state.keys(campaign_id)
-    names = sorted(container.redis.scan_iter(match=keys.all_keys_pattern(), count=1000))
+    names = sorted(name for name in container.redis.scan_iter(match=keys.all_keys_pattern(), count=1000)
+                   if not is_gate_count(name))
     return (container.live_state.stats(campaign_id), container.redis.hgetall(keys.user(PLAYER)), names)
 
 

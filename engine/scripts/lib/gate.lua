@@ -14,11 +14,12 @@
 --   ha  the answer to give instead when the play is held for review ('' without a ring part)
 --   r   the risk score's part (lib/risk.lua risk_read), after a '1'; '0' = no risk score
 -- A check is [kind, rule label, shadow ('1': record only), limit, ttl ms, member] (gate_check_of reads it):
---   nonce     the key must not exist (a nonce used before: a replay); an admitted play sets it for ttl ms
+--   nonce     the key must not exist (a nonce used before: a replay): the check sets it for ttl ms (one
+--             command, SET NX), and a play refused after all takes it back (gate_check, gate_undo)
 --   window    an attempt: member (the player and the Idempotency-Key) joins the sorted set, scored now, when
 --             the check is made, whatever becomes of the play (a flood of refusals is still a flood); it
 --             fails when more than limit members were scored within the last ttl ms. A member already there
---             is this very request planned again or retried with its key: not counted twice, and it passes.
+--             is this very request retried with its key: not counted twice, and it passes.
 --   distinct  the set holds member already, or fewer than limit members; an admitted play adds member
 --             and keeps the set ttl ms from then
 --
@@ -28,8 +29,8 @@
 -- broken, held = labels of the ring signals that hold the play for review, risk = {score, reasons} when the
 -- score is above 0}; the risk score (lib/risk.lua, gate.r) and the ring checks (lib/ring.lua, gate.g) come
 -- after the rules. A refusal is counted in the stats hash (field = label) and logged (the capped stream).
--- gate_apply records an admitted play: its checks' effects (a window's was made by the check), the tree it
--- joins, and its shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
+-- gate_apply records an admitted play: its checks' effects (a window's and the nonce's were made by the check),
+-- the tree it joins, and its shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
 
 -- The gate's arguments from ARGV[i] on (see above); stamp: now (ms) as the text the script was given, which
 -- Redis commands take as it is (a number would be formatted again on every call). A check stays in ARGV:
@@ -114,9 +115,10 @@ local function gate_windows(gate, now, shadow)
   return nil
 end
 
-local function gate_check(gate, now)
-  -- sets: what the distinct checks learned of their sets ({member = bool, card = n or nil} by key), which
-  -- the risk score and gate_apply read instead of asking again.
+-- The checks after the windows, the risk score and the ring checks: the verdict (above). sets: what the
+-- distinct checks learned of their sets ({member = bool, card = n or nil} by key), which the risk score and
+-- gate_apply read instead of asking again; nonce: the nonce's key once the check set it.
+local function gate_decide(gate, now)
   local verdict = {shadow = {}, held = {}, sets = {}}
   local shadow = verdict.shadow
   for _, label in ipairs(gate.p) do
@@ -128,10 +130,13 @@ local function gate_check(gate, now)
     return verdict
   end
   for j = 1, #gate.c do
-    local kind, key, label, is_shadow, limit, _, member = gate_check_of(gate, j)
+    local kind, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
     local failed
     if kind == 'nonce' then
-      failed = redis.call('EXISTS', key) == 1
+      failed = not redis.call('SET', key, '1', 'NX', 'PX', ttl)
+      if not failed then
+        verdict.nonce = key
+      end
     elseif kind == 'distinct' then
       local known = set_membership(key, member)
       verdict.sets[key] = known
@@ -180,12 +185,25 @@ local function gate_check(gate, now)
   return verdict
 end
 
+-- The nonce a refused play set is taken back: a nonce is spent only by an admitted play.
+local function gate_undo(verdict)
+  if verdict.nonce then
+    redis.call('DEL', verdict.nonce)
+  end
+end
+
+local function gate_check(gate, now)
+  local verdict = gate_decide(gate, now)
+  if verdict.refused then
+    gate_undo(verdict)
+  end
+  return verdict
+end
+
 local function gate_apply(gate, verdict, now)
   for j = 1, #gate.c do
     local kind, key, _, _, _, ttl, member = gate_check_of(gate, j)
-    if kind == 'nonce' then
-      redis.call('SET', key, '1', 'PX', ttl)
-    elseif kind == 'distinct' then
+    if kind == 'distinct' then
       local known = verdict.sets[key]
       if not (known and known.member) then
         redis.call('SADD', key, member)

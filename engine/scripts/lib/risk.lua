@@ -3,7 +3,8 @@
 --
 -- The risk part of the gate's arguments (risk_read): its keys, from KEYS[first] on, in this order:
 --   t    string: the player's latest tap times (ms), newest first, comma-separated
---   dc   hash: plays per device this minute; dp the same for the minute before (kept 3 minutes)
+--   dc   hash: plays per device this minute; dp the same for the minute before (engine/fraud/risk.py
+--        PopulationStats makes each minute's hash, kept 3 minutes, before the minute's first play: no expiry here)
 --   nc   hash: plays per IP range this minute; np the minute before
 --   nu   set: players seen from the request's IP range; nn those of them with new accounts
 --   du   set: players the request's device carries (written by the device rules of gate.lua)
@@ -49,15 +50,6 @@ local function risk_rare(r)
     r.sh = sh == '1'
   end
   return r
-end
-
--- Counts the play under field in this minute's hash (which lives 3 minutes from its first count of a field).
-local function count_rate(now_key, field)
-  local count = redis.call('HINCRBY', now_key, field, '1')
-  if count == 1 then
-    redis.call('PEXPIRE', now_key, '180000')
-  end
-  return count
 end
 
 -- Whether the sliding minute (this minute's count plus the share of the last one still inside it) is above
@@ -132,7 +124,7 @@ local function risk_score(r, now, stamp, sets)
     risk_add(evidence, r.tr_points, 'tap_regularity')
   end
   if r.d ~= '' then
-    if above_rate(count_rate(KEYS[k.dc], r.d), KEYS[k.dp], r.d, share_gone, r.lim_d) then
+    if above_rate(redis.call('HINCRBY', KEYS[k.dc], r.d, '1'), KEYS[k.dp], r.d, share_gone, r.lim_d) then
       risk_add(evidence, risk_rare(r).dr, 'device_rate')
     end
     if r.sd ~= '0' then
@@ -145,7 +137,7 @@ local function risk_score(r, now, stamp, sets)
   risk_add(evidence, r.ins, 'instant_play')
   local range_count
   if r.net ~= '' then
-    range_count = count_rate(KEYS[k.nc], r.net)
+    range_count = redis.call('HINCRBY', KEYS[k.nc], r.net, '1')
     add_member(KEYS[k.nu], r.u, '86400000')
     if r.new then
       add_member(KEYS[k.nn], r.u, r.ttl)
