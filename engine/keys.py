@@ -82,12 +82,12 @@ class CampaignKeys:
         """The fraud gate's state (engine/fraud/gate.py): nonces, rate-limit windows, a device's players..."""
         return self.fraud_prefix + ":".join(parts)
 
-    @property
+    @functools.cached_property  # this and the log: on every screened play
     def fraud_stats(self) -> str:
         """Hash: refusals per gate rule (label -> count), and shadow hits ('shadow:' + label -> count)."""
         return self.fraud("stats")
 
-    @property
+    @functools.cached_property
     def fraud_log(self) -> str:
         """Stream, capped at about FRAUD_LOG_LENGTH: the latest refused plays (rule, user, device, ip)."""
         return self.fraud("log")

@@ -22,7 +22,7 @@ from ..keys import CampaignKeys
 from . import challenge
 from .features import RequestFeatures
 from .policy import CompiledPolicy, RateRule
-from .risk import Limits, ip_range, minute_of
+from .risk import Limits, ip_range, minute_of, population_keys
 
 
 class RiskDeniedError(ForbiddenError):
@@ -114,6 +114,7 @@ class Screening:
     # the ring checks need to know about the player (their device, IP, whether the account is new).
     risk: RiskPart | None = None
     referral: dict[str, Any] | None = None
+    referral_new: bool = False  # the player's account is new by the referral rules' measure
     # The policy's challenge section (risk.challenge), to issue one with a CHALLENGE_REQUIRED refusal.
     challenge: dict[str, Any] | None = None
     # attempts.lua counted this play against its rate limits (a stateful game, before its first plan): the claim
@@ -151,8 +152,9 @@ class Screening:
                   "ho": fraud("helpers", relation.owner), "ru": fraud("reach", user_id),
                   "ro": fraud("reach", relation.owner)},
             args={"role": relation.role, "tree": relation.tree, "u": user_id, "o": relation.owner,
-                  "d": self.who["device"], "ip": self.who["ip"], "new": rules["new"], "sip": rules["max_shared_ips"],
-                  "na": [rules["min_assists"], rules["max_new_share"]], "ttl": rules["window_hours"] * 3_600_000,
+                  "d": self.who["device"], "ip": self.who["ip"], "new": self.referral_new,
+                  "sip": rules["max_shared_ips"], "na": [rules["min_assists"], rules["max_new_share"]],
+                  "ttl": rules["window_hours"] * 3_600_000,
                   "sh": rules["mode"] == "shadow", "deny": rules["action"] == "deny"})
 
 
@@ -268,7 +270,7 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
         result.challenge = risk["challenge"]
     referral = document["referral"]
     if referral["mode"] != "off":
-        result.referral = {**referral, "new": is_new(referral["new_account_minutes"])}
+        result.referral, result.referral_new = referral, is_new(referral["new_account_minutes"])
     return result
 
 
@@ -279,13 +281,11 @@ def risk_part(risk: dict[str, Any], constants: tuple[Any, ...], keys: CampaignKe
     device = features.device_id or ""
     ranges = risk["ip_range_rate"]
     network = ip_range(features.ip, ranges["prefix_v4"], ranges["prefix_v6"]) or ""
-    now, before = str(minute_of(now_ms)), str(minute_of(now_ms) - 1)
     fraud = keys.fraud  # the one spelling: the device rules and PopulationStats name some of these keys too
     registered = features.registered_ms
     instant = risk["instant_play"]
     return RiskPart(
-        keys=(fraud("taps", user_id), fraud("pop", "dev", now), fraud("pop", "dev", before),
-              fraud("pop", "net", now), fraud("pop", "net", before), fraud("net_users", network),
+        keys=(fraud("taps", user_id), *population_keys(keys, minute_of(now_ms)), fraud("net_users", network),
               fraud("net_new", network), fraud("device_users", device), challenge.passed_key(keys, user_id)),
         args=(network, int(new), limits.device, limits.ip_range,
               instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000

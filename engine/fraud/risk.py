@@ -15,6 +15,7 @@ import functools
 import socket
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import redis
@@ -77,29 +78,39 @@ def ip_range(ip: str | None, prefix_v4: int, prefix_v6: int) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # a campaign's keys for a minute: every screened play of the minute asks
+def population_keys(keys: CampaignKeys, minute: int) -> tuple[str, str, str, str]:
+    """The per-minute count hashes the risk score reads and writes: devices this minute and the minute
+    before, IP ranges this minute and the minute before (lib/risk.lua dc, dp, nc, np)."""
+    now, before = str(minute), str(minute - 1)
+    return (keys.fraud("pop", "dev", now), keys.fraud("pop", "dev", before), keys.fraud("pop", "net", now),
+            keys.fraud("pop", "net", before))
+
+
 class PopulationStats:
     """Per campaign and minute, the limits of the last full minute's distribution (one read a minute)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._lock = threading.Lock()
-        self._limits: dict[tuple[int, int, str], Limits] = {}
+        self._limits: dict[tuple[Any, ...], Limits] = {}
 
     def limits(self, keys: CampaignKeys, now_ms: int, risk: dict) -> Limits:
         minute = minute_of(now_ms)
         device, ranges = risk["device_rate"], risk["ip_range_rate"]
         # The policy's thresholds are part of the entry: a saved policy applies from its first play.
-        tag = f"{device['floor_per_minute']}:{device['deviations']}:{ranges['floor_per_minute']}:{ranges['deviations']}"
-        entry = (keys.campaign_id, minute, tag)
+        entry = (keys.campaign_id, minute, device["floor_per_minute"], device["deviations"],
+                 ranges["floor_per_minute"], ranges["deviations"])
         limits = self._limits.get(entry)
         if limits is not None:
             return limits
+        devices_now, devices_before, ranges_now, ranges_before = population_keys(keys, minute)
         with self._client.pipeline(transaction=False) as pipe:
-            pipe.hrandfield(keys.fraud("pop", "dev", str(minute - 1)), SAMPLE, withvalues=True)
-            pipe.hrandfield(keys.fraud("pop", "net", str(minute - 1)), SAMPLE, withvalues=True)
-            for kind in ("dev", "net"):  # this minute's hashes, made with their lifetime before its plays count
-                pipe.hset(keys.fraud("pop", kind, str(minute)), MARKER, 0)
-                pipe.pexpire(keys.fraud("pop", kind, str(minute)), KEEP_MS)
+            pipe.hrandfield(devices_before, SAMPLE, withvalues=True)
+            pipe.hrandfield(ranges_before, SAMPLE, withvalues=True)
+            for key in (devices_now, ranges_now):  # this minute's hashes, made with their lifetime before its plays
+                pipe.hset(key, MARKER, 0)
+                pipe.pexpire(key, KEEP_MS)
             devices, networks = pipe.execute()[:2]
         limits = Limits(robust_limit(_counts(devices), device["floor_per_minute"], device["deviations"]),
                         robust_limit(_counts(networks), ranges["floor_per_minute"], ranges["deviations"]))

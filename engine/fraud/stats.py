@@ -10,6 +10,7 @@ enforced; the publish confirmation warns when the draft's policy would have refu
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import redis
@@ -21,6 +22,12 @@ from .risk import MINUTE_MS, minute_of
 KEEP_SECONDS = 2 * 3600
 HOUR_MINUTES = 60
 WARN_SHARE = 0.01
+
+
+@functools.lru_cache(maxsize=1024)  # every screened play of a minute counts under the same two keys
+def minute_keys(keys: CampaignKeys, policy_minutes: str, policy: str, minute: int) -> tuple[str, str]:
+    """The campaign's and the policy's stats hashes of a minute (policy_minutes: the policies' key prefix)."""
+    return campaign_minute_key(keys, minute), f"{policy_minutes}{policy}:{minute}"
 
 
 def policy_minute_key(namespace: str, policy: str, minute: int) -> str:
@@ -48,8 +55,7 @@ class GateStats:
         fields = (["plays"] if screened else []) + ([f"refused:{refused}"] if refused else [])
         if shadow:
             fields += [f"shadow:{label}" for label in dict.fromkeys(shadow)] + ["shadow_any"]
-        self._tally.count_each([(key, field) for key in (campaign_minute_key(keys, minute),
-                                                         f"{self._policy_minutes}{policy}:{minute}")
+        self._tally.count_each([(key, field) for key in minute_keys(keys, self._policy_minutes, policy, minute)
                                 for field in fields], ttl_seconds=KEEP_SECONDS)
 
 

@@ -34,7 +34,8 @@
 
 -- The gate's arguments from ARGV[i] on (see above); stamp: now (ms) as the text the script was given, which
 -- Redis commands take as it is (a number would be formatted again on every call). A check stays in ARGV:
--- gate.c holds where each one's arguments start (a table per check costs a play more than its commands).
+-- gate.c holds where each one's arguments start (a table per check costs a play more than its commands), and
+-- gate.w how many of them are windows (Python puts those first), so each loop below visits its own checks.
 local function gate_read(i, stamp)
   local first = tonumber(ARGV[i])
   local gate = {t = stamp, s = first, l = first + 1, n = ARGV[i + 1], user = ARGV[i + 2], device = ARGV[i + 3],
@@ -46,8 +47,12 @@ local function gate_read(i, stamp)
   end
   i = i + count + 1
   count = tonumber(ARGV[i])
+  gate.w = 0
   for j = 1, count do
     gate.c[j] = i + (j - 1) * 6
+    if gate.w == j - 1 and ARGV[gate.c[j] + 1] == 'window' then
+      gate.w = j
+    end
   end
   i = i + count * 6 + 1
   if ARGV[i] ~= '' then
@@ -98,7 +103,7 @@ end
 -- list, counted if the play is admitted) or, without one (attempts.lua, before a stateful game plans), is
 -- counted in the stats hash at once.
 local function gate_windows(gate, now, shadow)
-  for j = 1, #gate.c do
+  for j = 1, gate.w do
     local kind, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
     if kind == 'window' then
       local failed, retry = gate_window(key, limit, ttl, member, now, gate.t)
@@ -116,7 +121,7 @@ local function gate_windows(gate, now, shadow)
 end
 
 -- The checks after the windows, the risk score and the ring checks: the verdict (above). sets: what the
--- distinct checks learned of their sets ({member = bool, card = n or nil} by key), which the risk score and
+-- distinct checks learned of their sets (set_membership's answers by key), which the risk score and
 -- gate_apply read instead of asking again; nonce: the nonce's key once the check set it.
 local function gate_decide(gate, now)
   local verdict = {shadow = {}, held = {}, sets = {}}
@@ -129,7 +134,7 @@ local function gate_decide(gate, now)
     verdict.refused, verdict.detail = limited.refused, limited.detail
     return verdict
   end
-  for j = 1, #gate.c do
+  for j = gate.w + 1, #gate.c do
     local kind, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
     local failed
     if kind == 'nonce' then
@@ -138,11 +143,11 @@ local function gate_decide(gate, now)
         verdict.nonce = key
       end
     elseif kind == 'distinct' then
-      local known = set_membership(key, member)
-      verdict.sets[key] = known
-      failed = not known.member and known.card >= tonumber(limit)
-    elseif kind ~= 'window' then
-      error('unknown gate check ' .. tostring(kind))
+      local card = set_membership(key, member)  -- -1: a member already
+      verdict.sets[key] = card
+      failed = card >= tonumber(limit)
+    else  -- a window after another check would not be counted first: Python puts them first
+      error('unknown or misplaced gate check ' .. tostring(kind))
     end
     if failed then
       if not is_shadow then
@@ -201,14 +206,14 @@ local function gate_check(gate, now)
 end
 
 local function gate_apply(gate, verdict, now)
-  for j = 1, #gate.c do
-    local kind, key, _, _, _, ttl, member = gate_check_of(gate, j)
-    if kind == 'distinct' then
-      local known = verdict.sets[key]
-      if not (known and known.member) then
-        redis.call('SADD', key, member)
+  for j = gate.w + 1, #gate.c do
+    local at = gate.c[j]  -- a distinct check's key, ttl and member: the other kinds' effects are made
+    if ARGV[at + 1] == 'distinct' then
+      local key = KEYS[gate.l + j]
+      if verdict.sets[key] ~= -1 then
+        redis.call('SADD', key, ARGV[at + 6])
       end
-      redis.call('PEXPIRE', key, ttl)
+      redis.call('PEXPIRE', key, ARGV[at + 5])
     end
   end
   if gate.g then
@@ -225,8 +230,11 @@ local function gate_apply(gate, verdict, now)
   end
 end
 
--- What the gate noted on an admitted play, for claims.fraud (nil when nothing).
+-- What the gate noted on an admitted play, for claims.fraud (nil when nothing: most plays, so no table).
 local function gate_record(gate, verdict)
+  if #verdict.shadow == 0 and not verdict.risk and #verdict.held == 0 and not gate.g then
+    return nil
+  end
   local record = {}
   if #verdict.shadow > 0 then
     record.shadow = verdict.shadow

@@ -70,23 +70,22 @@ local function add_member(key, member, ttl)
   end
 end
 
--- Whether the set holds member, and when it does not how many it holds: {member = bool, card = n or nil}
--- (also gate.lua's distinct checks, whose answers risk_score then reads instead of asking again).
+-- -1 when the set holds member, else how many it holds (also gate.lua's distinct checks, whose answers
+-- risk_score then reads instead of asking again; a number, not a table: a table costs a play more).
 local function set_membership(key, member)
-  local known = {member = redis.call('SISMEMBER', key, member) == 1}
-  if not known.member then
-    known.card = redis.call('SCARD', key)
+  if redis.call('SISMEMBER', key, member) == 1 then
+    return -1
   end
-  return known
+  return redis.call('SCARD', key)
 end
 
--- Adds a signal's points (text, from the arguments) and its name to a kind of signal ({points = n, reason,
--- reason...}).
-local function risk_add(kind, points, reason)
-  if points ~= '0' then
-    kind.points = kind.points + tonumber(points)
-    kind[#kind + 1] = reason
+-- A signal's points (text, from the arguments) added to the score so far, its name to the reasons.
+local function risk_add(reasons, score, points, reason)
+  if points == '0' then
+    return score
   end
+  reasons[#reasons + 1] = reason
+  return score + tonumber(points)
 end
 
 -- Whether the player's latest taps (the string at key, this one's included) came at machine-regular
@@ -117,24 +116,23 @@ end
 -- now: the time in ms and stamp the same as text; sets: what the gate's distinct checks already know of a set
 -- (set_membership's answers by key).
 local function risk_score(r, now, stamp, sets)
-  local evidence, crowd = {points = 0}, {points = 0}
+  local reasons, score = {}, 0  -- the evidence's reasons first, then the crowd's
   local k = r.k
   local share_gone = (now % 60000) / 60000
   if r.tr_points ~= '0' and regular_taps(KEYS[k.t], now, stamp, tonumber(r.tr_taps), r.tr_cv) then
-    risk_add(evidence, r.tr_points, 'tap_regularity')
+    score = risk_add(reasons, score, r.tr_points, 'tap_regularity')
   end
   if r.d ~= '' then
     if above_rate(redis.call('HINCRBY', KEYS[k.dc], r.d, '1'), KEYS[k.dp], r.d, share_gone, r.lim_d) then
-      risk_add(evidence, risk_rare(r).dr, 'device_rate')
+      score = risk_add(reasons, score, risk_rare(r).dr, 'device_rate')
     end
     if r.sd ~= '0' then
-      local players = sets[KEYS[k.du]] or set_membership(KEYS[k.du], r.u)
-      if not players.member and players.card > 0 then
-        risk_add(evidence, r.sd, 'shared_device')
+      if (sets[KEYS[k.du]] or set_membership(KEYS[k.du], r.u)) > 0 then  -- it carries others, not this player
+        score = risk_add(reasons, score, r.sd, 'shared_device')
       end
     end
   end
-  risk_add(evidence, r.ins, 'instant_play')
+  score = risk_add(reasons, score, r.ins, 'instant_play')
   local range_count
   if r.net ~= '' then
     range_count = redis.call('HINCRBY', KEYS[k.nc], r.net, '1')
@@ -143,29 +141,23 @@ local function risk_score(r, now, stamp, sets)
       add_member(KEYS[k.nn], r.u, r.ttl)
     end
   end
-  if evidence.points == 0 and not r.al then
+  if score == 0 and not r.al then  -- no evidence
     return 0, nil
   end
   risk_rare(r)
   if range_count then  -- the crowd signals are read only where they count
     if above_rate(range_count, KEYS[k.np], r.net, share_gone, r.lim_n) then
-      risk_add(crowd, r.nr, 'ip_range_rate')
+      score = risk_add(reasons, score, r.nr, 'ip_range_rate')
     end
     local players = redis.call('SCARD', KEYS[k.nu])
     if players >= tonumber(r.na_players) and redis.call('SCARD', KEYS[k.nn]) / players > tonumber(r.na_share) then
-      risk_add(crowd, r.na_points, 'new_accounts_in_range')
+      score = risk_add(reasons, score, r.na_points, 'new_accounts_in_range')
     end
   end
   if r.new then
-    risk_add(crowd, r.nw, 'new_account')
+    score = risk_add(reasons, score, r.nw, 'new_account')
   end
-  local reasons = {}
-  for _, kind in ipairs({evidence, crowd}) do
-    for _, reason in ipairs(kind) do
-      reasons[#reasons + 1] = reason
-    end
-  end
-  return evidence.points + crowd.points, reasons
+  return score, reasons
 end
 
 -- 'risk:deny', 'risk:challenge' or nil. A player past a solved challenge is let through the challenge band.
