@@ -30,8 +30,11 @@ SAMPLE = 5_000
 MAD_TO_SIGMA = 1.4826
 # A minute's count hashes live 3 minutes: through the next minute, which reads them. Each process makes the
 # minute's hashes with that lifetime (and a marker field, for a hash cannot be empty) at its first play of the
-# minute, so the claim script only counts (lib/risk.lua) and gives no expiry on the hot path.
+# minute, so the claim script only counts (lib/risk.lua) and gives no expiry on the hot path; and again every
+# REMAKE_MS, so a hash Redis lost in the middle of a minute (a restart), which the script's next count makes
+# again without a lifetime, has one again moments later.
 KEEP_MS = 180_000
+REMAKE_MS = 10_000
 MARKER = ""
 
 
@@ -94,23 +97,27 @@ class PopulationStats:
         self._client = client
         self._lock = threading.Lock()
         self._limits: dict[tuple[Any, ...], Limits] = {}
+        self._made: dict[int, int] = {}  # campaign -> the REMAKE_MS slot its minute hashes were last made in
 
     def limits(self, keys: CampaignKeys, now_ms: int, risk: dict) -> Limits:
         minute = minute_of(now_ms)
+        slot = now_ms // REMAKE_MS
         device, ranges = risk["device_rate"], risk["ip_range_rate"]
         # The policy's thresholds are part of the entry: a saved policy applies from its first play.
         entry = (keys.campaign_id, minute, device["floor_per_minute"], device["deviations"],
                  ranges["floor_per_minute"], ranges["deviations"])
         limits = self._limits.get(entry)
         if limits is not None:
+            if self._made.get(keys.campaign_id) != slot:
+                with self._client.pipeline(transaction=False) as pipe:
+                    self._make(pipe, keys, minute, slot)
+                    pipe.execute()
             return limits
-        devices_now, devices_before, ranges_now, ranges_before = population_keys(keys, minute)
+        devices_before, ranges_before = population_keys(keys, minute)[1::2]
         with self._client.pipeline(transaction=False) as pipe:
             pipe.hrandfield(devices_before, SAMPLE, withvalues=True)
             pipe.hrandfield(ranges_before, SAMPLE, withvalues=True)
-            for key in (devices_now, ranges_now):  # this minute's hashes, made with their lifetime before its plays
-                pipe.hset(key, MARKER, 0)
-                pipe.pexpire(key, KEEP_MS)
+            self._make(pipe, keys, minute, slot)
             devices, networks = pipe.execute()[:2]
         limits = Limits(robust_limit(_counts(devices), device["floor_per_minute"], device["deviations"]),
                         robust_limit(_counts(networks), ranges["floor_per_minute"], ranges["deviations"]))
@@ -119,6 +126,15 @@ class PopulationStats:
                 self._limits = {k: v for k, v in self._limits.items() if k[1] >= minute}
             self._limits[entry] = limits
         return limits
+
+
+    def _make(self, pipe: Any, keys: CampaignKeys, minute: int, slot: int) -> None:
+        """Queues the making of this minute's count hashes, with their lifetime, before its plays count."""
+        devices_now, _, ranges_now, _ = population_keys(keys, minute)
+        for key in (devices_now, ranges_now):
+            pipe.hset(key, MARKER, 0)
+            pipe.pexpire(key, KEEP_MS)
+        self._made[keys.campaign_id] = slot
 
 
 def _counts(fields_and_values: list | None) -> np.ndarray:

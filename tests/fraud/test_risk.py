@@ -19,7 +19,7 @@ from sqlalchemy import select
 from campaigns.models import ClaimRecord
 from engine.clock import to_ms
 from engine.fraud.policy import DEFAULT_POLICY, PolicySchema
-from engine.fraud.risk import KEEP_MS, MIN_POPULATION, PopulationStats, ip_range, minute_of, robust_limit
+from engine.fraud.risk import KEEP_MS, MIN_POPULATION, REMAKE_MS, PopulationStats, ip_range, minute_of, robust_limit
 from engine.keys import CampaignKeys
 from tests.support import slider
 from tests.support.factories import flash_sale_definition
@@ -310,6 +310,11 @@ def test_population_limits_come_from_last_minutes_counts_and_are_read_once_a_min
     # This minute's hashes were made with their lifetime, so the claim script only counts in them; their
     # marker is no device of the population next minute.
     this_minute = [keys.fraud("pop", kind, str(minute_of(now_ms))) for kind in ("dev", "net")]
+    assert all(0 < container.redis.pttl(key) <= KEEP_MS for key in this_minute)
+    container.redis.delete(*this_minute)  # lost in the middle of the minute (a restart)...
+    container.redis.hincrby(this_minute[1], "10.0.0.0/24", 1)  # ...and counted again by the script: no lifetime
+    assert container.redis.pttl(this_minute[1]) == -1
+    stats.limits(keys, now_ms + REMAKE_MS, risk)  # moments later, still the same minute
     assert all(0 < container.redis.pttl(key) <= KEEP_MS for key in this_minute)
     container.redis.hset(this_minute[0], mapping={f"d{i}": 100 for i in range(MIN_POPULATION - 1)})
     assert stats.limits(keys, now_ms + 60_000, risk).device == 5  # too few devices for a population: the floor
