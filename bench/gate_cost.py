@@ -122,10 +122,15 @@ class Buyer(WrkCaller):
         super().__init__(app, f"/api/v1/campaigns/{campaign_id}/actions/buy", tokens)
 
 
-def measure(buyer: Buyer, redis: Callgrind, requests: int) -> float:
+def buys_counted(buyer: Buyer, redis: Callgrind, requests: int) -> None:
+    """``requests`` buys with the counters zeroed first: what Redis ran for them and nothing before."""
     redis.zero()
     for _ in range(requests):
         buyer.one()
+
+
+def measure(buyer: Buyer, redis: Callgrind, requests: int) -> float:
+    buys_counted(buyer, redis, requests)
     return redis.instructions() / requests
 
 
@@ -190,11 +195,9 @@ def profile(args: argparse.Namespace, tmp: Path) -> None:
         on, off, (admin, namespace) = sale_pair(redis.url, tmp)
         costs = {}
         for tag, buyer in (("on", on), ("off", off)):
-            for _ in range(args.requests):
+            for _ in range(args.requests):  # the warm-up
                 buyer.one()
-            redis.zero()
-            for _ in range(args.requests):
-                buyer.one()
+            buys_counted(buyer, redis, args.requests)
             costs[tag] = self_cost(redis.dump())
         run.delete_namespace(admin, namespace)
     finally:

@@ -102,7 +102,7 @@ class PlayService:
         self.refusals = refusals
         self._policies = policies
         self._population = PopulationStats(scripts.client) if policies is not None else None
-        self._gate_stats = GateStats(refusals, namespace) if refusals is not None else None
+        self._gate_stats = GateStats(refusals) if refusals is not None else None
         self.blocks = Blocks()
         self.journal = journal
         self._scripts = scripts

@@ -110,15 +110,17 @@ class PopulationStats:
         if limits is not None:
             if self._made.get(keys.campaign_id) != slot:
                 with self._client.pipeline(transaction=False) as pipe:
-                    self._make(pipe, keys, minute, slot)
+                    self._make(pipe, keys, minute)
                     pipe.execute()
+                self._made[keys.campaign_id] = slot
             return limits
         devices_before, ranges_before = population_keys(keys, minute)[1::2]
         with self._client.pipeline(transaction=False) as pipe:
             pipe.hrandfield(devices_before, SAMPLE, withvalues=True)
             pipe.hrandfield(ranges_before, SAMPLE, withvalues=True)
-            self._make(pipe, keys, minute, slot)
+            self._make(pipe, keys, minute)
             devices, networks = pipe.execute()[:2]
+        self._made[keys.campaign_id] = slot
         limits = Limits(robust_limit(_counts(devices), device["floor_per_minute"], device["deviations"]),
                         robust_limit(_counts(networks), ranges["floor_per_minute"], ranges["deviations"]))
         with self._lock:
@@ -127,14 +129,13 @@ class PopulationStats:
             self._limits[entry] = limits
         return limits
 
-
-    def _make(self, pipe: Any, keys: CampaignKeys, minute: int, slot: int) -> None:
-        """Queues the making of this minute's count hashes, with their lifetime, before its plays count."""
-        devices_now, _, ranges_now, _ = population_keys(keys, minute)
-        for key in (devices_now, ranges_now):
+    @staticmethod
+    def _make(pipe: Any, keys: CampaignKeys, minute: int) -> None:
+        """Queues the making of this minute's count hashes, with their lifetime, before its plays count (the
+        caller notes the slot once the pipeline ran: a failed one is tried again)."""
+        for key in population_keys(keys, minute)[::2]:  # this minute's devices and ranges
             pipe.hset(key, MARKER, 0)
             pipe.pexpire(key, KEEP_MS)
-        self._made[keys.campaign_id] = slot
 
 
 def _counts(fields_and_values: list | None) -> np.ndarray:

@@ -25,9 +25,9 @@ WARN_SHARE = 0.01
 
 
 @functools.lru_cache(maxsize=1024)  # every screened play of a minute counts under the same two keys
-def minute_keys(keys: CampaignKeys, policy_minutes: str, policy: str, minute: int) -> tuple[str, str]:
-    """The campaign's and the policy's stats hashes of a minute (policy_minutes: the policies' key prefix)."""
-    return campaign_minute_key(keys, minute), f"{policy_minutes}{policy}:{minute}"
+def minute_keys(keys: CampaignKeys, policy: str, minute: int) -> tuple[str, str]:
+    """The campaign's and its policy's stats hashes of a minute."""
+    return campaign_minute_key(keys, minute), policy_minute_key(keys.namespace, policy, minute)
 
 
 def policy_minute_key(namespace: str, policy: str, minute: int) -> str:
@@ -43,9 +43,8 @@ def campaign_minute_key(keys: CampaignKeys, minute: int) -> str:
 
 
 class GateStats:
-    def __init__(self, tally: RefusalTally, namespace: str) -> None:
+    def __init__(self, tally: RefusalTally) -> None:
         self._tally = tally
-        self._policy_minutes = _policy_minutes(namespace)  # built once: this runs on every screened play
 
     def record(self, keys: CampaignKeys, policy: str, now_ms: int, *, refused: str | None = None,
                shadow: list[str] | None = None, screened: bool = False) -> None:
@@ -55,7 +54,7 @@ class GateStats:
         fields = (["plays"] if screened else []) + ([f"refused:{refused}"] if refused else [])
         if shadow:
             fields += [f"shadow:{label}" for label in dict.fromkeys(shadow)] + ["shadow_any"]
-        self._tally.count_each([(key, field) for key in minute_keys(keys, self._policy_minutes, policy, minute)
+        self._tally.count_each([(key, field) for key in minute_keys(keys, policy, minute)
                                 for field in fields], ttl_seconds=KEEP_SECONDS)
 
 

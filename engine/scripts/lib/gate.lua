@@ -103,18 +103,16 @@ end
 -- list, counted if the play is admitted) or, without one (attempts.lua, before a stateful game plans), is
 -- counted in the stats hash at once.
 local function gate_windows(gate, now, shadow)
-  for j = 1, gate.w do
-    local kind, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
-    if kind == 'window' then
-      local failed, retry = gate_window(key, limit, ttl, member, now, gate.t)
-      if failed and not is_shadow then
-        gate_refuse(gate, label)
-        return {refused = label, detail = {retry_after_ms = retry}}
-      elseif failed and shadow then
-        shadow[#shadow + 1] = label
-      elseif failed then
-        redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. label, '1')
-      end
+  for j = 1, gate.w do  -- the windows only (gate_read)
+    local _, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
+    local failed, retry = gate_window(key, limit, ttl, member, now, gate.t)
+    if failed and not is_shadow then
+      gate_refuse(gate, label)
+      return {refused = label, detail = {retry_after_ms = retry}}
+    elseif failed and shadow then
+      shadow[#shadow + 1] = label
+    elseif failed then
+      redis.call('HINCRBY', KEYS[gate.s], 'shadow:' .. label, '1')
     end
   end
   return nil
