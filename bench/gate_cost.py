@@ -62,6 +62,7 @@ PIECES: dict[str, dict[str, Any]] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=2000, help="buys per measure (after a warm-up as long)")
+    p.add_argument("--warm", type=int, default=8, help="buys a player before measuring (0: --requests buys)")
     p.add_argument("--pieces", action="store_true", help="also price each piece of the default policy")
     p.add_argument("--profile", action="store_true", help="list the gate's instructions by function instead")
     return p.parse_args(argv)
@@ -74,7 +75,7 @@ class Callgrind:
         self.port = run.free_port()
         self.folder = folder
         self.proc = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/cg.out.%p", server,
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={folder}/cg.out.%p", server,
              "--port", str(self.port), "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -89,6 +90,11 @@ class Callgrind:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("redis-server under valgrind did not start") from None
                 time.sleep(0.5)
+
+    def instrument(self, on: bool) -> None:
+        """Counts from now on (or stops counting): a warm-up runs uninstrumented, some ten times faster."""
+        subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(self.proc.pid)], capture_output=True,
+                       check=True)
 
     def zero(self) -> None:
         subprocess.run(["callgrind_control", "-z", str(self.proc.pid)], capture_output=True, check=True)
@@ -120,6 +126,16 @@ class Buyer(WrkCaller):
 
     def __init__(self, app: Any, campaign_id: int, tokens: list[str]) -> None:
         super().__init__(app, f"/api/v1/campaigns/{campaign_id}/actions/buy", tokens)
+
+
+def warm_up(buyer: Buyer, redis: Callgrind, args: argparse.Namespace) -> None:
+    """The state a minute of ``bench/run.py``'s load leaves (``--warm`` buys a player, uninstrumented): full
+    tap histories, rate windows holding a minute of attempts. A gate measured on fresh players would miss
+    what their history costs each play."""
+    redis.instrument(False)
+    for _ in range(max(args.requests, args.warm * PLAYERS)):
+        buyer.one()
+    redis.instrument(True)
 
 
 def buys_counted(buyer: Buyer, redis: Callgrind, requests: int) -> None:
@@ -195,8 +211,7 @@ def profile(args: argparse.Namespace, tmp: Path) -> None:
         on, off, (admin, namespace) = sale_pair(redis.url, tmp)
         costs = {}
         for tag, buyer in (("on", on), ("off", off)):
-            for _ in range(args.requests):  # the warm-up
-                buyer.one()
+            warm_up(buyer, redis, args)
             buys_counted(buyer, redis, args.requests)
             costs[tag] = self_cost(redis.dump())
         run.delete_namespace(admin, namespace)
@@ -231,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"redis-server under callgrind on port {redis.port}; {args.requests} buys per measure", flush=True)
         on, off, (admin, namespace) = sale_pair(redis.url, tmp)
         for buyer in (on, off):
-            for _ in range(args.requests):
-                buyer.one()
+            warm_up(buyer, redis, args)
         figures: dict[str, list[float]] = {"on": [], "off": []}
         for order in (("on", "off"), ("off", "on")):
             for tag in order:
@@ -251,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for piece, change in PIECES.items():
                 gated, _, (admin, namespace) = sale_pair(redis.url, tmp, {**DEFAULT_POLICY, **change})
-                for _ in range(args.requests):
-                    gated.one()
+                warm_up(gated, redis, args)
                 without = measure(gated, redis, args.requests)
                 run.delete_namespace(admin, namespace)
                 print(f"  without {piece:16} {without:10,.0f}   the piece: {gate_on - without:9,.0f}"

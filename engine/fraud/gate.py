@@ -52,7 +52,7 @@ class GateCheck(NamedTuple):
     """One check the claim script makes. ``kind``: ``nonce`` (the key must not exist; the check sets it, kept
     ``ttl_ms``, and a refused play takes it back), ``window`` (fewer than ``limit`` members scored within
     ``ttl_ms``; the play adds one), ``distinct`` (the set holds ``member`` already or fewer than ``limit``
-    members; the play adds it, kept ``ttl_ms``)."""
+    members; the play adds it, and the set is kept ``ttl_ms`` from the last member it gained)."""
 
     kind: str
     key: str
@@ -285,7 +285,7 @@ def risk_part(risk: dict[str, Any], constants: tuple[Any, ...], keys: CampaignKe
     registered = features.registered_ms
     instant = risk["instant_play"]
     return RiskPart(
-        keys=(fraud("taps", user_id), *population_keys(keys, minute_of(now_ms)), fraud("net_users", network),
+        keys=(fraud("tap_history", user_id), *population_keys(keys, minute_of(now_ms)), fraud("net_users", network),
               fraud("net_new", network), fraud("device_users", device), challenge.passed_key(keys, user_id)),
         args=(network, int(new), limits.device, limits.ip_range,
               instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000

@@ -20,8 +20,9 @@
 --             the check is made, whatever becomes of the play (a flood of refusals is still a flood); it
 --             fails when more than limit members were scored within the last ttl ms. A member already there
 --             is this very request retried with its key: not counted twice, and it passes.
---   distinct  the set holds member already, or fewer than limit members; an admitted play adds member
---             and keeps the set ttl ms from then
+--   distinct  the set holds member already, or fewer than limit members; an admitted play adds member,
+--             and the set lives ttl ms from the last member it gained (a play of a member already there
+--             writes nothing)
 --
 -- gate_check answers the verdict {refused = the label of the first enforced check that failed (nil: none),
 -- detail = {score, reasons} of a refusal by the risk score or a ring, {retry_after_ms} of a window's
@@ -157,7 +158,7 @@ local function gate_decide(gate, now)
     end
   end
   if gate.r then
-    local score, reasons = risk_score(gate.r, now, gate.t, verdict.sets)
+    local score, reasons = risk_score(gate.r, now, verdict.sets)
     if score > 0 then
       verdict.risk = {score = score, reasons = reasons}
     end
@@ -208,10 +209,9 @@ local function gate_apply(gate, verdict, now)
     local at = gate.c[j]  -- a distinct check's key, ttl and member: the other kinds' effects are made
     if ARGV[at + 1] == 'distinct' then
       local key = KEYS[gate.l + j]
-      if verdict.sets[key] ~= -1 then
-        redis.call('SADD', key, ARGV[at + 6])
+      if verdict.sets[key] ~= -1 then  -- a member already: the set's lifetime runs from the last one it gained
+        add_member(key, ARGV[at + 6], ARGV[at + 5])
       end
-      redis.call('PEXPIRE', key, ARGV[at + 5])
     end
   end
   if gate.g then
