@@ -90,7 +90,7 @@ def gate_breakdown(container: Any, sale_id: int, namespace: str) -> dict[str, An
         "policy lookup (PolicyCache.get, cached a second)": lambda: policies.get(name),
         "population limits (PopulationStats, cached a minute)": lambda: population.limits(keys, now_ms, risk),
         "screen(): the rules' checks and the risk part": lambda: screen(
-            policy, keys, "u-breakdown", "buy", features, now_ms, "k-breakdown", limits),
+            policy, keys, "u-breakdown", "buy", features, now_ms, limits),
         "  of which ip_range(): the /24 (ipaddress)": lambda: ip_range("10.250.1.7", 24, 64),
     }
     out: dict[str, Any] = {"steps": {step: min(timeit.repeat(fn, number=2000, repeat=5)) / 2000 * 1e6

@@ -160,7 +160,7 @@ class PlayService:
         now = self._clock.now()
         check_eligible(snapshot, request.user_id, now, self._attributes)
         keys = self._keys(snapshot.campaign_id)
-        screening = self._screen(keys, request, snapshot, idempotency_key, now)
+        screening = self._screen(keys, request, snapshot, now)
         # The validated body (defaults filled in), so equivalent requests share a fingerprint.
         request_print = fingerprint(request.action, payload)
         for attempt in range(MAX_PLANS):
@@ -174,8 +174,8 @@ class PlayService:
         raise errors.ConflictError("This player's state kept changing during the play; try again.",
                                    reason="busy")
 
-    def _screen(self, keys: CampaignKeys, request: PlayRequest, snapshot: CampaignSnapshot, idempotency_key: str,
-                now: datetime) -> Screening | None:
+    def _screen(self, keys: CampaignKeys, request: PlayRequest, snapshot: CampaignSnapshot, now: datetime
+                ) -> Screening | None:
         """The fraud gate before the plan (DESIGN's step 3): a refusal by a rule that needs no Redis is counted
         in the campaign's fraud stats and raised; the rest goes to the claim script."""
         if request.features is None or self._policies is None:
@@ -194,8 +194,8 @@ class PlayService:
             self._answer_challenge(keys, request, risk, now_ms)
         limits = self._population.limits(keys, now_ms, risk) if risk["mode"] != "off" else None
         try:
-            return screen(policy, keys, request.user_id, request.action, request.features, now_ms,
-                          idempotency_key, limits, expects_new_users=snapshot.expects_new_users)
+            return screen(policy, keys, request.user_id, request.action, request.features, now_ms, limits,
+                          expects_new_users=snapshot.expects_new_users)
         except errors.HuodongError as refusal:
             # Counted and logged here, in a round trip of its own: only refused plays pay it.
             rule = refusal.details["rule"]
@@ -233,7 +233,9 @@ class PlayService:
             # The player's attributes (a points balance, a registration date) ride in the same pipeline
             # unless this process read them a moment ago.
             attributes = self._attributes.cached(request.user_id) if self._attributes is not None else {}
-            attempts = self._scripts.attempts(keys, screening, now_ms) if screening and count_attempt else None
+            attempts = (self._scripts.attempts(keys, screening, now_ms, idempotency_key=idempotency_key,
+                                               fingerprint=request_print)
+                        if screening and count_attempt else None)
             reads = game.reads(snapshot.config, request.action, payload, ctx)
             attributes_key = self._attributes.key(request.user_id) if attributes is None else None
             try:

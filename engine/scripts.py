@@ -91,7 +91,7 @@ class Scripts:
         self._set_status = client.register_script(_source("set_status"))
         self._confirm = client.register_script(_source("confirm"))
         self._give_back = client.register_script(_source("give_back"))
-        self._attempts = client.register_script(_source("attempts", "risk", "ring", "gate"))
+        self._attempts = client.register_script(_source("attempts", "idempotency", "risk", "ring", "gate"))
 
     def preload(self) -> None:
         """SCRIPT LOAD every script now, so the first play pays no NOSCRIPT round trip."""
@@ -159,14 +159,16 @@ class Scripts:
                                held_answer=(held_answer or answer) if ring is not None else "")
         return ScriptReply.parse(self._claim(keys=script_keys, args=argv))
 
-    def attempts(self, keys: CampaignKeys, gate: Screening, now_ms: int) -> PipelinedCall | None:
+    def attempts(self, keys: CampaignKeys, gate: Screening, now_ms: int, *, idempotency_key: str, fingerprint: str
+                 ) -> PipelinedCall | None:
         """attempts.lua for the play's rate limits, to run first in the pipeline that reads a stateful game's
         state (None when the policy counts none of this play's attempts)."""
         windows = gate.windows()
         if not windows:
             return None
-        script_keys: list[str] = []
-        return PipelinedCall(self._attempts, script_keys, [now_ms, *_gate_args(keys, gate, windows, script_keys)])
+        script_keys = [keys.idempotency(gate.who["user"], idempotency_key)]
+        return PipelinedCall(self._attempts, script_keys,
+                             [now_ms, fingerprint, *_gate_args(keys, gate, windows, script_keys)])
 
     def release(
         self,
@@ -241,15 +243,19 @@ def _gate_args(keys: CampaignKeys, gate: Screening, checks: Sequence[GateCheck],
                risk: RiskPart | None = None, ring: ScriptPart | None = None, held_answer: str = "") -> list[Any]:
     """The gate's arguments as lib/gate.lua's gate_read takes them, with these checks, the risk score's and the
     ring checks' parts when the play has them; their keys are appended to ``script_keys`` in the order
-    gate_read expects them (the stats hash, the log, each check's, the risk score's), so no index is sent.
-    Positional: no JSON to encode or decode, and each argument costs both sides, so none is sent twice."""
+    gate_read expects them (the stats hash, the log, each check's, each window's of the epoch before, the risk
+    score's), so no index is sent. Positional: no JSON to encode or decode, and each argument costs both sides,
+    so none is sent twice."""
     who = gate.who
+    windows = [check for check in checks if check.kind == "window"]  # first: Screening orders them so
     args: list[Any] = [len(script_keys) + 1, FRAUD_LOG_LENGTH, who["user"], who["device"], who["ip"],
+                       max(2 * check.ttl_ms for check in windows) if windows else "",
                        len(gate.shadow), *gate.shadow, len(checks)]
     script_keys += (keys.fraud_stats, keys.fraud_log)
     for check in checks:
         script_keys.append(check.key)
         args += check.to_wire()
+    script_keys += (check.prev_key for check in windows)
     if risk is not None:
         script_keys += risk.keys
     args += [json.dumps(ring.to_wire(_appender(script_keys)), separators=(",", ":")) if ring is not None else "",

@@ -119,6 +119,8 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
         replies = pipe.execute()
     attributes = replies.pop() if attributes_key is not None else None
     stored = replies.pop() if idempotency_key is not None else None
+    if stored is not None and stored.endswith("\n"):  # the mark of a counted attempt, no answer (attempts.lua)
+        stored = None
     first_reply = replies.pop(0) if first is not None else None
     status = replies.pop(0) if with_status else None
     total, taken, player = replies[:3]

@@ -50,8 +50,9 @@ class RateLimitedError(HuodongError):
 
 class GateCheck(NamedTuple):
     """One check the claim script makes. ``kind``: ``nonce`` (the key must not exist; the check sets it, kept
-    ``ttl_ms``, and a refused play takes it back), ``window`` (fewer than ``limit`` members scored within
-    ``ttl_ms``; the play adds one), ``distinct`` (the set holds ``member`` already or fewer than ``limit``
+    ``ttl_ms``, and a refused play takes it back), ``window`` (at most ``limit`` attempts within ``ttl_ms``,
+    this one's counted: ``key`` counts this epoch's, ``prev_key`` the epoch before's; lib/gate.lua
+    gate_window), ``distinct`` (the set holds ``member`` already or fewer than ``limit``
     members; the play adds it, and the set is kept ``ttl_ms`` from the last member it gained)."""
 
     kind: str
@@ -61,6 +62,7 @@ class GateCheck(NamedTuple):
     limit: int = 0
     ttl_ms: int = 0
     member: str = ""
+    prev_key: str = ""
 
     def to_wire(self) -> tuple[Any, ...]:
         """Its six positional arguments, as lib/gate.lua's gate_read takes them (its key goes in KEYS)."""
@@ -192,7 +194,7 @@ def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
 
 
 def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str, features: RequestFeatures,
-           now_ms: int, idempotency_key: str, limits: Limits | None = None, *, expects_new_users: bool = False
+           now_ms: int, limits: Limits | None = None, *, expects_new_users: bool = False
            ) -> Screening:
     """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate.
     ``limits``: the population's rate limits for the risk score (``PopulationStats``); ``expects_new_users``:
@@ -210,10 +212,13 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
         if mode == "shadow":
             result.shadow.append(rule)
 
-    # The rate limits first: they count every attempt, also one a later rule refuses (lib/gate.lua).
+    # The rate limits first: they count every attempt, also one a later rule refuses (lib/gate.lua), per epoch
+    # of their window.
     for rule, value in _rate_limits(policy, user_id, action, features):
-        result.checks.append(GateCheck("window", keys.fraud("rate", rule.name, value), rule.label, rule.mode,
-                                       rule.limit, rule.ttl_ms, f"{user_id}:{idempotency_key}"))
+        window = keys.fraud("rate", rule.name, value, "")
+        epoch = now_ms // rule.ttl_ms
+        result.checks.append(GateCheck("window", f"{window}{epoch}", rule.label, rule.mode, rule.limit, rule.ttl_ms,
+                                       prev_key=f"{window}{epoch - 1}"))
         result.limited[rule.label] = value
 
     lists = document["lists"]

@@ -62,7 +62,7 @@
 --   {'FRAUD', label}            a fraud gate check failed; label names the rule, followed by a newline and
 --                               {score, reasons} (JSON) when the risk score or a ring refused
 
-local replay = idem_lookup(KEYS[5], ARGV[1])
+local replay, counted = idem_lookup(KEYS[5], ARGV[1])
 if replay then
   return replay
 end
@@ -92,16 +92,20 @@ end
 local gate = ARGV[19] ~= '' and gate_read(tonumber(ARGV[19]), ARGV[2]) or nil
 local verdict
 if gate then
-  verdict = gate_check(gate, now)
+  verdict = gate_check(gate, now, KEYS[5], ARGV[1], counted)
   if verdict.refused then
     return {'FRAUD', verdict.detail and (verdict.refused .. '\n' .. cjson.encode(verdict.detail)) or verdict.refused}
   end
 end
 
--- A refusal after the gate passed the play: the nonce the gate set is taken back first (lib/gate.lua).
+-- A refusal after the gate passed the play: the nonce the gate set is taken back, and an attempt the windows
+-- counted leaves its mark (lib/gate.lua).
 local function refuse(code, detail)
   if gate then
     gate_undo(verdict)
+    if not counted then
+      gate_mark(gate, KEYS[5], ARGV[1])
+    end
   end
   return {code, detail}
 end

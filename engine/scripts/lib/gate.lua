@@ -4,9 +4,11 @@
 -- The gate's arguments are positional in ARGV from an index the script is given (engine/scripts.py
 -- _gate_args: no JSON to decode, and no argument sent twice), read by gate_read. First the index in KEYS of
 -- the gate's first key: its keys follow in this order, so no other index is sent: the stats hash (s), the log
--- stream (l), each check's key, then the risk score's keys (lib/risk.lua). Then:
+-- stream (l), each check's key, each window's key of the epoch before (in the windows' order), then the risk
+-- score's keys (lib/risk.lua). Then:
 --   n   the log's length
 --   user, device, ip  who is asking (as the log records a refusal)
+--   m   how long the mark of a counted attempt is kept (ms: twice the longest window; '' without windows)
 --   p   [labels of the shadow rules the request already broke]  (a count, then the labels)
 --   c   [check, ...]  (a count, then six arguments each; check j's key is the j-th after the log's)
 --   g   the ring checks' part (lib/ring.lua), JSON with its own key indices, or '' (only plays on a referral
@@ -16,10 +18,12 @@
 -- A check is [kind, rule label, shadow ('1': record only), limit, ttl ms, member] (gate_check_of reads it):
 --   nonce     the key must not exist (a nonce used before: a replay): the check sets it for ttl ms (one
 --             command, SET NX), and a play refused after all takes it back (gate_check, gate_undo)
---   window    an attempt: member (the player and the Idempotency-Key) joins the sorted set, scored now, when
---             the check is made, whatever becomes of the play (a flood of refusals is still a flood); it
---             fails when more than limit members were scored within the last ttl ms. A member already there
---             is this very request retried with its key: not counted twice, and it passes.
+--   window    an attempt, counted when the check is made, whatever becomes of the play (a flood of refusals
+--             is still a flood); it fails when more than limit attempts came within the last ttl ms, as a
+--             sliding-window counter tells (gate_window). Its key counts the attempts of this epoch of ttl
+--             ms (Python names it by the epoch), a second key the epoch before's. A play refused after the
+--             count leaves a mark under its Idempotency-Key (lib/idempotency.lua): the same request retried
+--             with its key is read against the window, not counted again.
 --   distinct  the set holds member already, or fewer than limit members; an admitted play adds member,
 --             and the set lives ttl ms from the last member it gained (a play of a member already there
 --             writes nothing)
@@ -40,8 +44,8 @@
 local function gate_read(i, stamp)
   local first = tonumber(ARGV[i])
   local gate = {t = stamp, s = first, l = first + 1, n = ARGV[i + 1], user = ARGV[i + 2], device = ARGV[i + 3],
-                ip = ARGV[i + 4], p = {}, c = {}}
-  i = i + 5
+                ip = ARGV[i + 4], m = ARGV[i + 5], p = {}, c = {}}
+  i = i + 6
   local count = tonumber(ARGV[i])
   for j = 1, count do
     gate.p[j] = ARGV[i + j]
@@ -61,7 +65,7 @@ local function gate_read(i, stamp)
   end
   gate.ha = ARGV[i + 1]
   if ARGV[i + 2] == '1' then
-    gate.r = risk_read(first + 2 + count, i + 3, gate)
+    gate.r = risk_read(first + 2 + count + gate.w, i + 3, gate)
   end
   return gate
 end
@@ -79,34 +83,57 @@ local function gate_refuse(gate, label, reasons)
     'device', gate.device, 'ip', gate.ip, 'reasons', table.concat(reasons or {}, ','))
 end
 
--- A window check (see above): answers whether it failed and, if so, in how many ms the window has room again.
-local function gate_window(key, limit, ttl, member, now, stamp)
-  if redis.call('ZADD', key, 'NX', stamp, member) == 0 then  -- there already: this request again
-    return false
+-- A window check (see above), a sliding-window counter: the attempts of this epoch (key) plus those of the
+-- epoch before (prev) weighted by the share of it still inside the window, which holds when attempts came
+-- evenly; two counts a window instead of one entry an attempt. counted: this attempt was counted before (a
+-- retry with its key), so the window is read, not counted. Answers whether it failed and, if so, in how many
+-- ms the next attempt fits if no more come.
+local function gate_window(key, prev, limit, ttl, now, counted)
+  local count
+  if counted then
+    count = tonumber(redis.call('GET', key) or '0')
+  else
+    count = redis.call('INCR', key)
+    if count == 1 then  -- read as the epoch before through the next epoch
+      redis.call('PEXPIRE', key, 2 * tonumber(ttl))
+    end
   end
-  redis.call('PEXPIRE', key, ttl)
-  local count = redis.call('ZCARD', key)
   limit = tonumber(limit)
-  if count > limit then  -- attempts that left the window are trimmed only when they could matter
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - ttl)
-    count = redis.call('ZCARD', key)
-  end
+  local before = 0
   if count <= limit then
+    before = redis.call('GET', prev)
+    if not before then
+      return false
+    end
+    before = tonumber(before)
+    if count + before <= limit then
+      return false
+    end
+  end
+  ttl = tonumber(ttl)
+  local into = now % ttl
+  if count + before * (1 - into / ttl) <= limit then
     return false
   end
-  -- The next attempt passes once the oldest count - limit + 1 attempts (ranks 0 to count - limit) have left.
-  local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-  return true, math.max(1, tonumber(oldest[2]) + ttl - now)
+  local wait  -- in this epoch, as the epoch before's weight falls; else in the next, as this one's does
+  if count < limit then
+    wait = ttl * (1 - (limit - count - 1) / before) - into
+  end
+  if not wait or wait >= ttl - into then
+    wait = ttl - into + math.max(0, ttl * (1 - (limit - 1) / count))
+  end
+  return true, math.max(1, math.ceil(wait))
 end
 
 -- The window checks (Python puts them first): the refusal of the first enforced one that failed
 -- ({refused, detail = {retry_after_ms}}), or nil. A shadow one that failed joins ``shadow`` (gate_check's
 -- list, counted if the play is admitted) or, without one (attempts.lua, before a stateful game plans), is
--- counted in the stats hash at once.
-local function gate_windows(gate, now, shadow)
+-- counted in the stats hash at once. counted: this request was counted before (gate_window).
+local function gate_windows(gate, now, shadow, counted)
+  local prev = gate.l + #gate.c  -- the keys of the epochs before follow the checks'
   for j = 1, gate.w do  -- the windows only (gate_read)
-    local _, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
-    local failed, retry = gate_window(key, limit, ttl, member, now, gate.t)
+    local _, key, label, is_shadow, limit, ttl = gate_check_of(gate, j)
+    local failed, retry = gate_window(key, KEYS[prev + j], limit, ttl, now, counted)
     if failed and not is_shadow then
       gate_refuse(gate, label)
       return {refused = label, detail = {retry_after_ms = retry}}
@@ -121,14 +148,15 @@ end
 
 -- The checks after the windows, the risk score and the ring checks: the verdict (above). sets: what the
 -- distinct checks learned of their sets (set_membership's answers by key), which the risk score and
--- gate_apply read instead of asking again; nonce: the nonce's key once the check set it.
-local function gate_decide(gate, now)
+-- gate_apply read instead of asking again; nonce: the nonce's key once the check set it. counted: see
+-- gate_window.
+local function gate_decide(gate, now, counted)
   local verdict = {shadow = {}, held = {}, sets = {}}
   local shadow = verdict.shadow
   for _, label in ipairs(gate.p) do
     shadow[#shadow + 1] = label
   end
-  local limited = gate_windows(gate, now, shadow)
+  local limited = gate_windows(gate, now, shadow, counted)
   if limited then
     verdict.refused, verdict.detail = limited.refused, limited.detail
     return verdict
@@ -196,10 +224,23 @@ local function gate_undo(verdict)
   end
 end
 
-local function gate_check(gate, now)
-  local verdict = gate_decide(gate, now)
+-- A refused play whose attempt the windows counted leaves its mark under its Idempotency-Key (key; fingerprint:
+-- the request's), so that its retry is not counted again.
+local function gate_mark(gate, key, fingerprint)
+  if gate.w > 0 then
+    idem_mark(key, fingerprint, gate.m)
+  end
+end
+
+-- The verdict (gate_decide); a refusal takes the nonce back and leaves the attempt's mark (key, fingerprint:
+-- its Idempotency-Key record and the request's). counted: the request left a mark before.
+local function gate_check(gate, now, key, fingerprint, counted)
+  local verdict = gate_decide(gate, now, counted)
   if verdict.refused then
     gate_undo(verdict)
+    if not counted then
+      gate_mark(gate, key, fingerprint)
+    end
   end
   return verdict
 end
