@@ -7,10 +7,9 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from engine.clock import to_ms
 from tests.games.test_lottery import definition as lottery_definition
 from tests.web.test_bad_input import error_of
-
-from engine.clock import to_ms
 
 from .test_gate import Player, sale
 from .test_risk import Phone, campaign_under
