@@ -33,6 +33,7 @@ from .eligibility import check_eligible
 from .fairness import draw_seed
 from .fraud import challenge
 from .fraud.blocks import Blocks
+from .fraud.members import KnownMembers
 from .fraud.features import RequestFeatures
 from .fraud.gate import FRAUD_LOG_LENGTH, Screening, enforced_limits, rate_limited, requester, screen
 from .fraud.risk import PopulationStats
@@ -104,6 +105,7 @@ class PlayService:
         self._population = PopulationStats(scripts.client) if policies is not None else None
         self._gate_stats = GateStats(refusals) if refusals is not None else None
         self.blocks = Blocks()
+        self.known_members = KnownMembers()
         self.journal = journal
         self._scripts = scripts
         self._snapshots = snapshots
@@ -195,7 +197,7 @@ class PlayService:
         limits = self._population.limits(keys, now_ms, risk) if risk["mode"] != "off" else None
         try:
             return screen(policy, keys, request.user_id, request.action, request.features, now_ms, limits,
-                          expects_new_users=snapshot.expects_new_users)
+                          expects_new_users=snapshot.expects_new_users, known=self.known_members)
         except errors.HuodongError as refusal:
             # Counted and logged here, in a round trip of its own: only refused plays pay it.
             rule = refusal.details["rule"]
@@ -279,6 +281,8 @@ class PlayService:
             return None
         if reply.code == codes.FRAUD:
             raise self._fraud_refusal(keys, request, screening, reply.body)
+        if reply.code == codes.OK and screening is not None and screening.joins:
+            self.known_members.remember(screening.joins, now_ms)
         if reply.code == codes.OK and screening is not None and reply.body.count("\n") >= 2:
             # What the gate noted on an admitted play (its third line): the shadow rules it broke.
             noted = json.loads(reply.body.split("\n", 2)[2])

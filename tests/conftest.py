@@ -95,6 +95,7 @@ def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
     session_container.attributes.forget()
     session_container.fraud_policies.forget()
     session_container.play_service.blocks.forget()  # campaign ids start again at 1
+    session_container.play_service.known_members.forget()
     yield
     purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
 

@@ -21,6 +21,7 @@ from ..errors import ConflictError, ForbiddenError, HuodongError
 from ..keys import CampaignKeys
 from . import challenge
 from .features import RequestFeatures
+from .members import KnownMembers
 from .policy import CompiledPolicy, RateRule
 from .risk import Limits, ip_range, minute_of, population_keys
 
@@ -122,6 +123,9 @@ class Screening:
     # attempts.lua counted this play against its rate limits (a stateful game, before its first plan): the claim
     # script, however many times the play is planned, makes the other checks only.
     counted: bool = False
+    # (set key, member) of the sets an admitted play joins, for this process to remember (KnownMembers).
+    joins: list[tuple[str, str]] = field(default_factory=list)
+    on_device: bool = False  # the player is one this process knows its device carries (KnownMembers)
 
     def refusal(self, label: str, detail: dict[str, Any] | None = None) -> HuodongError:
         """The error for a check the claim script refused (its label; ``detail``: the risk score and reasons, or
@@ -194,11 +198,12 @@ def requester(user_id: str, features: RequestFeatures) -> dict[str, str]:
 
 
 def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str, features: RequestFeatures,
-           now_ms: int, limits: Limits | None = None, *, expects_new_users: bool = False
-           ) -> Screening:
+           now_ms: int, limits: Limits | None = None, *, expects_new_users: bool = False,
+           known: KnownMembers | None = None) -> Screening:
     """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate.
     ``limits``: the population's rate limits for the risk score (``PopulationStats``); ``expects_new_users``:
-    the campaign is for new users, whose youth the risk score does not count."""
+    the campaign is for new users, whose youth the risk score does not count; ``known``: the set members this
+    process's admitted plays joined a moment ago, whose checks are left out (a member passes)."""
     device, ip = features.device_id, features.ip
     result = Screening(who=requester(user_id, features), policy=policy.name)
     document = policy.document
@@ -254,9 +259,14 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
         if ip is not None:
             sets.append(("max_users_per_ip", keys.fraud("ip_users", ip), user_id, "device:users_per_ip"))
         for limit_name, key, member, rule in sets:
-            if devices[limit_name]:
-                result.checks.append(GateCheck("distinct", key, rule, devices["mode"], limit=devices[limit_name],
-                                               ttl_ms=devices["window_hours"] * 3_600_000, member=member))
+            if not devices[limit_name]:
+                continue
+            if known is not None and known.knows(key, member, now_ms):
+                result.on_device = result.on_device or limit_name == "max_users_per_device"
+                continue
+            result.checks.append(GateCheck("distinct", key, rule, devices["mode"], limit=devices[limit_name],
+                                           ttl_ms=devices["window_hours"] * 3_600_000, member=member))
+            result.joins.append((key, member))
 
     accounts = document["new_accounts"]
     if accounts["mode"] != "off" and features.registered_ms is not None \
@@ -271,7 +281,8 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
         result.risk = risk_part(risk, policy.risk_constants[expects_new_users], keys, user_id, features, now_ms,
                                 is_new(risk["new_account_minutes"]),
                                 limits or Limits(risk["device_rate"]["floor_per_minute"],
-                                                 risk["ip_range_rate"]["floor_per_minute"]))
+                                                 risk["ip_range_rate"]["floor_per_minute"]),
+                                result, known)
         result.challenge = risk["challenge"]
     referral = document["referral"]
     if referral["mode"] != "off":
@@ -280,19 +291,26 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
 
 
 def risk_part(risk: dict[str, Any], constants: tuple[Any, ...], keys: CampaignKeys, user_id: str,
-              features: RequestFeatures, now_ms: int, new: bool, limits: Limits) -> RiskPart:
+              features: RequestFeatures, now_ms: int, new: bool, limits: Limits, screening: Screening,
+              known: KnownMembers | None = None) -> RiskPart:
     """The risk score's part of the claim script (lib/risk.lua): its keys, what this play says and the policy's
-    ``constants`` (``risk_constants``)."""
+    ``constants`` (``risk_constants``). A player this process knows is on the device (``screening.on_device``)
+    cannot score a shared device, and one it added to the IP range's players is not added again (``known``);
+    an admitted play's join of the range is noted in ``screening.joins``."""
     device = features.device_id or ""
     ranges = risk["ip_range_rate"]
     network = ip_range(features.ip, ranges["prefix_v4"], ranges["prefix_v6"]) or ""
     fraud = keys.fraud  # the one spelling: the device rules and PopulationStats name some of these keys too
     registered = features.registered_ms
     instant = risk["instant_play"]
+    range_players = fraud("net_users", network)
+    in_range = known is not None and known.knows(range_players, user_id, now_ms)
+    if network and not in_range:
+        screening.joins.append((range_players, user_id))
     return RiskPart(
-        keys=(fraud("tap_history", user_id), *population_keys(keys, minute_of(now_ms)), fraud("net_users", network),
+        keys=(fraud("tap_history", user_id), *population_keys(keys, minute_of(now_ms)), range_players,
               fraud("net_new", network), fraud("device_users", device), challenge.passed_key(keys, user_id)),
         args=(network, int(new), limits.device, limits.ip_range,
               instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000
-              else 0, *constants))
+              else 0, "0" if screening.on_device else constants[0], int(in_range), *constants[1:]))
 

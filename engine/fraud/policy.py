@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -354,18 +355,31 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
+def regular_spread(max_cv: float, gaps: int) -> float:
+    """How much the newest two of ``gaps`` gaps can differ, over the smaller, when their coefficient of variation
+    is below ``max_cv``: each is within mean * (1 +- c) of the mean, c = max_cv * sqrt(gaps), so they differ by
+    less than 2c/(1 - c) times the smaller (lib/risk.lua regular_taps skips the rest beyond that). A little
+    more, so rounding never skips a regular set, and short: the script's tonumber reads it on every play (glibc's
+    strtod is slow on long decimals); no bound (1e300) when c reaches 1."""
+    c = max_cv * math.sqrt(gaps)
+    return math.ceil(2 * c / (1 - c) * 10_000 + 1) / 10_000 if c < 1 else 1e300
+
+
 def risk_constants(risk: dict[str, Any], *, expects_new_users: bool) -> tuple[str, ...]:
-    """The policy's numbers of the risk score, as text in lib/risk.lua risk_read's order: tap regularity (points,
-    taps compared, max cv), the points of a shared device, crowd_alone, how long an account is new (ms), then
-    in one argument, read only by a play that shows evidence or a score: the points of device rate and range
-    rate, new accounts in a range (points, min players, max new share), the points of a new account, challenge
-    at, deny at, shadow. A campaign that expects new users does not count youth."""
+    """The policy's numbers of the risk score, as text in lib/risk.lua risk_read's order: the points of a shared
+    device (first: a play whose player this process knows on the device sends 0 instead), tap regularity
+    (points, taps compared, the spread of two gaps that can be regular), crowd_alone, how
+    long an account is new (ms), then in one argument, read only by a play that shows evidence or a score: the
+    points of device rate and range rate, new accounts in a range (points, min players, max new share), the
+    points of a new account, challenge at, deny at, shadow, tap regularity's max cv. A campaign that expects new
+    users does not count youth."""
     taps, in_range = risk["tap_regularity"], risk["new_accounts_in_range"]
     youth_counts = not expects_new_users
     rare = (risk["device_rate"]["points"], risk["ip_range_rate"]["points"], in_range["points"] if youth_counts else 0,
             in_range["min_players"], in_range["max_share"], risk["new_account"] if youth_counts else 0,
-            risk["challenge_at"], risk["deny_at"], int(risk["mode"] == "shadow"))
-    numbers = (taps["points"], taps["min_taps"], taps["max_cv"], risk["shared_device"], int(risk["crowd_alone"]),
+            risk["challenge_at"], risk["deny_at"], int(risk["mode"] == "shadow"), taps["max_cv"])
+    numbers = (risk["shared_device"], taps["points"], taps["min_taps"],
+               regular_spread(taps["max_cv"], taps["min_taps"] - 1), int(risk["crowd_alone"]),
                risk["new_account_minutes"] * 60_000)
     # As text once: redis-py would format each number on every play.
     return (*map(str, numbers), " ".join(map(str, rare)))

@@ -11,13 +11,15 @@
 --   pa   string: until when (ms) the player is past a solved challenge (engine/fraud/challenge.py sets it)
 -- and its arguments, positional from ARGV[i]: what the play says: net IP range ('' = none), new ('1': the
 -- account is new), the device and range limits (plays a minute), ins the points of instant_play when the play
--- came moments after the account registered (Python tells: 0 otherwise); then the policy's constants
--- (engine/fraud/policy.py risk_constants): tap regularity points, taps compared and max cv; the points of a
--- shared device (sd); al ('1': the crowd signals count alone); ttl, how long an account counts as new (ms);
--- and one argument of the numbers only a play with evidence or a score reads (risk_rare): the points of
--- device rate (dr) and range rate (nr), new accounts in a range (points, min players, max new share), the
--- points of a new account (nw), challenge at, deny at, sh ('1': shadow mode). The user and the device are
--- the gate's (gate.user, gate.device).
+-- came moments after the account registered (Python tells: 0 otherwise), sd the points of a shared device (0
+-- when this process knows the device carries the player: engine/fraud/members.py), seen ('1': this process
+-- added the player to the range's sets a moment ago); then the policy's constants (engine/fraud/policy.py
+-- risk_constants, but its first, sd): tap regularity points, taps compared and the spread of the newest two
+-- gaps that can be regular (regular_taps); al ('1': the crowd signals count alone); ttl, how long an account
+-- counts as new (ms); and one argument of the numbers only a play with evidence or a score reads (risk_rare):
+-- the points of device rate (dr) and range rate (nr), new accounts in a range (points, min players, max new
+-- share), the points of a new account (nw), challenge at, deny at, sh ('1': shadow mode), tap regularity's
+-- max cv. The user and the device are the gate's (gate.user, gate.device).
 --
 -- Numbers given to redis.call are text: a Lua number is formatted (sprintf) on every call, which costs as much
 -- as the command.
@@ -32,21 +34,21 @@
 
 -- Its numbers stay text until a play needs them: tonumber (glibc's strtod) costs a script more than a Redis
 -- command, and most plays need few of them.
+local T, DC, DP, NC, NP, NU, NN, DU, PA = 0, 1, 2, 3, 4, 5, 6, 7, 8  -- the keys' places after the first (above)
 local function risk_read(first, i, gate)
-  return {k = {t = first, dc = first + 1, dp = first + 2, nc = first + 3, np = first + 4, nu = first + 5,
-               nn = first + 6, du = first + 7, pa = first + 8},
-          u = gate.user, d = gate.device, net = ARGV[i], new = ARGV[i + 1] == '1', lim_d = ARGV[i + 2],
-          lim_n = ARGV[i + 3], ins = ARGV[i + 4], tr_points = ARGV[i + 5], tr_taps = ARGV[i + 6],
-          tr_cv = ARGV[i + 7], sd = ARGV[i + 8], al = ARGV[i + 9] == '1', ttl = ARGV[i + 10], rare = ARGV[i + 11]}
+  return {k = first, u = gate.user, d = gate.device, net = ARGV[i], new = ARGV[i + 1] == '1', lim_d = ARGV[i + 2],
+          lim_n = ARGV[i + 3], ins = ARGV[i + 4], sd = ARGV[i + 5], seen = ARGV[i + 6] == '1',
+          tr_points = ARGV[i + 7], tr_taps = ARGV[i + 8], tr_spread = ARGV[i + 9], al = ARGV[i + 10] == '1',
+          ttl = ARGV[i + 11], rare = ARGV[i + 12]}
 end
 
--- The numbers of r.rare as fields of r (dr, nr, na_points, na_players, na_share, nw, ca, da as text; sh), read
--- once, when a play first needs one.
+-- The numbers of r.rare as fields of r (dr, nr, na_points, na_players, na_share, nw, ca, da, cv as text; sh),
+-- read once, when a play first needs one.
 local function risk_rare(r)
   if not r.da then
     local sh
-    r.dr, r.nr, r.na_points, r.na_players, r.na_share, r.nw, r.ca, r.da, sh =
-      string.match(r.rare, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+    r.dr, r.nr, r.na_points, r.na_players, r.na_share, r.nw, r.ca, r.da, sh, r.cv =
+      string.match(r.rare, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
     r.sh = sh == '1'
   end
   return r
@@ -94,36 +96,52 @@ end
 -- bytes each (ms, at most 2^24 - 1: 4.6 hours), at most taps_compared - 1 of them. string.byte and string.char
 -- read and write it in a few calls; a list of times as text cost a tonumber (glibc's strtod) a tap, every play.
 -- Kept an hour from the latest tap.
-local function regular_taps(key, now, taps_compared, max_cv)
+--
+-- Gaps that regular are each within mean * (1 +- max_cv * sqrt(gaps)) of their mean, so the newest two
+-- differ by less than spread times the smaller (spread = 2c/(1 - c), c = max_cv * sqrt(gaps); Python
+-- computes it): two that differ more, as a person's mostly do, need no look at the others. r: the risk part,
+-- whose rare numbers hold max_cv (risk_rare).
+local function regular_taps(key, now, taps_compared, spread, r)
   local history = redis.call('GET', key)
-  local gap = 0
+  local gap, b1, b2, b3 = 0, 0, 0, 0
   if history then
     local a, b, c, d, e, f = string.byte(history, 1, 6)
     gap = math.min(math.max(now - (((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f), 0), 16777215)
+    b3 = gap % 256
+    b2 = ((gap - b3) / 256) % 256
+    b1 = (gap - b3 - b2 * 256) / 65536
   end
-  local t = now
-  local bytes = {}
-  for i = 6, 1, -1 do
-    bytes[i] = t % 256
-    t = (t - bytes[i]) / 256
-  end
-  local kept = history and string.sub(history, 7, 3 * taps_compared) or ''  -- room for the new gap
-  history = history and string.char(bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6],
-                                    math.floor(gap / 65536), math.floor(gap / 256) % 256, gap % 256) .. kept
-            or string.char(bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6])
+  local t6 = now % 256
+  local t = (now - t6) / 256
+  local t5 = t % 256
+  t = (t - t5) / 256
+  local t4 = t % 256
+  t = (t - t4) / 256
+  local t3 = t % 256
+  t = (t - t3) / 256
+  local t2 = t % 256
+  local t1 = ((t - t2) / 256) % 256
+  local previous = history and string.sub(history, 7, 3 * taps_compared) or nil  -- room for the new gap
+  history = previous and string.char(t1, t2, t3, t4, t5, t6, b1, b2, b3) .. previous
+            or string.char(t1, t2, t3, t4, t5, t6)
   redis.call('SET', key, history, 'PX', '3600000')
   local gaps = (#history - 6) / 3
   if gaps < taps_compared - 1 then
     return false
   end
-  local g = {string.byte(history, 7, -1)}
+  local c1, c2, c3 = string.byte(history, 10, 12)
+  local before = (c1 * 256 + c2) * 256 + c3
+  if math.abs(gap - before) >= tonumber(spread) * math.min(gap, before) and gap ~= before then
+    return false
+  end
   local sum, squares = 0, 0
-  for i = 1, #g, 3 do
-    local one = (g[i] * 256 + g[i + 1]) * 256 + g[i + 2]
+  for i = 7, #history, 3 do
+    local x, y, z = string.byte(history, i, i + 2)
+    local one = (x * 256 + y) * 256 + z
     sum, squares = sum + one, squares + one * one
   end
   local mean = sum / gaps
-  return mean > 0 and math.sqrt(math.max(squares / gaps - mean * mean, 0)) / mean < tonumber(max_cv)
+  return mean > 0 and math.sqrt(math.max(squares / gaps - mean * mean, 0)) / mean < tonumber(risk_rare(r).cv)
 end
 
 -- now: the time in ms; sets: what the gate's distinct checks already know of a set
@@ -132,15 +150,15 @@ local function risk_score(r, now, sets)
   local reasons, score = {}, 0  -- the evidence's reasons first, then the crowd's
   local k = r.k
   local share_gone = (now % 60000) / 60000
-  if r.tr_points ~= '0' and regular_taps(KEYS[k.t], now, tonumber(r.tr_taps), r.tr_cv) then
+  if r.tr_points ~= '0' and regular_taps(KEYS[k + T], now, tonumber(r.tr_taps), r.tr_spread, r) then
     score = risk_add(reasons, score, r.tr_points, 'tap_regularity')
   end
   if r.d ~= '' then
-    if above_rate(redis.call('HINCRBY', KEYS[k.dc], r.d, '1'), KEYS[k.dp], r.d, share_gone, r.lim_d) then
+    if above_rate(redis.call('HINCRBY', KEYS[k + DC], r.d, '1'), KEYS[k + DP], r.d, share_gone, r.lim_d) then
       score = risk_add(reasons, score, risk_rare(r).dr, 'device_rate')
     end
     if r.sd ~= '0' then
-      if (sets[KEYS[k.du]] or set_membership(KEYS[k.du], r.u)) > 0 then  -- it carries others, not this player
+      if (sets[KEYS[k + DU]] or set_membership(KEYS[k + DU], r.u)) > 0 then  -- it carries others, not this player
         score = risk_add(reasons, score, r.sd, 'shared_device')
       end
     end
@@ -148,10 +166,12 @@ local function risk_score(r, now, sets)
   score = risk_add(reasons, score, r.ins, 'instant_play')
   local range_count
   if r.net ~= '' then
-    range_count = redis.call('HINCRBY', KEYS[k.nc], r.net, '1')
-    add_member(KEYS[k.nu], r.u, '86400000')
-    if r.new then
-      add_member(KEYS[k.nn], r.u, r.ttl)
+    range_count = redis.call('HINCRBY', KEYS[k + NC], r.net, '1')
+    if not r.seen then  -- this process added the player to the range's sets a moment ago (Python says)
+      add_member(KEYS[k + NU], r.u, '86400000')
+      if r.new then
+        add_member(KEYS[k + NN], r.u, r.ttl)
+      end
     end
   end
   if score == 0 and not r.al then  -- no evidence
@@ -159,11 +179,11 @@ local function risk_score(r, now, sets)
   end
   risk_rare(r)
   if range_count then  -- the crowd signals are read only where they count
-    if above_rate(range_count, KEYS[k.np], r.net, share_gone, r.lim_n) then
+    if above_rate(range_count, KEYS[k + NP], r.net, share_gone, r.lim_n) then
       score = risk_add(reasons, score, r.nr, 'ip_range_rate')
     end
-    local players = redis.call('SCARD', KEYS[k.nu])
-    if players >= tonumber(r.na_players) and redis.call('SCARD', KEYS[k.nn]) / players > tonumber(r.na_share) then
+    local players = redis.call('SCARD', KEYS[k + NU])
+    if players >= tonumber(r.na_players) and redis.call('SCARD', KEYS[k + NN]) / players > tonumber(r.na_share) then
       score = risk_add(reasons, score, r.na_points, 'new_accounts_in_range')
     end
   end
@@ -181,7 +201,7 @@ local function risk_decision(r, score, now)
   if score >= tonumber(risk_rare(r).da) then
     return 'risk:deny'
   end
-  if score < tonumber(r.ca) or tonumber(redis.call('GET', KEYS[r.k.pa]) or '0') > now then
+  if score < tonumber(r.ca) or tonumber(redis.call('GET', KEYS[r.k + PA]) or '0') > now then
     return nil
   end
   return 'risk:challenge'
