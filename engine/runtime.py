@@ -33,9 +33,9 @@ from .eligibility import check_eligible
 from .fairness import draw_seed
 from .fraud import challenge
 from .fraud.blocks import Blocks
-from .fraud.members import KnownMembers
 from .fraud.features import RequestFeatures
 from .fraud.gate import FRAUD_LOG_LENGTH, Screening, enforced_limits, rate_limited, requester, screen
+from .fraud.members import KnownMembers
 from .fraud.risk import PopulationStats
 from .fraud.stats import GateStats
 from .fraud.store import PolicyCache
