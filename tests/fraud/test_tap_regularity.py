@@ -35,10 +35,7 @@ def test_regular_taps_agrees_with_numpy_tap_for_tap(redis, jitter):
     for sequence in range(40):
         key = f"test:taps:{secrets.token_hex(6)}"
         base = float(rng.uniform(200, 20_000))
-        if jitter == "human":
-            gaps = rng.exponential(base, 30)
-        else:
-            gaps = base * (1 + jitter * rng.standard_normal(30))
+        gaps = rng.exponential(base, 30) if jitter == "human" else base * (1 + jitter * rng.standard_normal(30))
         gaps = np.clip(np.rint(gaps), 0, 2**24 - 1).astype(np.int64)
         now = 1_765_000_000_000 + int(rng.integers(0, 10**9))
         seen: list[int] = []
