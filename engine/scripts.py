@@ -247,14 +247,16 @@ def _gate_args(keys: CampaignKeys, gate: Screening, checks: Sequence[GateCheck],
     score's), so no index is sent. Positional: no JSON to encode or decode, and each argument costs both sides,
     so none is sent twice."""
     who = gate.who
-    windows = [check for check in checks if check.kind == "window"]  # first: Screening orders them so
+    windows = [check for check in checks if check.kind == "window"]  # first, then the nonce: screen() orders them
+    nonces = sum(check.kind == "nonce" for check in checks)
     args: list[Any] = [len(script_keys) + 1, FRAUD_LOG_LENGTH, who["user"], who["device"], who["ip"],
                        max(2 * check.ttl_ms for check in windows) if windows else "",
-                       len(gate.shadow), *gate.shadow, len(checks)]
+                       len(gate.shadow), *gate.shadow, len(windows), nonces, len(checks) - len(windows) - nonces,
+                       " ".join(check.label for check in checks)]
     script_keys += (keys.fraud_stats, keys.fraud_log)
     for check in checks:
         script_keys.append(check.key)
-        args += check.to_wire()
+        args += check.numbers()
     script_keys += (check.prev_key for check in windows)
     if risk is not None:
         script_keys += risk.keys

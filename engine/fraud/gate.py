@@ -65,9 +65,18 @@ class GateCheck(NamedTuple):
     member: str = ""
     prev_key: str = ""
 
-    def to_wire(self) -> tuple[Any, ...]:
-        """Its six positional arguments, as lib/gate.lua's gate_read takes them (its key goes in KEYS)."""
-        return self.kind, self.rule, int(self.mode == "shadow"), self.limit, self.ttl_ms, self.member
+    @property
+    def label(self) -> str:
+        """Its rule's label as lib/gate.lua reads it (gate_label): a shadow rule's after a '~'."""
+        return f"~{self.rule}" if self.mode == "shadow" else self.rule
+
+    def numbers(self) -> tuple[Any, ...]:
+        """Its arguments after the labels, as lib/gate.lua's gate_read takes them (its key goes in KEYS)."""
+        if self.kind == "window":
+            return self.limit, self.ttl_ms
+        if self.kind == "nonce":
+            return (self.ttl_ms,)
+        return self.limit, self.ttl_ms, self.member
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class Screening:
     who: dict[str, str] = field(default_factory=dict)
     policy: str = ""  # the policy's name
     shadow: list[str] = field(default_factory=list)
+    # The windows first, then the nonce, then the distinct checks: lib/gate.lua reads them in that order.
     checks: list[GateCheck] = field(default_factory=list)
     # The enforced and shadow rate limits' labels and what each counts (the user, device or IP).
     limited: dict[str, str] = field(default_factory=dict)

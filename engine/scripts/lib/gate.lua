@@ -10,12 +10,15 @@
 --   user, device, ip  who is asking (as the log records a refusal)
 --   m   how long the mark of a counted attempt is kept (ms: twice the longest window; '' without windows)
 --   p   [labels of the shadow rules the request already broke]  (a count, then the labels)
---   c   [check, ...]  (a count, then six arguments each; check j's key is the j-th after the log's)
+--   c   the checks: how many windows (w), nonces (0 or 1) and distinct checks there are, in this order (Python
+--       sends them so), their labels in one argument (space-separated, a shadow rule's after a '~'; read
+--       only when a check fails), then each check's numbers: a window's limit and ttl ms, the nonce's ttl
+--       ms, a distinct check's limit, ttl ms and member. Check j's key is the j-th after the log's.
 --   g   the ring checks' part (lib/ring.lua), JSON with its own key indices, or '' (only plays on a referral
 --       tree have one)
 --   ha  the answer to give instead when the play is held for review ('' without a ring part)
 --   r   the risk score's part (lib/risk.lua risk_read), after a '1'; '0' = no risk score
--- A check is [kind, rule label, shadow ('1': record only), limit, ttl ms, member] (gate_check_of reads it):
+-- The checks' kinds:
 --   nonce     the key must not exist (a nonce used before: a replay): the check sets it for ttl ms (one
 --             command, SET NX), and a play refused after all takes it back (gate_check, gate_undo)
 --   window    an attempt, counted when the check is made, whatever becomes of the play (a flood of refusals
@@ -38,43 +41,52 @@
 -- the tree it joins, and its shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
 
 -- The gate's arguments from ARGV[i] on (see above); stamp: now (ms) as the text the script was given, which
--- Redis commands take as it is (a number would be formatted again on every call). A check stays in ARGV:
--- gate.c holds where each one's arguments start (a table per check costs a play more than its commands), and
--- gate.w how many of them are windows (Python puts those first), so each loop below visits its own checks.
+-- Redis commands take as it is (a number would be formatted again on every call). The checks stay in ARGV
+-- (a table per check costs a play more than its commands): gate.w, gate.o and gate.d count the windows, nonces
+-- and distinct checks, and gate.a is where their numbers start.
 local function gate_read(i, stamp)
   local first = tonumber(ARGV[i])
   local gate = {t = stamp, s = first, l = first + 1, n = ARGV[i + 1], user = ARGV[i + 2], device = ARGV[i + 3],
-                ip = ARGV[i + 4], m = ARGV[i + 5], p = {}, c = {}}
+                ip = ARGV[i + 4], m = ARGV[i + 5], p = {}}
   i = i + 6
   local count = tonumber(ARGV[i])
   for j = 1, count do
     gate.p[j] = ARGV[i + j]
   end
   i = i + count + 1
-  count = tonumber(ARGV[i])
-  gate.w = 0
-  for j = 1, count do
-    gate.c[j] = i + (j - 1) * 6
-    if gate.w == j - 1 and ARGV[gate.c[j] + 1] == 'window' then
-      gate.w = j
-    end
-  end
-  i = i + count * 6 + 1
+  gate.w, gate.o, gate.d, gate.lb = tonumber(ARGV[i]), ARGV[i + 1] == '1' and 1 or 0, tonumber(ARGV[i + 2]),
+    ARGV[i + 3]
+  gate.a = i + 4
+  i = gate.a + 2 * gate.w + gate.o + 3 * gate.d
   if ARGV[i] ~= '' then
     gate.g = cjson.decode(ARGV[i])
   end
   gate.ha = ARGV[i + 1]
   if ARGV[i + 2] == '1' then
-    gate.r = risk_read(first + 2 + count + gate.w, i + 3, gate)
+    gate.r = risk_read(first + 2 + gate.w * 2 + gate.o + gate.d, i + 3, gate)
   end
   return gate
 end
 
--- Check j's fields: kind, its key, rule label, shadow, limit (text), ttl ms (text), member.
-local function gate_check_of(gate, j)
-  local at = gate.c[j]
-  return ARGV[at + 1], KEYS[gate.l + j], ARGV[at + 2], ARGV[at + 3] == '1', ARGV[at + 4], ARGV[at + 5],
-    ARGV[at + 6]
+-- Check j's label and whether its rule is in shadow mode (read from gate.lb when a check fails).
+local function gate_label(gate, j)
+  local n = 0
+  for label in string.gmatch(gate.lb, '%S+') do
+    n = n + 1
+    if n == j then
+      if string.sub(label, 1, 1) == '~' then
+        return string.sub(label, 2), true
+      end
+      return label, false
+    end
+  end
+  error('no label for gate check ' .. j)
+end
+
+-- Distinct check j's (1 to gate.d) key, limit, ttl ms and member.
+local function gate_distinct(gate, j)
+  local at = gate.a + 2 * gate.w + gate.o + 3 * (j - 1)
+  return KEYS[gate.l + gate.w + gate.o + j], ARGV[at], ARGV[at + 1], ARGV[at + 2]
 end
 
 local function gate_refuse(gate, label, reasons)
@@ -130,10 +142,14 @@ end
 -- list, counted if the play is admitted) or, without one (attempts.lua, before a stateful game plans), is
 -- counted in the stats hash at once. counted: this request was counted before (gate_window).
 local function gate_windows(gate, now, shadow, counted)
-  local prev = gate.l + #gate.c  -- the keys of the epochs before follow the checks'
-  for j = 1, gate.w do  -- the windows only (gate_read)
-    local _, key, label, is_shadow, limit, ttl = gate_check_of(gate, j)
-    local failed, retry = gate_window(key, KEYS[prev + j], limit, ttl, now, counted)
+  local prev = gate.l + gate.w + gate.o + gate.d  -- the keys of the epochs before follow the checks'
+  for j = 1, gate.w do
+    local at = gate.a + 2 * (j - 1)
+    local failed, retry = gate_window(KEYS[gate.l + j], KEYS[prev + j], ARGV[at], ARGV[at + 1], now, counted)
+    local label, is_shadow
+    if failed then
+      label, is_shadow = gate_label(gate, j)
+    end
     if failed and not is_shadow then
       gate_refuse(gate, label)
       return {refused = label, detail = {retry_after_ms = retry}}
@@ -161,22 +177,26 @@ local function gate_decide(gate, now, counted)
     verdict.refused, verdict.detail = limited.refused, limited.detail
     return verdict
   end
-  for j = gate.w + 1, #gate.c do
-    local kind, key, label, is_shadow, limit, ttl, member = gate_check_of(gate, j)
-    local failed
-    if kind == 'nonce' then
-      failed = not redis.call('SET', key, '1', 'NX', 'PX', ttl)
-      if not failed then
-        verdict.nonce = key
+  if gate.o == 1 then
+    local key = KEYS[gate.l + gate.w + 1]
+    if redis.call('SET', key, '1', 'NX', 'PX', ARGV[gate.a + 2 * gate.w]) then
+      verdict.nonce = key
+    else
+      local label, is_shadow = gate_label(gate, gate.w + 1)
+      if not is_shadow then
+        gate_refuse(gate, label)
+        verdict.refused = label
+        return verdict
       end
-    elseif kind == 'distinct' then
-      local card = set_membership(key, member)  -- -1: a member already
-      verdict.sets[key] = card
-      failed = card >= tonumber(limit)
-    else  -- a window after another check would not be counted first: Python puts them first
-      error('unknown or misplaced gate check ' .. tostring(kind))
+      shadow[#shadow + 1] = label
     end
-    if failed then
+  end
+  for j = 1, gate.d do
+    local key, limit, _, member = gate_distinct(gate, j)
+    local card = set_membership(key, member)  -- -1: a member already
+    verdict.sets[key] = card
+    if card >= tonumber(limit) then
+      local label, is_shadow = gate_label(gate, gate.w + gate.o + j)
       if not is_shadow then
         gate_refuse(gate, label)
         verdict.refused = label
@@ -246,13 +266,10 @@ local function gate_check(gate, now, key, fingerprint, counted)
 end
 
 local function gate_apply(gate, verdict, now)
-  for j = gate.w + 1, #gate.c do
-    local at = gate.c[j]  -- a distinct check's key, ttl and member: the other kinds' effects are made
-    if ARGV[at + 1] == 'distinct' then
-      local key = KEYS[gate.l + j]
-      if verdict.sets[key] ~= -1 then  -- a member already: the set's lifetime runs from the last one it gained
-        add_member(key, ARGV[at + 6], ARGV[at + 5])
-      end
+  for j = 1, gate.d do  -- the other kinds' effects were made by their checks
+    local key, _, ttl, member = gate_distinct(gate, j)
+    if verdict.sets[key] ~= -1 then  -- a member already: the set's lifetime runs from the last one it gained
+      add_member(key, member, ttl)
     end
   end
   if gate.g then
