@@ -138,9 +138,15 @@ class PopulationStats:
             pipe.pexpire(key, KEEP_MS)
 
 
+# A count's value carries the minute before's count above its 32 low bits (lib/risk.lua split_count).
+COUNT_BITS = 0xFFFF_FFFF
+
+
 def _counts(fields_and_values: list | None) -> np.ndarray:
-    """HRANDFIELD WITHVALUES answers [field, value, field, value, ...] (the marker is no device or range)."""
+    """HRANDFIELD WITHVALUES answers [field, value, field, value, ...] (the marker is no device or range): the
+    counts of the minute."""
     if not fields_and_values:
         return np.empty(0)
-    return np.asarray([value for name, value in zip(fields_and_values[::2], fields_and_values[1::2], strict=True)
+    return np.asarray([int(value) & COUNT_BITS
+                       for name, value in zip(fields_and_values[::2], fields_and_values[1::2], strict=True)
                        if name not in (MARKER, MARKER.encode())], dtype=np.float64)

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from campaigns.models import ClaimRecord
 from engine.clock import to_ms
 from engine.fraud.policy import DEFAULT_POLICY, PolicySchema
-from engine.fraud.risk import KEEP_MS, MIN_POPULATION, REMAKE_MS, PopulationStats, ip_range, minute_of, robust_limit
+from engine.fraud.risk import (KEEP_MS, MIN_POPULATION, REMAKE_MS, PopulationStats, _counts, ip_range, minute_of,
+                               robust_limit)
 from engine.keys import CampaignKeys
 from tests.support import slider
 from tests.support.factories import flash_sale_definition
@@ -112,6 +113,25 @@ def test_a_device_far_above_the_populations_rate_is_denied(world, clock):
         clock.advance(1 + step % 3)  # irregular, and all within the minute
     assert codes == [200] * 5 + [403] * 3
     assert error_of(busy.buy(campaign), 403, "RISK_DENIED")["details"]["reasons"] == ["device_rate"]
+
+
+def test_a_devices_plays_of_the_minute_before_count_into_its_sliding_minute(world, clock):
+    """The minute's count carries the minute before's (lib/risk.lua minute_count): five plays late in one minute
+    and one 10 s into the next make 1 + 5 x 50/60 > 5 plays in the sliding minute."""
+    document = risk_only(tap_regularity={"points": 0}, device_rate={"points": 100, "floor_per_minute": 5})
+    campaign = campaign_under(world, document)
+    clock.advance((60_000 - to_ms(clock.now()) % 60_000 + 50_000) / 1000)  # 50 s into a minute
+    busy = Phone(world, clock, "steady")
+    for _ in range(5):
+        assert busy.buy(campaign).status_code == 200
+        clock.advance(1)
+    clock.advance(5)  # 10 s into the next minute
+    assert error_of(busy.buy(campaign), 403, "RISK_DENIED")["details"]["reasons"] == ["device_rate"]
+
+
+def test_a_minute_counts_sample_is_its_own_counts_not_the_minute_before_it_carries():
+    carried = 5 * 2**32 + 1  # one play this minute, five the minute before
+    assert list(_counts(["d1", str(carried), "d2", b"3", "", "0"])) == [1.0, 3.0]
 
 
 def test_a_second_account_on_a_device_is_challenged_and_a_solved_challenge_lets_it_through(world, clock):

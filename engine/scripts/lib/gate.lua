@@ -97,30 +97,31 @@ end
 
 -- A window check (see above), a sliding-window counter: the attempts of this epoch (key) plus those of the
 -- epoch before (prev) weighted by the share of it still inside the window, which holds when attempts came
--- evenly; two counts a window instead of one entry an attempt. counted: this attempt was counted before (a
--- retry with its key), so the window is read, not counted. Answers whether it failed and, if so, in how many
--- ms the next attempt fits if no more come.
+-- evenly; one counter a window and epoch (lib/risk.lua split_count: it carries the epoch before's count)
+-- instead of one entry an attempt. counted: this attempt was counted before (a retry with its key), so the
+-- window is read, not counted. Answers whether it failed and, if so, in how many ms the next attempt fits if no
+-- more come.
 local function gate_window(key, prev, limit, ttl, now, counted)
-  local count
+  local value
   if counted then
-    count = tonumber(redis.call('GET', key) or '0')
+    value = tonumber(redis.call('GET', key) or '0')
+    if value == 0 then  -- nothing counted in this epoch yet: the epoch before's is read where it is
+      value = tonumber(with_before(redis.call('GET', prev)) or '0')
+    end
   else
-    count = redis.call('INCR', key)
-    if count == 1 then  -- read as the epoch before through the next epoch
-      redis.call('PEXPIRE', key, 2 * tonumber(ttl))
+    value = redis.call('INCR', key)
+    if value == 1 then  -- the epoch's first count: it brings in the epoch before's
+      redis.call('PEXPIRE', key, 2 * tonumber(ttl))  -- read as the epoch before through the next epoch
+      local add = with_before(redis.call('GET', prev))
+      if add then
+        value = redis.call('INCRBY', key, add)
+      end
     end
   end
+  local count, before = split_count(value)
   limit = tonumber(limit)
-  local before = 0
-  if count <= limit then
-    before = redis.call('GET', prev)
-    if not before then
-      return false
-    end
-    before = tonumber(before)
-    if count + before <= limit then
-      return false
-    end
+  if count + before <= limit then
+    return false
   end
   ttl = tonumber(ttl)
   local into = now % ttl

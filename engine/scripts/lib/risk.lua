@@ -54,15 +54,43 @@ local function risk_rare(r)
   return r
 end
 
--- Whether the sliding minute (this minute's count plus the share of the last one still inside it) is above
--- limit (text).
-local function above_rate(now_count, before_key, field, share_gone, limit)
-  limit = tonumber(limit)
-  if now_count > limit then
-    return true
+-- A count that carries the epoch before's (a rate window's, or a minute's): the counter holds before * 2^32 +
+-- count, where before is the epoch before's count, brought in by the epoch's first count. So one command a
+-- play answers both, and the epoch before is read once an epoch, not on every play. before is kept below 2^20
+-- (any limit is lower), so the value stays an exact Lua number.
+local HIGH = 4294967296
+
+-- What to add to a counter at its epoch's first count (the epoch before's value, as text, or false when there is
+-- none): its count as the high part, as text for INCRBY; nil when there is none.
+local function with_before(before_text)
+  local before = tonumber(before_text or '0') % HIGH
+  return before > 0 and string.format('%.0f', math.min(before, 1048576) * HIGH) or nil
+end
+
+-- The count and before of a counter's value (above).
+local function split_count(value)
+  local count = value % HIGH
+  return count, (value - count) / HIGH
+end
+
+-- Counts one play of field in this minute's hash (now_key), the minute before's count brought in from
+-- before_key at the field's first play of the minute: the count and before (split_count).
+local function minute_count(now_key, before_key, field)
+  local value = redis.call('HINCRBY', now_key, field, '1')
+  if value == 1 then
+    local add = with_before(redis.call('HGET', before_key, field))
+    if add then
+      value = redis.call('HINCRBY', now_key, field, add)
+    end
   end
-  local before = redis.call('HGET', before_key, field)
-  return before ~= false and now_count + tonumber(before) * (1 - share_gone) > limit
+  return split_count(value)
+end
+
+-- Whether the sliding minute (this minute's count plus the share of the last one's still inside it) is above
+-- limit (text).
+local function above_rate(count, before, share_gone, limit)
+  limit = tonumber(limit)
+  return count > limit or (before > 0 and count + before * (1 - share_gone) > limit)
 end
 
 -- Adds a member to a set that lives ttl ms from the last member it gained.
@@ -154,7 +182,8 @@ local function risk_score(r, now, sets)
     score = risk_add(reasons, score, r.tr_points, 'tap_regularity')
   end
   if r.d ~= '' then
-    if above_rate(redis.call('HINCRBY', KEYS[k + DC], r.d, '1'), KEYS[k + DP], r.d, share_gone, r.lim_d) then
+    local count, before = minute_count(KEYS[k + DC], KEYS[k + DP], r.d)
+    if above_rate(count, before, share_gone, r.lim_d) then
       score = risk_add(reasons, score, risk_rare(r).dr, 'device_rate')
     end
     if r.sd ~= '0' then
@@ -164,9 +193,9 @@ local function risk_score(r, now, sets)
     end
   end
   score = risk_add(reasons, score, r.ins, 'instant_play')
-  local range_count
+  local range_count, range_before
   if r.net ~= '' then
-    range_count = redis.call('HINCRBY', KEYS[k + NC], r.net, '1')
+    range_count, range_before = minute_count(KEYS[k + NC], KEYS[k + NP], r.net)
     if not r.seen then  -- this process added the player to the range's sets a moment ago (Python says)
       add_member(KEYS[k + NU], r.u, '86400000')
       if r.new then
@@ -179,7 +208,7 @@ local function risk_score(r, now, sets)
   end
   risk_rare(r)
   if range_count then  -- the crowd signals are read only where they count
-    if above_rate(range_count, KEYS[k + NP], r.net, share_gone, r.lim_n) then
+    if above_rate(range_count, range_before, share_gone, r.lim_n) then
       score = risk_add(reasons, score, r.nr, 'ip_range_rate')
     end
     local players = redis.call('SCARD', KEYS[k + NU])
