@@ -19,8 +19,16 @@ from sqlalchemy import select
 from campaigns.models import ClaimRecord
 from engine.clock import to_ms
 from engine.fraud.policy import DEFAULT_POLICY, PolicySchema
-from engine.fraud.risk import (KEEP_MS, MIN_POPULATION, REMAKE_MS, PopulationStats, _counts, ip_range, minute_of,
-                               robust_limit)
+from engine.fraud.risk import (
+    KEEP_MS,
+    MIN_POPULATION,
+    REMAKE_MS,
+    PopulationStats,
+    _counts,
+    ip_range,
+    minute_of,
+    robust_limit,
+)
 from engine.keys import CampaignKeys
 from tests.support import slider
 from tests.support.factories import flash_sale_definition
