@@ -55,6 +55,7 @@ def test_regular_taps_agrees_with_numpy_tap_for_tap(redis, jitter):
                 assert answer == int(cv < MAX_CV), (jitter, sequence, seen, cv)
                 checked += 1
                 regular += answer
+            assert 1_790_000 <= redis.pttl(key) <= 3_600_000  # at least half an hour from the latest tap
         finally:
             redis.delete(key)
     assert checked > 800

@@ -68,6 +68,9 @@ local function gate_read(i, stamp)
   return gate
 end
 
+-- An empty list that is only read (a play's list that stays empty needs no table of its own).
+local NONE = {}
+
 -- Check j's label and whether its rule is in shadow mode (read from gate.lb when a check fails).
 local function gate_label(gate, j)
   local n = 0
@@ -168,11 +171,10 @@ end
 -- gate_apply read instead of asking again; nonce: the nonce's key once the check set it. counted: see
 -- gate_window.
 local function gate_decide(gate, now, counted)
-  local verdict = {shadow = {}, held = {}, sets = {}}
+  -- The shadow hits start with the request's own (gate.p: a table of its own, not read again); held is a ring's
+  -- list of signals when it has one (the empty table is never added to); sets are kept when there are sets.
+  local verdict = {shadow = gate.p, held = NONE, sets = (gate.d > 0 or gate.r) and {} or NONE}
   local shadow = verdict.shadow
-  for _, label in ipairs(gate.p) do
-    shadow[#shadow + 1] = label
-  end
   local limited = gate_windows(gate, now, shadow, counted)
   if limited then
     verdict.refused, verdict.detail = limited.refused, limited.detail

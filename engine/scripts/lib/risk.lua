@@ -123,7 +123,7 @@ end
 -- The history is bytes, not text: the latest tap's time in 6 bytes, then the gaps before it, newest first, 3
 -- bytes each (ms, at most 2^24 - 1: 4.6 hours), at most taps_compared - 1 of them. string.byte and string.char
 -- read and write it in a few calls; a list of times as text cost a tonumber (glibc's strtod) a tap, every play.
--- Kept an hour from the latest tap.
+-- Kept at least half an hour from the latest tap: the first tap of each half hour gives it an hour.
 --
 -- Gaps that regular are each within mean * (1 +- max_cv * sqrt(gaps)) of their mean, so the newest two
 -- differ by less than spread times the smaller (spread = 2c/(1 - c), c = max_cv * sqrt(gaps); Python
@@ -150,9 +150,14 @@ local function regular_taps(key, now, taps_compared, spread, r)
   local t2 = t % 256
   local t1 = ((t - t2) / 256) % 256
   local previous = history and string.sub(history, 7, 3 * taps_compared) or nil  -- room for the new gap
+  local renew = not history or math.floor(now / 1800000) ~= math.floor((now - gap) / 1800000)
   history = previous and string.char(t1, t2, t3, t4, t5, t6, b1, b2, b3) .. previous
             or string.char(t1, t2, t3, t4, t5, t6)
-  redis.call('SET', key, history, 'PX', '3600000')
+  if renew then  -- the first tap of a half hour gives the history an hour; the others keep it (cheaper)
+    redis.call('SET', key, history, 'PX', '3600000')
+  else
+    redis.call('SET', key, history, 'KEEPTTL')
+  end
   local gaps = (#history - 6) / 3
   if gaps < taps_compared - 1 then
     return false
