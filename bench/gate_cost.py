@@ -1,15 +1,19 @@
 """The fraud gate's cost in Redis, counted in instructions: a measure this shared, noisy machine cannot blur.
 
-    .venv/bin/python bench/gate_cost.py [--requests 2000] [--pieces]      # about 2 minutes; 8 with --pieces
-    .venv/bin/python bench/gate_cost.py --profile [--requests 1000]      # where the gate's instructions go
+    .venv/bin/python bench/gate_cost.py [--requests 2000] [--warm 8] [--pieces]   # about 75 s; 5 min with --pieces
+    .venv/bin/python bench/gate_cost.py --profile [--requests 1000]              # where the gate's instructions go
 
 Needs Debian's ``valgrind`` and ``redis-server`` (``apt-get install -y valgrind redis-server``). It starts a
 Redis of its own on a spare port under callgrind, builds the Huodong app in this process and calls the buy
 through WSGI as ``bench/run.py``'s wrk load does: 4,096 players, each with its own device and /24 (sent as
 ``X-Forwarded-For``, one trusted proxy), a fresh nonce and timestamp per request, two taps in a row and then
 the next player. Two flash sales share the app: one under the built-in default policy (the gate on), one
-under a policy with every rule off. After a warm-up of each, callgrind's counters are zeroed, ``--requests``
-buys run on one sale and the counters are dumped: Redis's instructions per buy. Gate on and off alternate
+under a policy with every rule off. After a warm-up of each (``--warm`` buys a player, 8 by default, run with
+callgrind's instrumentation off: the state a minute of the HTTP load leaves, full tap histories and rate windows
+included), callgrind's counters are zeroed, ``--requests`` buys run on one sale and the counters are dumped:
+Redis's instructions per buy. Under callgrind the measured buys come some fifty times slower than over HTTP,
+so each player plays fewer times a window than there, and keys the fast warm-up made expire during a measure:
+two measures of one code differ by up to a fifth when a measure falls on such a moment. Gate on and off alternate
 twice; each figure is the mean of its two runs.
 
 With ``--pieces``, the default policy is measured again with one piece turned off at a time (rate limits,

@@ -21,7 +21,7 @@ local replay, counted = idem_lookup(KEYS[1], ARGV[2])
 if replay then
   return {'OK', ''}
 end
-local gate = gate_read(3, ARGV[1])
+local gate = gate_read(3)
 local verdict = gate_windows(gate, tonumber(ARGV[1]), nil, counted)
 if not counted then
   idem_mark(KEYS[1], ARGV[2], gate.m)

@@ -89,7 +89,7 @@ if ARGV[15] ~= '' and (redis.call('HGET', KEYS[4], 'seq') or '0') ~= ARGV[15] th
   return {'STALE', ''}
 end
 
-local gate = ARGV[19] ~= '' and gate_read(tonumber(ARGV[19]), ARGV[2]) or nil
+local gate = ARGV[19] ~= '' and gate_read(tonumber(ARGV[19])) or nil
 local verdict
 if gate then
   verdict = gate_check(gate, now, KEYS[5], ARGV[1], counted)

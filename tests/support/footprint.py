@@ -4,7 +4,8 @@ Except what the fraud gate counts of every attempt, refused or not: its rate-lim
 is still a flood: an attempt the game refuses adds itself there by design), its per-minute stats (plays
 screened, engine/fraud/stats.py), which the process's tally writes once a second, whenever that falls, and
 the population's per-minute counts, whose hashes each process makes at its first screened play of a minute
-(engine/fraud/risk.py PopulationStats).
+(engine/fraud/risk.py PopulationStats), and the mark a counted attempt leaves under its Idempotency-Key
+("<fingerprint>\n": lib/idempotency.lua), so that its retry is not counted again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ GATE_COUNTS = (":fraud:rate:", ":fraud:minute:", ":fraud:pop:")
 def is_gate_count(name: str) -> bool:
     """A key of what the gate counts of every attempt (see above)."""
     return any(part in name for part in GATE_COUNTS)
+
+
+def is_attempt_mark(value: str) -> bool:
+    """An Idempotency-Key record that holds no answer, only the mark of a counted attempt (see above)."""
+    return value.endswith("\n") and value.count("\n") == 1
 
 
 def _text(value: Any) -> str:
@@ -37,7 +43,9 @@ def footprint(client: Any, pattern: str) -> dict[str, Any]:
         elif kind == "stream":
             seen[name] = client.xlen(name)
         elif kind == "string":
-            seen[name] = _text(client.get(name))
+            value = _text(client.get(name))
+            if not is_attempt_mark(value):
+                seen[name] = value
         else:
             seen[name] = kind
     return seen

@@ -40,13 +40,12 @@
 -- gate_apply records an admitted play: its checks' effects (a window's and the nonce's were made by the check),
 -- the tree it joins, and its shadow hits ('shadow:' .. label) and holds ('held:' .. label) in the stats hash.
 
--- The gate's arguments from ARGV[i] on (see above); stamp: now (ms) as the text the script was given, which
--- Redis commands take as it is (a number would be formatted again on every call). The checks stay in ARGV
+-- The gate's arguments from ARGV[i] on (see above). The checks stay in ARGV
 -- (a table per check costs a play more than its commands): gate.w, gate.o and gate.d count the windows, nonces
 -- and distinct checks, and gate.a is where their numbers start.
-local function gate_read(i, stamp)
+local function gate_read(i)
   local first = tonumber(ARGV[i])
-  local gate = {t = stamp, s = first, l = first + 1, n = ARGV[i + 1], user = ARGV[i + 2], device = ARGV[i + 3],
+  local gate = {s = first, l = first + 1, n = ARGV[i + 1], user = ARGV[i + 2], device = ARGV[i + 3],
                 ip = ARGV[i + 4], m = ARGV[i + 5], p = {}}
   i = i + 6
   local count = tonumber(ARGV[i])
