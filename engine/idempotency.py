@@ -21,6 +21,12 @@ def require_key(key: str | None) -> str:
     return key
 
 
+def is_attempt_mark(record: str) -> bool:
+    """A stored Idempotency-Key record that holds no answer, only the mark a counted attempt left
+    ("<fingerprint>\n", scripts/lib/idempotency.lua): the key is still new."""
+    return record.endswith("\n") and record.count("\n") == 1
+
+
 def fingerprint(action: str, payload: Mapping[str, Any]) -> str:
     """The same action and body (whatever its key order, spacing or omitted defaults) give the same fingerprint."""
     canonical = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False,

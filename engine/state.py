@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from .clock import iso
+from .idempotency import is_attempt_mark
 from .keys import CampaignKeys
 
 BITMAP_BITS = 32
@@ -119,7 +120,7 @@ def read_state(client: redis.Redis, keys: CampaignKeys, user_id: str, reads: Seq
         replies = pipe.execute()
     attributes = replies.pop() if attributes_key is not None else None
     stored = replies.pop() if idempotency_key is not None else None
-    if stored is not None and stored.endswith("\n"):  # the mark of a counted attempt, no answer (attempts.lua)
+    if stored is not None and is_attempt_mark(stored):  # no answer: attempts.lua counted the play a moment ago
         stored = None
     first_reply = replies.pop(0) if first is not None else None
     status = replies.pop(0) if with_status else None

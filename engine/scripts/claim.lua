@@ -98,14 +98,10 @@ if gate then
   end
 end
 
--- A refusal after the gate passed the play: the nonce the gate set is taken back, and an attempt the windows
--- counted leaves its mark (lib/gate.lua).
+-- A refusal after the gate passed the play is undone as the gate's own are (lib/gate.lua gate_undo).
 local function refuse(code, detail)
   if gate then
-    gate_undo(verdict)
-    if not counted then
-      gate_mark(gate, KEYS[5], ARGV[1])
-    end
+    gate_undo(gate, verdict, KEYS[5], ARGV[1], counted)
   end
   return {code, detail}
 end

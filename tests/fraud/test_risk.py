@@ -124,7 +124,7 @@ def test_a_device_far_above_the_populations_rate_is_denied(world, clock):
 
 
 def test_a_devices_plays_of_the_minute_before_count_into_its_sliding_minute(world, clock):
-    """The minute's count carries the minute before's (lib/risk.lua minute_count): five plays late in one minute
+    """The minute's count carries the minute before's (lib/risk.lua epoch_count): five plays late in one minute
     and one 10 s into the next make 1 + 5 x 50/60 > 5 plays in the sliding minute."""
     document = risk_only(tap_regularity={"points": 0}, device_rate={"points": 100, "floor_per_minute": 5})
     campaign = campaign_under(world, document)

@@ -19,7 +19,7 @@ MIN_TAPS, MAX_CV = 8, 0.05
 def regular_taps_script() -> str:
     source = (resources.files("engine") / "scripts" / "lib" / "risk.lua").read_text()
     start = source.index("local function risk_rare")
-    rare_end = source.index("-- Whether the sliding minute")
+    rare_end = source.index("-- A count that carries")
     taps = source[source.index("local function regular_taps"):source.index("-- now: the time in ms; sets:")]
     # The risk part's rare numbers, max cv last (engine/fraud/policy.py risk_constants).
     return source[start:rare_end] + taps + (

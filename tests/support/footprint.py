@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.idempotency import is_attempt_mark
+
 # Key name parts: rate-limit windows, the gate's minute stats, the population's minute counts.
 GATE_COUNTS = (":fraud:rate:", ":fraud:minute:", ":fraud:pop:")
 
@@ -19,11 +21,6 @@ GATE_COUNTS = (":fraud:rate:", ":fraud:minute:", ":fraud:pop:")
 def is_gate_count(name: str) -> bool:
     """A key of what the gate counts of every attempt (see above)."""
     return any(part in name for part in GATE_COUNTS)
-
-
-def is_attempt_mark(value: str) -> bool:
-    """An Idempotency-Key record that holds no answer, only the mark of a counted attempt (see above)."""
-    return value.endswith("\n") and value.count("\n") == 1
 
 
 def _text(value: Any) -> str:

@@ -104,30 +104,27 @@ end
 -- window is read, not counted. Answers whether it failed and, if so, in how many ms the next attempt fits if no
 -- more come.
 local function gate_window(key, prev, limit, ttl, now, counted)
-  local value
+  local count, before
   if counted then
-    value = tonumber(redis.call('GET', key) or '0')
+    local value = tonumber(redis.call('GET', key) or '0')
     if value == 0 then  -- nothing counted in this epoch yet: the epoch before's is read where it is
       value = tonumber(with_before(redis.call('GET', prev)) or '0')
     end
+    count, before = split_count(value)
   else
-    value = redis.call('INCR', key)
-    if value == 1 then  -- the epoch's first count: it brings in the epoch before's
-      redis.call('PEXPIRE', key, 2 * tonumber(ttl))  -- read as the epoch before through the next epoch
-      local add = with_before(redis.call('GET', prev))
-      if add then
-        value = redis.call('INCRBY', key, add)
-      end
+    local first
+    count, before, first = epoch_count(key, prev)
+    if first then  -- read as the epoch before through the next epoch
+      redis.call('PEXPIRE', key, 2 * tonumber(ttl))
     end
   end
-  local count, before = split_count(value)
   limit = tonumber(limit)
   if count + before <= limit then
     return false
   end
   ttl = tonumber(ttl)
   local into = now % ttl
-  if count + before * (1 - into / ttl) <= limit then
+  if not above_rate(count, before, into / ttl, limit) then
     return false
   end
   local wait  -- in this epoch, as the epoch before's weight falls; else in the next, as this one's does
@@ -239,30 +236,23 @@ local function gate_decide(gate, now, counted)
   return verdict
 end
 
--- The nonce a refused play set is taken back: a nonce is spent only by an admitted play.
-local function gate_undo(verdict)
+-- A play refused after its checks, by the gate or by the claim: the nonce it set is taken back (a nonce is spent
+-- only by an admitted play), and an attempt the windows counted here leaves its mark under its Idempotency-Key
+-- (key; fingerprint: the request's; counted: it left one before), so that its retry is not counted again.
+local function gate_undo(gate, verdict, key, fingerprint, counted)
   if verdict.nonce then
     redis.call('DEL', verdict.nonce)
   end
-end
-
--- A refused play whose attempt the windows counted leaves its mark under its Idempotency-Key (key; fingerprint:
--- the request's), so that its retry is not counted again.
-local function gate_mark(gate, key, fingerprint)
-  if gate.w > 0 then
+  if gate.w > 0 and not counted then
     idem_mark(key, fingerprint, gate.m)
   end
 end
 
--- The verdict (gate_decide); a refusal takes the nonce back and leaves the attempt's mark (key, fingerprint:
--- its Idempotency-Key record and the request's). counted: the request left a mark before.
+-- The verdict (gate_decide); a refusal is undone (gate_undo).
 local function gate_check(gate, now, key, fingerprint, counted)
   local verdict = gate_decide(gate, now, counted)
   if verdict.refused then
-    gate_undo(verdict)
-    if not counted then
-      gate_mark(gate, key, fingerprint)
-    end
+    gate_undo(gate, verdict, key, fingerprint, counted)
   end
   return verdict
 end

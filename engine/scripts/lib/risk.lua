@@ -73,21 +73,30 @@ local function split_count(value)
   return count, (value - count) / HIGH
 end
 
--- Counts one play of field in this minute's hash (now_key), the minute before's count brought in from
--- before_key at the field's first play of the minute: the count and before (split_count).
-local function minute_count(now_key, before_key, field)
-  local value = redis.call('HINCRBY', now_key, field, '1')
-  if value == 1 then
-    local add = with_before(redis.call('HGET', before_key, field))
-    if add then
-      value = redis.call('HINCRBY', now_key, field, add)
-    end
+-- Counts one more in this epoch's counter (key: a string, or a hash's field when field is given), the epoch
+-- before's count brought in from prev (the same field) by the epoch's first count: the count, before
+-- (split_count) and whether this was the epoch's first count (when the caller gives a string its lifetime).
+local function epoch_count(key, prev, field)
+  local value = field and redis.call('HINCRBY', key, field, '1') or redis.call('INCR', key)
+  if value ~= 1 then
+    local count, before = split_count(value)
+    return count, before, false
   end
-  return split_count(value)
+  local add
+  if field then
+    add = with_before(redis.call('HGET', prev, field))
+    value = add and redis.call('HINCRBY', key, field, add) or value
+  else
+    add = with_before(redis.call('GET', prev))
+    value = add and redis.call('INCRBY', key, add) or value
+  end
+  local count, before = split_count(value)
+  return count, before, true
 end
 
--- Whether the sliding minute (this minute's count plus the share of the last one's still inside it) is above
--- limit (text).
+-- Whether a sliding window (this epoch's count plus the epoch before's weighted by the share of it still inside:
+-- share_gone is how far into this epoch now is) is above limit (a number or its text). The risk score's minutes
+-- and gate.lua's rate windows.
 local function above_rate(count, before, share_gone, limit)
   limit = tonumber(limit)
   return count > limit or (before > 0 and count + before * (1 - share_gone) > limit)
@@ -187,7 +196,7 @@ local function risk_score(r, now, sets)
     score = risk_add(reasons, score, r.tr_points, 'tap_regularity')
   end
   if r.d ~= '' then
-    local count, before = minute_count(KEYS[k + DC], KEYS[k + DP], r.d)
+    local count, before = epoch_count(KEYS[k + DC], KEYS[k + DP], r.d)
     if above_rate(count, before, share_gone, r.lim_d) then
       score = risk_add(reasons, score, risk_rare(r).dr, 'device_rate')
     end
@@ -200,7 +209,7 @@ local function risk_score(r, now, sets)
   score = risk_add(reasons, score, r.ins, 'instant_play')
   local range_count, range_before
   if r.net ~= '' then
-    range_count, range_before = minute_count(KEYS[k + NC], KEYS[k + NP], r.net)
+    range_count, range_before = epoch_count(KEYS[k + NC], KEYS[k + NP], r.net)
     if not r.seen then  -- this process added the player to the range's sets a moment ago (Python says)
       add_member(KEYS[k + NU], r.u, '86400000')
       if r.new then
