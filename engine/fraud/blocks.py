@@ -11,38 +11,31 @@ own first refusal.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 
-# Blocks kept at most (expired ones are dropped when it is full: a flood of many scopes cannot grow it).
+from .memory import ExpiringMemory
+
+# Blocks kept at most (engine/fraud/memory.py: a flood of many scopes cannot grow it).
 MAX_BLOCKS = 100_000
 
 
 class Blocks:
     def __init__(self) -> None:
-        self._until: dict[tuple[int, str, str], int] = {}
-        self._lock = threading.Lock()
+        self._memory = ExpiringMemory(MAX_BLOCKS)
 
     def __bool__(self) -> bool:
-        return bool(self._until)
+        return bool(self._memory)
 
     def block(self, campaign_id: int, label: str, value: str, now_ms: int, retry_ms: int) -> None:
-        with self._lock:
-            if len(self._until) >= MAX_BLOCKS:
-                self._until = {k: until for k, until in self._until.items() if until > now_ms}
-            if len(self._until) < MAX_BLOCKS:
-                self._until[(campaign_id, label, value)] = now_ms + retry_ms
+        self._memory.keep([(campaign_id, label, value)], now_ms, now_ms + retry_ms)
 
     def forget(self) -> None:
-        with self._lock:
-            self._until.clear()
+        self._memory.forget()
 
     def blocked(self, campaign_id: int, scopes: Iterable[tuple[str, str]], now_ms: int) -> tuple[str, int] | None:
         """The first (label, ms left) of ``scopes`` (label, value) blocked now, if any."""
         for label, value in scopes:
-            until = self._until.get((campaign_id, label, value))
+            until = self._memory.until((campaign_id, label, value), now_ms)
             if until is not None:
-                if until > now_ms:
-                    return label, until - now_ms
-                self._until.pop((campaign_id, label, value), None)
+                return label, until - now_ms
         return None

@@ -10,35 +10,27 @@ Every process learns from its own plays.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 
+from .memory import ExpiringMemory
+
 MEMORY_MS = 600_000
-# Pairs kept at most (expired ones are dropped when it is full, and all of them if none had expired).
+# Pairs kept at most (engine/fraud/memory.py).
 MAX_PAIRS = 200_000
 
 
 class KnownMembers:
     def __init__(self) -> None:
-        self._until: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()
+        self._memory = ExpiringMemory(MAX_PAIRS)
 
     def knows(self, key: str, member: str, now_ms: int) -> bool:
         """Whether an admitted play of this process made (or found) ``member`` a member of the set at ``key``
         less than MEMORY_MS ago."""
-        return self._until.get((key, member), 0) > now_ms
+        return self._memory.until((key, member), now_ms) is not None
 
     def remember(self, pairs: Iterable[tuple[str, str]], now_ms: int) -> None:
-        """(set key, member) pairs an admitted play joined."""
-        with self._lock:
-            if len(self._until) >= MAX_PAIRS:
-                self._until = {pair: until for pair, until in self._until.items() if until > now_ms}
-                if len(self._until) >= MAX_PAIRS:
-                    self._until.clear()
-            for pair in pairs:
-                if self._until.get(pair, 0) <= now_ms:
-                    self._until[pair] = now_ms + MEMORY_MS
+        """(set key, member) pairs an admitted play joined (a pair remembered already keeps its time)."""
+        self._memory.keep(pairs, now_ms, now_ms + MEMORY_MS, renew=False)
 
     def forget(self) -> None:
-        with self._lock:
-            self._until.clear()
+        self._memory.forget()
