@@ -247,17 +247,26 @@ def _gate_args(keys: CampaignKeys, gate: Screening, checks: Sequence[GateCheck],
     score's), so no index is sent. Positional: no JSON to encode or decode, and each argument costs both sides,
     so none is sent twice."""
     who = gate.who
-    windows = [check for check in checks if check.kind == "window"]  # first, then the nonce: screen() orders them
-    nonces = sum(check.kind == "nonce" for check in checks)
-    args: list[Any] = [len(script_keys) + 1, FRAUD_LOG_LENGTH, who["user"], who["device"], who["ip"],
-                       max(2 * check.ttl_ms for check in windows) if windows else "",
-                       len(gate.shadow), *gate.shadow, len(windows), nonces, len(checks) - len(windows) - nonces,
-                       " ".join(check.label for check in checks)]
+    args: list[Any] = [len(script_keys) + 1, FRAUD_LOG_LENGTH, who["user"], who["device"], who["ip"], "",
+                       len(gate.shadow), *gate.shadow]
     script_keys += (keys.fraud_stats, keys.fraud_log)
-    for check in checks:
+    numbers: list[Any] = []
+    labels, previous = [], []
+    longest = 0
+    for check in checks:  # the windows first, then the nonce, then the distinct checks: screen() orders them
         script_keys.append(check.key)
-        args += check.numbers()
-    script_keys += (check.prev_key for check in windows)
+        labels.append(check.label)
+        if check.kind == "window":
+            previous.append(check.prev_key)
+            numbers += (check.limit, check.ttl_ms)
+            longest = max(longest, check.ttl_ms)
+        else:
+            numbers += check.numbers()
+    if previous:
+        args[5] = 2 * longest
+    nonces = sum(check.kind == "nonce" for check in checks[len(previous):])
+    args += (len(previous), nonces, len(checks) - len(previous) - nonces, " ".join(labels), *numbers)
+    script_keys += previous
     if risk is not None:
         script_keys += risk.keys
     args += [json.dumps(ring.to_wire(_appender(script_keys)), separators=(",", ":")) if ring is not None else "",

@@ -22,7 +22,7 @@ from ..keys import CampaignKeys
 from . import challenge
 from .features import RequestFeatures
 from .members import KnownMembers
-from .policy import CompiledPolicy, RateRule
+from .policy import CompiledPolicy, GateRules, RateRule
 from .risk import Limits, ip_range, minute_of, population_keys
 
 
@@ -213,11 +213,13 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
     """Raise the refusal of the first enforced rule the request breaks; answer the rest of the gate.
     ``limits``: the population's rate limits for the risk score (``PopulationStats``); ``expects_new_users``:
     the campaign is for new users, whose youth the risk score does not count; ``known``: the set members this
-    process's admitted plays joined a moment ago, whose checks are left out (a member passes)."""
+    process's admitted plays joined a moment ago, whose checks are left out (a member passes). The policy's
+    sections are read as ``policy.rules`` (made once per policy) and keys are spelled from the campaign's fraud
+    prefix: this runs on every play."""
     device, ip = features.device_id, features.ip
+    rules = policy.rules
     result = Screening(who=requester(user_id, features), policy=policy.name)
-    document = policy.document
-    if policy.allow.holds(user_id, device, ip) and document["lists"]["mode"] != "off":
+    if rules.lists != "off" and rules.allow_any and policy.allow.holds(user_id, device, ip):
         return result
 
     def hit(rule: str, mode: str, error: HuodongError) -> None:
@@ -227,100 +229,95 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
         if mode == "shadow":
             result.shadow.append(rule)
 
+    prefix = keys.fraud_prefix  # keys.fraud(*parts) spelled inline: some ten keys a play
+    checks = result.checks
     # The rate limits first: they count every attempt, also one a later rule refuses (lib/gate.lua), per epoch
     # of their window.
-    for rule, value in _rate_limits(policy, user_id, action, features):
-        window = keys.fraud("rate", rule.name, value, "")
+    for rule in policy.rate_rules:
+        if rule.actions is not None and action not in rule.actions:
+            continue
+        value = user_id if rule.scope == "user" else device if rule.scope == "device" else ip
+        if value is None:
+            continue
+        window = f"{prefix}{rule.label}:{value}:"
         epoch = now_ms // rule.ttl_ms
-        result.checks.append(GateCheck("window", f"{window}{epoch}", rule.label, rule.mode, rule.limit, rule.ttl_ms,
-                                       prev_key=f"{window}{epoch - 1}"))
+        checks.append(GateCheck("window", f"{window}{epoch}", rule.label, rule.mode, rule.limit, rule.ttl_ms,
+                                prev_key=f"{window}{epoch - 1}"))
         result.limited[rule.label] = value
 
-    lists = document["lists"]
-    listed = policy.deny.holds(user_id, device, ip)
-    if listed and lists["mode"] != "off":
-        hit(f"deny_list:{listed}", lists["mode"], RiskDeniedError(reason=f"deny_list:{listed}"))
+    if rules.lists != "off" and rules.deny_any:
+        listed = policy.deny.holds(user_id, device, ip)
+        if listed:
+            hit(f"deny_list:{listed}", rules.lists, RiskDeniedError(reason=f"deny_list:{listed}"))
 
-    replay = document["replay"]
-    if replay["mode"] != "off":
-        window_ms = replay["window_seconds"] * 1000
+    if rules.replay != "off":
+        window_ms = rules.replay_ms
         if features.timestamp_ms is None or not features.nonce:
-            hit("replay:missing", replay["mode"], ReplayRejectedError(
+            hit("replay:missing", rules.replay, ReplayRejectedError(
                 "Send X-Request-Timestamp and X-Request-Nonce with every play.", reason="missing"))
         elif abs(now_ms - features.timestamp_ms) > window_ms:
-            hit("replay:stale", replay["mode"], ReplayRejectedError(reason="stale", window_seconds=window_ms // 1000))
+            hit("replay:stale", rules.replay, ReplayRejectedError(reason="stale", window_seconds=window_ms // 1000))
         else:
             # Kept twice the window: a nonce older than that is refused as stale anyway.
-            result.checks.append(GateCheck("nonce", keys.fraud("nonce", user_id, features.nonce), "replay:nonce",
-                                           replay["mode"], ttl_ms=2 * window_ms))
+            checks.append(GateCheck("nonce", f"{prefix}nonce:{user_id}:{features.nonce}", "replay:nonce",
+                                    rules.replay, ttl_ms=2 * window_ms))
 
-    devices = document["devices"]
-    if devices["mode"] != "off":
+    if rules.devices != "off":
+        mode = rules.devices
         if device is None:
-            if devices["require_device"]:
-                hit("device:missing", devices["mode"], RiskDeniedError(
-                    "Send X-Device-Id with every play.", reason="device:missing"))
-        elif devices["bind_token_to_device"] and features.token_device and features.token_device != device:
-            hit("device:token_mismatch", devices["mode"], RiskDeniedError(reason="device:token_mismatch"))
-        sets = []  # (the limit's name, the set, who joins it, the rule)
-        if device is not None:
-            sets += [("max_users_per_device", keys.fraud("device_users", device), user_id, "device:users_per_device"),
-                     ("max_devices_per_user", keys.fraud("user_devices", user_id), device, "device:devices_per_user")]
-        if ip is not None:
-            sets.append(("max_users_per_ip", keys.fraud("ip_users", ip), user_id, "device:users_per_ip"))
-        for limit_name, key, member, rule in sets:
-            if not devices[limit_name]:
+            if rules.require_device:
+                hit("device:missing", mode, RiskDeniedError("Send X-Device-Id with every play.",
+                                                            reason="device:missing"))
+        elif rules.bind_device and features.token_device and features.token_device != device:
+            hit("device:token_mismatch", mode, RiskDeniedError(reason="device:token_mismatch"))
+        for one in rules.device_sets:
+            owner = device if one.owner == "device" else user_id if one.owner == "user" else ip
+            member = device if one.member == "device" else user_id
+            if owner is None or member is None:
                 continue
+            key = f"{prefix}{one.name}:{owner}"
             if known is not None and known.knows(key, member, now_ms):
-                result.on_device = result.on_device or limit_name == "max_users_per_device"
+                result.on_device = result.on_device or one.per_device
                 continue
-            result.checks.append(GateCheck("distinct", key, rule, devices["mode"], limit=devices[limit_name],
-                                           ttl_ms=devices["window_hours"] * 3_600_000, member=member))
+            checks.append(GateCheck("distinct", key, one.rule, mode, one.limit, rules.device_ttl_ms, member))
             result.joins.append((key, member))
 
-    accounts = document["new_accounts"]
-    if accounts["mode"] != "off" and features.registered_ms is not None \
-            and now_ms - features.registered_ms < accounts["min_age_minutes"] * 60_000:
-        hit("new_account", accounts["mode"], RiskDeniedError(reason="new_account"))
+    registered = features.registered_ms
+    if rules.accounts != "off" and registered is not None and now_ms - registered < rules.account_age_ms:
+        hit("new_account", rules.accounts, RiskDeniedError(reason="new_account"))
 
-    def is_new(minutes: int) -> bool:
-        return features.registered_ms is not None and now_ms - features.registered_ms < minutes * 60_000
-
-    risk = document["risk"]
-    if risk["mode"] != "off":
-        result.risk = risk_part(risk, policy.risk_constants[expects_new_users], keys, user_id, features, now_ms,
-                                is_new(risk["new_account_minutes"]),
-                                limits or Limits(risk["device_rate"]["floor_per_minute"],
-                                                 risk["ip_range_rate"]["floor_per_minute"]),
-                                result, known)
+    if rules.risk != "off":
+        risk = policy.document["risk"]
+        result.risk = risk_part(rules, policy.risk_constants[expects_new_users], keys, user_id, features,
+                                now_ms, limits or Limits(rules.device_floor, rules.range_floor), result, known)
         result.challenge = risk["challenge"]
-    referral = document["referral"]
-    if referral["mode"] != "off":
-        result.referral, result.referral_new = referral, is_new(referral["new_account_minutes"])
+    if rules.referral != "off":
+        result.referral = policy.document["referral"]
+        result.referral_new = registered is not None and now_ms - registered < rules.referral_new_ms
     return result
 
 
-def risk_part(risk: dict[str, Any], constants: tuple[Any, ...], keys: CampaignKeys, user_id: str,
-              features: RequestFeatures, now_ms: int, new: bool, limits: Limits, screening: Screening,
+def risk_part(rules: GateRules, constants: tuple[Any, ...], keys: CampaignKeys, user_id: str,
+              features: RequestFeatures, now_ms: int, limits: Limits, screening: Screening,
               known: KnownMembers | None = None) -> RiskPart:
     """The risk score's part of the claim script (lib/risk.lua): its keys, what this play says and the policy's
-    ``constants`` (``risk_constants``). A player this process knows is on the device (``screening.on_device``)
-    cannot score a shared device, and one it added to the IP range's players is not added again (``known``);
-    an admitted play's join of the range is noted in ``screening.joins``."""
+    ``constants`` (``risk_constants``). A player this process
+    knows is on the device (``screening.on_device``) cannot score a shared device, and one it added to the IP
+    range's players is not added again (``known``); an admitted play's join of the range is noted in
+    ``screening.joins``."""
     device = features.device_id or ""
-    ranges = risk["ip_range_rate"]
-    network = ip_range(features.ip, ranges["prefix_v4"], ranges["prefix_v6"]) or ""
-    fraud = keys.fraud  # the one spelling: the device rules and PopulationStats name some of these keys too
+    prefix = keys.fraud_prefix
+    network = ip_range(features.ip, rules.prefix_v4, rules.prefix_v6) or ""
     registered = features.registered_ms
-    instant = risk["instant_play"]
-    range_players = fraud("net_users", network)
+    new = registered is not None and now_ms - registered < rules.risk_new_ms
+    range_players = f"{prefix}net_users:{network}"
     in_range = known is not None and known.knows(range_players, user_id, now_ms)
     if network and not in_range:
         screening.joins.append((range_players, user_id))
+    # The keys' spelling is the device rules' and PopulationStats' too (device_users, the minute hashes).
     return RiskPart(
-        keys=(fraud("tap_history", user_id), *population_keys(keys, minute_of(now_ms)), range_players,
-              fraud("net_new", network), fraud("device_users", device), challenge.passed_key(keys, user_id)),
-        args=(network, int(new), limits.device, limits.ip_range,
-              instant["points"] if registered is not None and 0 <= now_ms - registered < instant["seconds"] * 1000
-              else 0, "0" if screening.on_device else constants[0], int(in_range), *constants[1:]))
-
+        keys=(f"{prefix}tap_history:{user_id}", *population_keys(keys, minute_of(now_ms)), range_players,
+              f"{prefix}net_new:{network}", f"{prefix}device_users:{device}", challenge.passed_key(keys, user_id)),
+        args=(network, "1" if new else "0", limits.device, limits.ip_range,
+              rules.instant_points if registered is not None and 0 <= now_ms - registered < rules.instant_ms
+              else 0, "0" if screening.on_device else constants[0], "1" if in_range else "0", *constants[1:]))

@@ -289,6 +289,9 @@ class EntityList:
                    frozenset(str(n.network_address) for n in ips if n and n.num_addresses == 1),
                    tuple(n for n in ips if n and n.num_addresses > 1))
 
+    def __bool__(self) -> bool:
+        return bool(self.users or self.devices or self.addresses or self.networks)
+
     def holds(self, user: str, device: str | None, ip: str | None) -> str | None:
         """Which entity of the request is on the list ("user", "device", "ip"), if any."""
         if user in self.users:
@@ -321,12 +324,77 @@ class RateRule(NamedTuple):
     mode: str
 
 
+class DeviceSet(NamedTuple):
+    """A device rule's set, as the gate checks it: whose set (``device``, ``user`` or ``ip``), named how in the
+    fraud keys, holding whom (``user`` or ``device``), under which rule and limit."""
+
+    owner: str
+    name: str
+    member: str
+    rule: str
+    limit: int
+    per_device: bool  # max_users_per_device: what the risk score's shared device reads too
+
+
+class GateRules(NamedTuple):
+    """A policy's sections as ``screen()`` reads them on every play, made once per policy: modes, limits in ms,
+    the device sets that have a limit, and whether the allow and deny lists hold anything at all."""
+
+    lists: str
+    allow_any: bool
+    deny_any: bool
+    replay: str
+    replay_ms: int
+    devices: str
+    require_device: bool
+    bind_device: bool
+    device_sets: tuple[DeviceSet, ...]
+    device_ttl_ms: int
+    accounts: str
+    account_age_ms: int
+    risk: str
+    risk_new_ms: int
+    instant_points: int
+    instant_ms: int
+    device_floor: int
+    range_floor: int
+    prefix_v4: int
+    prefix_v6: int
+    referral: str
+    referral_new_ms: int
+
+
+_DEVICE_SETS = (("max_users_per_device", "device", "device_users", "user", "device:users_per_device"),
+                ("max_devices_per_user", "user", "user_devices", "device", "device:devices_per_user"),
+                ("max_users_per_ip", "ip", "ip_users", "user", "device:users_per_ip"))
+
+
+def gate_rules(document: dict[str, Any], deny: EntityList, allow: EntityList) -> GateRules:
+    lists, replay, devices = document["lists"], document["replay"], document["devices"]
+    accounts, risk, referral = document["new_accounts"], document["risk"], document["referral"]
+    ranges, instant = risk["ip_range_rate"], risk["instant_play"]
+    return GateRules(
+        lists["mode"], bool(allow), bool(deny), replay["mode"], replay["window_seconds"] * 1000,
+        devices["mode"], devices["require_device"], devices["bind_token_to_device"],
+        tuple(DeviceSet(owner, name, member, rule, devices[limit], limit == "max_users_per_device")
+              for limit, owner, name, member, rule in _DEVICE_SETS if devices[limit]),
+        devices["window_hours"] * 3_600_000, accounts["mode"], accounts["min_age_minutes"] * 60_000,
+        risk["mode"], risk["new_account_minutes"] * 60_000, instant["points"], instant["seconds"] * 1000,
+        risk["device_rate"]["floor_per_minute"], ranges["floor_per_minute"], ranges["prefix_v4"],
+        ranges["prefix_v6"], referral["mode"], referral["new_account_minutes"] * 60_000)
+
+
 @dataclass(frozen=True)
 class CompiledPolicy:
     name: str
     document: dict[str, Any]
     deny: EntityList = field(default_factory=EntityList)
     allow: EntityList = field(default_factory=EntityList)
+
+    @functools.cached_property
+    def rules(self) -> GateRules:
+        """What ``screen()`` reads of the document on every play, made once per policy."""
+        return gate_rules(self.document, self.deny, self.allow)
 
     @functools.cached_property
     def rate_rules(self) -> tuple[RateRule, ...]:
