@@ -233,12 +233,7 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
     checks = result.checks
     # The rate limits first: they count every attempt, also one a later rule refuses (lib/gate.lua), per epoch
     # of their window.
-    for rule in policy.rate_rules:
-        if rule.actions is not None and action not in rule.actions:
-            continue
-        value = user_id if rule.scope == "user" else device if rule.scope == "device" else ip
-        if value is None:
-            continue
+    for rule, value in _rate_limits(policy, user_id, action, features):
         window = f"{prefix}{rule.label}:{value}:"
         epoch = now_ms // rule.ttl_ms
         checks.append(GateCheck("window", f"{window}{epoch}", rule.label, rule.mode, rule.limit, rule.ttl_ms,
