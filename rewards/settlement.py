@@ -47,6 +47,7 @@ from engine.errors import ConflictError
 from engine.keys import CampaignKeys, GlobalKeys
 
 from .rows import OutboxRows
+from .streams import read_group
 
 # The RQ jobs (rewards/tasks.py) by name: the worker imports them; this module need not.
 ISSUE_BATCH = "rewards.tasks.issue_batch"
@@ -143,8 +144,7 @@ class Settlement:
                 pipe.xautoclaim(stream, group, self.consumer, self._claim_idle_ms, start_id="0-0", count=count,
                                 justid=True)
             pipe.execute()
-        own = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, "0"), count=count)
-        batches = [(name, entries) for name, entries in own or [] if entries]
+        batches = read_group(self._client, group, self.consumer, streams, "0", count=count)
         if not batches:
             batches = self._read_fresh(streams, count=count, block_ms=block_ms)
         for stream, entries in batches:
@@ -157,9 +157,9 @@ class Settlement:
         group = self._global.outbox_group
         read: dict[str, list[Any]] = {}
         for attempt in range(2):
-            fresh = self._client.xreadgroup(group, self.consumer, dict.fromkeys(streams, ">"), count=count,
-                                            block=block_ms if attempt == 0 else None)
-            for name, entries in fresh or []:
+            fresh = read_group(self._client, group, self.consumer, streams, ">", count=count,
+                               block_ms=block_ms if attempt == 0 else None)
+            for name, entries in fresh:
                 read.setdefault(name, []).extend(entries)
             if attempt or not read or not self._linger_ms or max(map(len, read.values())) >= count:
                 break

@@ -108,17 +108,23 @@ def _mark(context: AdapterContext, grants: list[Grant], answers: Issued, *, last
 
 
 def _count(context: AdapterContext, job: Any, grants: list[Grant], statuses: dict[str, str]) -> None:
-    """Grants settled, by adapter and status, in Redis (what /metrics reports as grants per second); best effort."""
+    """Grants settled, by adapter and status, in the engine's Redis (what /metrics reports as grants per second);
+    best effort."""
     if job is None:
         return
     tally = Counter(f"{grant.reward_type}:{statuses[grant.id]}" for grant in grants)
     try:
-        with job.connection.pipeline(transaction=False) as pipe:
+        with engine_redis(context).pipeline(transaction=False) as pipe:
             for field, count in tally.items():
                 pipe.hincrby(GlobalKeys(context.settings.redis_namespace).settled, field, count)
             pipe.execute()
     except Exception:  # noqa: BLE001  (a counter must never fail the batch)
         log.warning("could not count batch outcomes", exc_info=True)
+
+
+def engine_redis(context: AdapterContext) -> Any:
+    """The engine's Redis of the worker (its context's), not the job's queue connection."""
+    return context.redis if context.redis is not None else connect(context.settings)
 
 
 def reconcile_day(day: str) -> dict[str, object]:
@@ -128,7 +134,7 @@ def reconcile_day(day: str) -> dict[str, object]:
     context: AdapterContext = jobs.current()
     job = get_current_job()
     queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
-    settlement = Settlement.configured(context.settings, client=connect(context.settings), queue=queue,
+    settlement = Settlement.configured(context.settings, client=engine_redis(context), queue=queue,
                                        session_factory=context.session_factory, clock=context.clock)
     report = daily_reconciliation(context, settlement, date.fromisoformat(day))
     with context.session_factory() as session, session.begin():

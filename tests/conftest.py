@@ -20,8 +20,18 @@ from web import create_app
 from web.container import Container
 
 from .support.client import MiniProgramClient
+from .support.cluster import LocalCluster
 from .support.factories import Factory
-from .support.services import database, new_run_id, purge_redis, redis_server, serving, truncate_tables
+from .support.services import (
+    TEST_REDIS_CLUSTER,
+    cluster_redis,
+    database,
+    new_run_id,
+    purge_redis,
+    redis_server,
+    serving,
+    truncate_tables,
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +46,32 @@ def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def redis_url(services_dir: Path) -> Iterator[str]:
+    """The plain Redis of the run: the engine's, and RQ's (in the cluster pass, RQ's only)."""
     with redis_server(services_dir) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def cluster(services_dir: Path) -> Iterator[LocalCluster]:
+    """The run's local Redis Cluster (three primaries, a replica each), started once, when a test first needs it."""
+    running = LocalCluster(services_dir / "cluster")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_settings(request: pytest.FixtureRequest, redis_url: str) -> dict[str, str]:
+    """The engine's Redis: the plain one, or in the cluster pass the run's cluster (RQ stays on the plain one)."""
+    if not TEST_REDIS_CLUSTER:
+        return {"redis_url": redis_url}
+    return cluster_redis(request.getfixturevalue("cluster").url, redis_url)
+
+
+@pytest.fixture(scope="session")
+def cluster_settings(settings: Settings, cluster: LocalCluster, redis_url: str) -> Settings:
+    """The run's settings with the engine on the cluster, in any pass."""
+    return settings.replace(**cluster_redis(cluster.url, redis_url))
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +90,14 @@ def alipay_sandbox() -> Iterator[RunningSandbox]:
 
 
 @pytest.fixture(scope="session")
-def settings(services_dir: Path, redis_url: str, database_url: str, run_id: str,
+def settings(services_dir: Path, redis_settings: dict[str, str], database_url: str, run_id: str,
              alipay_sandbox: RunningSandbox) -> Settings:
     """Settings for the whole run, never read from this machine's environment."""
     return load_settings({
         **alipay_sandbox.client_settings(),
         "alipay_timeout_seconds": 1,
         "instance_path": str(services_dir / "instance"),
-        "redis_url": redis_url,
+        **redis_settings,
         "database_url": database_url,
         "redis_namespace": f"hdt{run_id}",
         "secret_key": "test-secret",
@@ -84,9 +118,8 @@ def session_container(settings: Settings) -> Container:
 @pytest.fixture(autouse=True)
 def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
     """Every test starts and ends with this run's keys, rows and journaled claims gone."""
-    queue = session_container.settle_queue.name
     session_container.play_service.refusals.flush()  # an earlier test's refusals go out now, then are purged
-    purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
+    purge_run(session_container, settings)
     truncate_tables(session_container.sql_engine)
     shutil.rmtree(journal_dir(settings), ignore_errors=True)
     if session_container.play_service.journal is not None:
@@ -97,7 +130,14 @@ def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
     session_container.play_service.blocks.forget()  # campaign ids start again at 1
     session_container.play_service.known_members.forget()
     yield
-    purge_redis(session_container.rq_redis, settings.redis_namespace, queue)
+    purge_run(session_container, settings)
+
+
+def purge_run(container: Container, settings: Settings) -> None:
+    """This run's keys: RQ's and, on a cluster, the engine's there too."""
+    purge_redis(container.rq_redis, settings.redis_namespace, container.settle_queue.name)
+    if settings.queue_redis_url:
+        purge_redis(container.redis, settings.redis_namespace, container.settle_queue.name)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import time
 from datetime import timedelta
 
 import click
-import redis
 from rq import Worker
 from rq.serializers import JSONSerializer
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +22,7 @@ from alipay_platform.gateway import preload as preload_alipay
 from campaigns.migrate import upgrade
 from engine import jobs
 from engine.config import Settings, environment_for_children, load_settings
-from engine.connections import embedded_redis_url
+from engine.connections import REDIS_ERRORS, embedded_redis_url
 
 from .container import Container
 
@@ -157,7 +156,7 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
                         service.sample_live()
                         sampled_minute = minute
                 housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
-        except (redis.RedisError, SQLAlchemyError):
+        except (*REDIS_ERRORS, SQLAlchemyError):
             # Redis or the database is away: nothing was acknowledged, so nothing is lost; try again.
             log.exception("settlement step failed; retrying in a second")
             time.sleep(1.0)

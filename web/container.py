@@ -24,7 +24,7 @@ from campaigns.services import CampaignService
 from engine.attributes import AttributeStore
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
-from engine.connections import connect
+from engine.connections import connect, connect_queue
 from engine.fraud.store import PolicyCache
 from engine.holds import HoldSweeper
 from engine.jobs import JobContext
@@ -56,7 +56,8 @@ class Container:
 
     @cached_property
     def rq_redis(self) -> redis.Redis:
-        return connect(self.settings, decode_responses=False)
+        """RQ's: the queues' plain Redis (the engine's own unless it is a cluster)."""
+        return connect_queue(self.settings)
 
     @cached_property
     def scripts(self) -> Scripts:
@@ -137,7 +138,8 @@ class Container:
     @cached_property
     def adapter_context(self) -> JobContext:
         """What RQ jobs run with (reward adapters, the Alipay jobs): ``engine.jobs.install`` it in a worker."""
-        return JobContext(settings=self.settings, session_factory=self.session_factory, clock=self.clock)
+        return JobContext(settings=self.settings, session_factory=self.session_factory, clock=self.clock,
+                          redis=self.redis)
 
     def settlement(self, **overrides: object) -> Settlement:
         return Settlement.configured(self.settings, client=self.redis, queue=self.settle_queue,

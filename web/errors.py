@@ -8,6 +8,7 @@ from typing import Any
 import marshmallow
 import redis
 from flask import Flask, jsonify
+from redis.exceptions import SlotNotCoveredError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -67,6 +68,7 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(redis.RedisError)
+    @app.errorhandler(SlotNotCoveredError)  # a cluster's failover (engine.connections.REDIS_ERRORS)
     @app.errorhandler(OperationalError)
     def _store_unavailable(error: Exception) -> Any:
         # Redis or the database is away (a restart, a failover): nothing was answered, so the client retries

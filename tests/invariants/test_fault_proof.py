@@ -94,7 +94,7 @@ def test_every_acknowledged_grant_is_issued_exactly_once_through_kills_timeouts_
     receiver = Receiver(rates=FAULT_RATES, late_seconds=0.8, seed=SEED)
     with serving(receiver) as webhook_url:
         chaos = settings.replace(
-            **sandbox.client_settings(), alipay_timeout_seconds=0.5, redis_url=own_redis.url,
+            **sandbox.client_settings(), alipay_timeout_seconds=0.5, **own_redis.settings,
             redis_namespace=f"{settings.redis_namespace}p", instance_path=str(tmp_path / "instance"),
             job_retry_intervals=("0", "0", "1", "1", "2", "3"), outbox_claim_idle_ms=1500,
             settle_linger_ms=100,  # as in production: entries wait, read and not yet acknowledged, for others

@@ -38,7 +38,7 @@ def everysec(tmp_path, settings):
     server = OwnRedis(tmp_path / "redis", appendfsync="everysec")
     server.start()
     yield server, mini_program_app(settings.replace(
-        redis_url=server.url, redis_namespace=f"{settings.redis_namespace}e", instance_path=str(tmp_path / "instance")))
+        **server.settings, redis_namespace=f"{settings.redis_namespace}e", instance_path=str(tmp_path / "instance")))
     server.stop()
 
 

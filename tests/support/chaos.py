@@ -51,6 +51,11 @@ class OwnRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def settings(self) -> dict[str, str]:
+        """Settings of an engine and queues on this server alone (also in the cluster pass of the suite)."""
+        return {"redis_url": self.url, "redis_cluster": "0", "queue_redis_url": ""}
+
     def start(self) -> None:
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),

@@ -29,6 +29,14 @@ from engine.connections import stop_embedded_redis
 
 TEST_REDIS_URL = os.environ.get("HUODONG_TEST_REDIS_URL", "")
 TEST_DATABASE_URL = os.environ.get("HUODONG_TEST_DATABASE_URL", "")
+# The cluster pass: the engine's Redis is a local Redis Cluster started for the run (tests/support/cluster.py),
+# and RQ's queues go to the plain Redis above (HUODONG_QUEUE_REDIS_URL), as a deployment on a cluster runs.
+TEST_REDIS_CLUSTER = os.environ.get("HUODONG_TEST_REDIS_CLUSTER", "") in ("1", "true", "yes")
+
+
+def cluster_redis(cluster_url: str, queue_url: str) -> dict[str, str]:
+    """The settings of an engine on a cluster, its RQ queues on the plain Redis at ``queue_url``."""
+    return {"redis_url": cluster_url, "redis_cluster": "1", "queue_redis_url": queue_url}
 
 
 @contextmanager

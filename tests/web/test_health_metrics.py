@@ -22,7 +22,8 @@ def test_healthz_is_ok_when_redis_and_sql_answer(client):
 
 
 def test_healthz_is_503_when_redis_is_unreachable(settings, tmp_path):
-    broken = create_app(settings.replace(redis_url=f"unix://{tmp_path}/nothing.sock"))
+    broken = create_app(settings.replace(redis_url=f"unix://{tmp_path}/nothing.sock", redis_cluster="0",
+                                         queue_redis_url=""))
     response = broken.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["checks"]["redis"].startswith("error")

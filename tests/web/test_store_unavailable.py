@@ -19,7 +19,7 @@ def own_redis(tmp_path):
 
 
 def test_a_play_while_redis_is_down_is_503_and_the_retry_plays_once(own_redis, settings, tmp_path):
-    app = mini_program_app(settings.replace(redis_url=own_redis.url, redis_namespace=f"{settings.redis_namespace}u",
+    app = mini_program_app(settings.replace(**own_redis.settings, redis_namespace=f"{settings.redis_namespace}u",
                                             instance_path=str(tmp_path / "instance")))
     container = app.extensions["huodong.container"]
     client = app.test_client()
