@@ -40,13 +40,13 @@ from rewards.points import balance
 from rewards.reconcile import reconcile
 from rewards.settlement import UNSETTLED
 
-from ..support.chaos import OwnRedis, PlayLog, Supervisor, chaos_loop, huodong, play_until_answered
+from ..support.chaos import OwnRedis, PlayLog, Supervisor, chaos_loop, huodong, own_server, play_until_answered
 from ..support.client import mini_program_app
 from ..support.factories import Factory, flash_sale_definition
 from ..support.services import child_env
 from ..support.webhook_receiver import SECRET, Receiver, serving
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, own_server]
 
 PLAYERS = 340  # x 6 reward types = 2,040 grants
 FAULT_RATES = {"timeout_before": 0.05, "timeout_after": 0.05, "http_500": 0.05}

@@ -26,11 +26,11 @@ from engine import jobs
 from engine.journal import journal_dir, journaled_events
 from rewards.reconcile import daily_reconciliation
 
-from ..support.chaos import OwnRedis
+from ..support.chaos import OwnRedis, own_server
 from ..support.client import mini_program_app
 from ..support.factories import Factory, flash_sale_definition
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, own_server]
 
 
 @pytest.fixture

@@ -20,10 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 import redis
+
+from .services import TEST_REDIS_CLUSTER
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = "/usr/bin/redis-server"
+# A test on a Redis server of its own (OwnRedis) runs the same in every pass: the cluster pass leaves it out.
+own_server = pytest.mark.skipif(TEST_REDIS_CLUSTER, reason="on a Redis of its own: the single-server passes run it")
 
 
 def free_port() -> int:
