@@ -37,6 +37,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_up(process: subprocess.Popen, port: int, directory: Path, timeout: float = 20) -> None:
+    """Until the redis-server just started on ``port`` answers PING (it may still be loading its append-only
+    file); its log in ``directory`` says why if it never does."""
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start: see {directory / 'redis.log'}") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
 class OwnRedis:
     """Debian's redis-server with an append-only file, on a spare port, in a folder of the test's.
 
@@ -67,18 +85,7 @@ class OwnRedis:
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
              "--aof-load-truncated", "yes", "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:  # not listening yet, or still loading its append-only file
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start: see {self.directory / 'redis.log'}") from None
-                time.sleep(0.05)
-            finally:
-                client.close()
+        wait_until_up(self.process, self.port, self.directory)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no last write; what is on disk is what survives."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 from redis.cluster import RedisCluster
 
-from .chaos import REDIS_SERVER
+from .chaos import REDIS_SERVER, wait_until_up
 
 REDIS_CLI = "/usr/bin/redis-cli"
 NODES = 6  # three primaries, a replica each
@@ -62,19 +62,7 @@ class ClusterNode:
              "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 20
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.RedisError:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        raise RuntimeError(f"redis-server did not start: see {self.directory / 'redis.log'}") from None
-                    time.sleep(0.05)
-        finally:
-            client.close()
+        wait_until_up(self.process, self.port, self.directory)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -1,0 +1,101 @@
+"""A hot flash sale on a local three-primary Redis Cluster: claims/s, Redis CPU per primary, and the share of
+claims each primary took, with the count of winners checked against the stock taken.
+
+    .venv/bin/python bench/cluster.py [--processes 4] [--seconds 10] [--queue-redis-url redis://127.0.0.1:6379/0]
+
+Starts the tests' local cluster (tests/support/cluster.py: six of Debian's ``redis-server``, three primaries
+with a replica each, on spare ports), publishes one free flash sale with stock to spare on it, and runs
+``bench/run.py``'s in-process buyers (``--processes`` processes, each its own ``PlayService``, distinct players)
+for ``--seconds``. Then it reads, per primary, the ``EVALSHA`` calls it ran (``INFO commandstats``) and its CPU
+(from /proc), and checks that the stock the campaign's hash says was taken equals the buys answered OK.
+
+Today a campaign is one key group with one hash tag, so a sale lives on one primary: this is the K = 1 figure.
+Spreading one campaign over K shards (issue 15) is not built yet; when it is, ``--shards`` runs K > 1 here.
+RQ's queues are on the plain Redis of ``--queue-redis-url`` (no job is run here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import run  # noqa: E402  (bench/ is not a package)
+
+from tests.support.cluster import LocalCluster  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--queue-redis-url", default="redis://127.0.0.1:6379/0")
+    return parser.parse_args(argv)
+
+
+def evalsha_calls(cluster: LocalCluster) -> dict[int, int]:
+    import redis
+
+    calls = {}
+    for node in cluster.primaries():
+        client = redis.Redis(port=node.port)
+        try:
+            calls[node.port] = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+        finally:
+            client.close()
+    return calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run.require_loopback(args.queue_redis_url)
+    with tempfile.TemporaryDirectory(prefix="hdcluster-") as tmp:
+        cluster = LocalCluster(Path(tmp) / "cluster")
+        cluster.start()
+        try:
+            namespace = "hdbench" + secrets.token_hex(4)
+            overrides: dict[str, Any] = {
+                **run.huodong_overrides(run.parse_args(["--redis-url", cluster.url]), Path(tmp), namespace),
+                "redis_cluster": "1", "queue_redis_url": args.queue_redis_url, "claim_journal": False,
+            }
+            campaign_id, _ = run.set_up_campaign(overrides)
+            primaries = cluster.primaries()
+            pids = {node.port: node.process.pid for node in primaries}
+            calls_before, cpu_before = evalsha_calls(cluster), {p: run.cpu_seconds([pid]) for p, pid in pids.items()}
+            started = time.monotonic()
+            figure = run.run_processes("in-process buy on the cluster (K = 1)", run.play_worker,
+                                       (campaign_id, overrides, args.users), args.processes, args.seconds, None)
+            wall = time.monotonic() - started
+            calls_after = evalsha_calls(cluster)
+            cpu = {port: run.cpu_seconds([pid]) - cpu_before[port] for port, pid in pids.items()}
+
+            from engine.config import load_settings
+            from engine.connections import connect
+            from engine.keys import CampaignKeys
+
+            client = connect(load_settings(overrides, environ={}))
+            taken = int(client.hget(CampaignKeys(namespace, campaign_id).stock_taken, f"sku:{run.SKU}") or 0)
+        finally:
+            cluster.stop()
+    claims = {port: calls_after.get(port, 0) - calls_before.get(port, 0) for port in pids}
+    total = sum(claims.values()) or 1
+    print(f"{figure.name}: {figure.rate:,.0f} claims/s ({args.processes} processes, {figure.seconds:.1f} s; "
+          f"p50 {figure.p50_ms:.2f} ms, p99 {figure.p99_ms:.2f} ms; wall {wall:.1f} s with start-up)")
+    print(f"  buys answered OK {figure.ops:,}; stock taken {taken:,} "
+          f"({'equal' if taken >= figure.ops else 'LESS THAN THE BUYS'}: the warm-up's buys count too)")
+    for port in sorted(pids):
+        print(f"  primary :{port}  EVALSHA {claims[port]:8,}  ({claims[port] / total:6.1%} of the claims)  "
+              f"Redis CPU {cpu[port]:.2f} s = {cpu[port] / max(claims[port], 1) * 1e6:6.1f} µs a claim")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
