@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import SlotNotCoveredError
 
 from .config import Settings
@@ -103,10 +104,16 @@ def connect(settings: Settings, *, decode_responses: bool = True) -> redis.Redis
     """A client for the configured server (a ``RedisCluster`` on a cluster: scripts are loaded on every primary and
     each call goes to its first key's slot). Huodong's own code decodes replies."""
     if is_cluster(settings):
-        from redis.cluster import RedisCluster
-
         return RedisCluster.from_url(settings.redis_url, decode_responses=decode_responses, **_OPTIONS)
     return redis.Redis.from_url(redis_url(settings), decode_responses=decode_responses, **_OPTIONS)
+
+
+def ping(client: Any) -> None:
+    """Raise unless the server answers; on a cluster every primary must (each holds a share of the campaigns)."""
+    if isinstance(client, RedisCluster):
+        client.ping(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        client.ping()
 
 
 def queue_url(settings: Settings) -> str:

@@ -1,4 +1,5 @@
-"""Liveness (/healthz, Redis and SQL checked) and Prometheus metrics (/metrics)."""
+"""Liveness (/healthz: Redis, every primary of a cluster, the queues' Redis and SQL checked) and Prometheus
+metrics (/metrics)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 
+from engine.connections import ping
 from engine.keys import GlobalKeys
 from rewards.lag import outbox_age_seconds, unissued
 from rewards.settlement import outbox_streams
@@ -24,11 +26,16 @@ bp = Blueprint("health", __name__)
 def healthz() -> Any:
     checks: dict[str, str] = {}
     c = container()
-    try:
-        c.redis.ping()
-        checks["redis"] = "ok"
-    except Exception as exc:  # noqa: BLE001  (any failure is reported, not raised)
-        checks["redis"] = f"error: {exc.__class__.__name__}"
+    # Redis (every primary of a cluster), and the queues' Redis when it is another server.
+    servers = {"redis": lambda: ping(c.redis)}
+    if c.settings.queue_redis_url:
+        servers["queue"] = lambda: ping(c.rq_redis)
+    for name, check in servers.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001  (any failure is reported, not raised)
+            checks[name] = f"error: {exc.__class__.__name__}"
     try:
         with c.sql_engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -7,6 +7,7 @@ which in the cluster pass (HUODONG_TEST_REDIS_CLUSTER=1) is also the engine's Re
 from __future__ import annotations
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
@@ -55,3 +56,26 @@ def test_the_suite_runs_on_the_cluster_in_its_cluster_pass(settings, container):
         assert isinstance(container.redis, RedisCluster) and not isinstance(container.rq_redis, RedisCluster)
     else:
         assert not isinstance(container.redis, RedisCluster)
+
+
+def pings(cluster) -> list[int]:
+    counts = []
+    for node in cluster.primaries():
+        client = redis.Redis(port=node.port)
+        counts.append(int(client.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)))
+        client.close()
+    return counts
+
+
+def test_healthz_asks_every_primary_and_the_queues_redis(cluster, cluster_settings, tmp_path):
+    from web import create_app
+
+    before = pings(cluster)
+    healthy = create_app(cluster_settings).test_client().get("/healthz")
+    assert all(after > then for after, then in zip(pings(cluster), before, strict=True))
+    assert healthy.status_code == 200
+    assert healthy.json["checks"] == {"redis": "ok", "queue": "ok", "sql": "ok"}
+    no_queue = cluster_settings.replace(queue_redis_url=f"unix://{tmp_path}/nothing.sock")
+    broken = create_app(no_queue).test_client().get("/healthz")
+    assert broken.status_code == 503 and broken.json["checks"]["queue"].startswith("error")
+    assert broken.json["checks"]["redis"] == "ok"
