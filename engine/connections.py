@@ -108,9 +108,14 @@ def connect(settings: Settings, *, decode_responses: bool = True) -> redis.Redis
     return redis.Redis.from_url(redis_url(settings), decode_responses=decode_responses, **_OPTIONS)
 
 
+def on_cluster(client: Any) -> bool:
+    """Whether a client of connect() talks to a cluster (each command then goes to its first key's slot)."""
+    return isinstance(client, RedisCluster)
+
+
 def ping(client: Any) -> None:
     """Raise unless the server answers; on a cluster every primary must (each holds a share of the campaigns)."""
-    if isinstance(client, RedisCluster):
+    if on_cluster(client):
         client.ping(target_nodes=RedisCluster.PRIMARIES)
     else:
         client.ping()

@@ -12,15 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from redis.cluster import RedisCluster
+from engine.connections import on_cluster
 
 POLL_MS = 25
 
 Batches = list[tuple[str, list[Any]]]
-
-
-def on_cluster(client: Any) -> bool:
-    return isinstance(client, RedisCluster)
 
 
 def read_group(client: Any, group: str, consumer: str, streams: list[str], last_id: str, *, count: int,

@@ -277,23 +277,26 @@ def screen(policy: CompiledPolicy, keys: CampaignKeys, user_id: str, action: str
             checks.append(GateCheck("distinct", key, one.rule, mode, one.limit, rules.device_ttl_ms, member))
             result.joins.append((key, member))
 
-    registered = features.registered_ms
-    if rules.accounts != "off" and registered is not None and now_ms - registered < rules.account_age_ms:
+    def younger_than(ms: int) -> bool:  # the account registered less than ms ago
+        return features.registered_ms is not None and now_ms - features.registered_ms < ms
+
+    if rules.accounts != "off" and younger_than(rules.account_age_ms):
         hit("new_account", rules.accounts, RiskDeniedError(reason="new_account"))
 
     if rules.risk != "off":
         risk = policy.document["risk"]
         result.risk = risk_part(rules, policy.risk_constants[expects_new_users], keys, user_id, features,
-                                now_ms, limits or Limits(rules.device_floor, rules.range_floor), result, known)
+                                now_ms, younger_than(rules.risk_new_ms),
+                                limits or Limits(rules.device_floor, rules.range_floor), result, known)
         result.challenge = risk["challenge"]
     if rules.referral != "off":
         result.referral = policy.document["referral"]
-        result.referral_new = registered is not None and now_ms - registered < rules.referral_new_ms
+        result.referral_new = younger_than(rules.referral_new_ms)
     return result
 
 
 def risk_part(rules: GateRules, constants: tuple[Any, ...], keys: CampaignKeys, user_id: str,
-              features: RequestFeatures, now_ms: int, limits: Limits, screening: Screening,
+              features: RequestFeatures, now_ms: int, new: bool, limits: Limits, screening: Screening,
               known: KnownMembers | None = None) -> RiskPart:
     """The risk score's part of the claim script (lib/risk.lua): its keys, what this play says and the policy's
     ``constants`` (``risk_constants``). A player this process
@@ -304,7 +307,6 @@ def risk_part(rules: GateRules, constants: tuple[Any, ...], keys: CampaignKeys, 
     prefix = keys.fraud_prefix
     network = ip_range(features.ip, rules.prefix_v4, rules.prefix_v6) or ""
     registered = features.registered_ms
-    new = registered is not None and now_ms - registered < rules.risk_new_ms
     range_players = f"{prefix}net_users:{network}"
     in_range = known is not None and known.knows(range_players, user_id, now_ms)
     if network and not in_range:
