@@ -43,9 +43,10 @@ from engine.claims import GrantSpec
 from engine.clock import Clock, from_ms, iso, to_ms
 from engine.config import Settings
 from engine.errors import ConflictError, NotFoundError
-from engine.keys import CampaignKeys, GlobalKeys
+from engine.keys import GlobalKeys
 from engine.runtime import grant_entries
 from engine.scripts import Scripts
+from engine.shards import ShardDirectory
 
 from .gateway import SUCCESS, AlipayGateway, alipay_user_ids, gateway_for, yuan
 from .signing import sign_content, verify_rsa2
@@ -79,7 +80,7 @@ class PaymentService:
     """``client`` decodes responses (``Container.redis``); ``queue`` takes the trade-closing and refund jobs."""
 
     def __init__(self, *, client: redis.Redis, scripts: Scripts, namespace: str, settings: Settings, clock: Clock,
-                 session_factory: sessionmaker, queue: Queue) -> None:
+                 session_factory: sessionmaker, queue: Queue, groups: ShardDirectory | None = None) -> None:
         self._client = client
         self._scripts = scripts
         self._namespace = namespace
@@ -88,10 +89,11 @@ class PaymentService:
         self._session_factory = session_factory
         self._queue = queue
         self._gateway = gateway_for(settings)
+        self._groups = groups or ShardDirectory(client, namespace)
 
     def _order(self, campaign_id: int, order_id: str, user_id: str) -> dict[str, str]:
-        """The player's order hash from Redis; NOT_FOUND for another player's."""
-        order = self._client.hgetall(CampaignKeys(self._namespace, campaign_id).order(order_id))
+        """The player's order hash from Redis (in the player's key group); NOT_FOUND for another player's."""
+        order = self._client.hgetall(self._groups.get(campaign_id).for_user(user_id).order(order_id))
         if not order or order.get("user") != user_id:
             raise NotFoundError("No such order.", order_id=order_id)
         return order
@@ -114,7 +116,10 @@ class PaymentService:
         model.buyer_id = buyer
         request = AlipayTradeCreateRequest(biz_model=model)
         request.notify_url = self._settings.alipay_notify_url
-        self._client.hset(self._index(), order_id, campaign_id)
+        # The notification names only the order: the index tells its campaign and, if sharded, its key group.
+        shards = self._groups.get(campaign_id)
+        self._client.hset(self._index(), order_id,
+                          f"{campaign_id}/{shards.index_of(user_id)}" if shards.sharded else campaign_id)
         response = AlipayTradeCreateResponse()
         response.parse_response_content(self._gateway.execute(request))
         if response.code != SUCCESS or not response.trade_no:
@@ -140,10 +145,11 @@ class PaymentService:
     def _settle_payment(self, order_id: str, trade_no: str, total_amount: str) -> bool:
         """A payment Alipay vouched for (a verified notification, or a trade query): confirm the order once, or
         refund a payment that came after the order was released."""
-        campaign_id = self._client.hget(self._index(), order_id)
-        if campaign_id is None:
+        indexed = self._client.hget(self._index(), order_id)
+        if indexed is None:
             return False
-        keys = CampaignKeys(self._namespace, int(campaign_id))
+        campaign_id, _, group = indexed.partition("/")
+        keys = self._groups.get(int(campaign_id)).keys(int(group or 0))
         stored = self._client.hget(keys.order(order_id), "event")
         if stored is None:
             return False
@@ -170,8 +176,8 @@ class PaymentService:
             trade = self._query(order_id)
             if trade is not None and trade.trade_status in PAID_STATUSES:
                 self._settle_payment(order_id, trade.trade_no, trade.total_amount)
-                order["status"] = self._client.hget(CampaignKeys(self._namespace, campaign_id).order(order_id),
-                                                    "status")
+                order["status"] = self._client.hget(
+                    self._groups.get(campaign_id).for_user(user_id).order(order_id), "status")
         return {"order_id": order_id, "status": order["status"],
                 "pay_before": iso(from_ms(int(order["deadline_ms"]))) if order.get("deadline_ms") else None}
 

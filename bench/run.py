@@ -189,8 +189,9 @@ def flash_sale(now: Any) -> dict[str, Any]:
     }
 
 
-def set_up_campaign(overrides: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Migrate, create and publish the campaign; answers its id and the EVALSHA of one real buy."""
+def set_up_campaign(overrides: dict[str, Any], *, shards: int = 1) -> tuple[int, dict[str, Any]]:
+    """Migrate, create and publish the campaign (over ``shards`` key groups); answers its id and the EVALSHA of
+    one real buy."""
     from campaigns.migrate import upgrade
     from engine.config import load_settings
     from engine.runtime import PlayRequest
@@ -201,7 +202,8 @@ def set_up_campaign(overrides: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     c = Container.build(settings)
     with c.session_factory() as session:
         service = c.campaign_service(session)
-        campaign = service.create(flash_sale(c.clock.now()), actor="bench")
+        definition = flash_sale(c.clock.now())
+        campaign = service.create({**definition, "shards": shards} if shards > 1 else definition, actor="bench")
         service.publish(campaign.id, actor="bench")
         campaign_id = campaign.id
     c.scripts.preload()

@@ -82,7 +82,7 @@ class FraudPolicyService:
         """What the policy's rules refused, and its shadow rules would have, in the last hour, over every
         campaign playing under it (engine/fraud/stats.py)."""
         return {"policy": name, **stats.last_hour(
-            self._client, lambda minute: stats.policy_minute_key(self._namespace, name, minute),
+            self._client, lambda minute: [stats.policy_minute_key(self._namespace, name, minute)],
             to_ms(self._clock.now()))}
 
     def publish_warning(self, name: str) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from engine.fraud.policy import DEFAULT as DEFAULT_POLICY
 from engine.fraud.policy import NAME as POLICY_NAME
 from engine.fraud.policy import Bool as StrictBool
 from engine.game import games
+from engine.shards import MAX_SHARDS
 from engine.variants import merged_config
 
 NAME_LENGTH = validate.Length(min=1, max=200)
@@ -90,6 +91,12 @@ class CampaignDefinitionSchema(Schema):
     config = fields.Dict(required=True, metadata={"description": "The game's own config (see its schema)."})
     variants = fields.List(fields.Nested(VariantSchema), load_default=list, validate=validate.Length(max=10),
                            metadata={"description": "A/B variants: a player keeps the one they first got."})
+    shards = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=MAX_SHARDS),
+                            metadata={"description": "Key groups the campaign's players, stock and budget are "
+                                                     "spread over (one Redis primary each on a cluster), for a "
+                                                     "peak beyond one Redis core; fixed at the first publish. "
+                                                     "Games whose plays touch two players' state (cards, "
+                                                     "referral) take 1."})
 
     @validates("game")
     def _known_game(self, value: str, **_: Any) -> None:
@@ -124,6 +131,9 @@ class CampaignDefinitionSchema(Schema):
         if starts and ends and ends <= starts:
             raise ValidationError("ends_at must be after starts_at.", "ends_at")
         game = data.get("game")
+        if game in games and data.get("shards", 1) > 1 and not games.get(game).shardable:
+            raise ValidationError(f"A {game} campaign cannot be sharded: its plays touch more than one player's "
+                                  "state. Use 1.", "shards")
         if game in games and isinstance(data.get("config"), dict):
             schema = games.get(game).config_schema()
             base = data["config"]
@@ -142,6 +152,8 @@ class CampaignDefinitionSchema(Schema):
 
     @post_dump
     def _dump_config(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("shards") == 1:
+            del data["shards"]  # the default, left out: definitions from before shards keep their content hash
         if data.get("game") in games:
             data["config"] = games.get(data["game"]).config_schema().dump(data["config"])
         return data

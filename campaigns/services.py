@@ -163,6 +163,10 @@ class CampaignService:
             self._fraud_policies.mirror(policy)
         digest = content_hash(definition)
         latest = self._latest_version(campaign.id)
+        if latest is not None and latest.definition.get("shards", 1) != definition.get("shards", 1):
+            raise ValidationError("A campaign keeps the number of shards it was first published with.",
+                                  fields={"shards": [f"Published with {latest.definition.get('shards', 1)}; "
+                                                     "players' state lives in those groups."]})
         now = self._clock.now()
         if latest is not None and latest.content_hash == digest:
             version = latest
@@ -186,8 +190,9 @@ class CampaignService:
         except IntegrityError:
             self._session.rollback()
             raise PublishRaceError() from None
-        snapshot = CampaignSnapshot.from_definition(campaign.id, version.version, version.definition,
-                                                    secret=version.secret or "")
+        snapshot = CampaignSnapshot.from_definition(
+            campaign.id, version.version, version.definition, secret=version.secret or "",
+            shard_tags=self._live.placed(campaign.id, version.definition.get("shards", 1)))
         self._live.load(snapshot, campaign.status)
         return version
 

@@ -58,12 +58,15 @@ class Game(ABC):
     - ``public_view(config)``: what players may see of the config.
     - ``stateful``: plans from state read before the plan (``reads``); its plays are numbered per
       player (``seq``) and a claim whose state changed meanwhile is planned again.
+    - ``shardable``: every key its plays touch is the player's own (their hash, their bitmaps), so a campaign
+      may spread its players over several key groups (``"shards"``, engine/shards.py).
     """
 
     name: ClassVar[str]
     config_schema: ClassVar[type[marshmallow.Schema]]
     actions: ClassVar[Mapping[str, type[marshmallow.Schema]]]
     stateful: ClassVar[bool] = False
+    shardable: ClassVar[bool] = False
 
     def reads(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext
               ) -> Sequence[Read]:

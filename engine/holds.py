@@ -10,6 +10,7 @@ from . import scripts as codes
 from .clock import to_ms
 from .keys import CampaignKeys, GlobalKeys
 from .scripts import Scripts
+from .shards import ShardDirectory
 
 
 class HoldSweeper:
@@ -19,10 +20,12 @@ class HoldSweeper:
     of 'held' once, and a second sweeper gets NOT_HELD for it.
     """
 
-    def __init__(self, client: redis.Redis, *, scripts: Scripts, namespace: str) -> None:
+    def __init__(self, client: redis.Redis, *, scripts: Scripts, namespace: str,
+                 groups: ShardDirectory | None = None) -> None:
         self._client = client
         self._scripts = scripts
         self._namespace = namespace
+        self._groups = groups or ShardDirectory(client, namespace)
 
     def sweep(self, now: datetime, *, limit: int = 500) -> list[str]:
         released: list[str] = []
@@ -31,7 +34,10 @@ class HoldSweeper:
         return released
 
     def sweep_campaign(self, campaign_id: int, now: datetime, *, limit: int = 500) -> list[str]:
-        keys = CampaignKeys(self._namespace, campaign_id)
+        """Release the due holds of every key group of the campaign (one, unless it is sharded)."""
+        return [order_id for keys in self._groups.get(campaign_id) for order_id in self._sweep(keys, now, limit)]
+
+    def _sweep(self, keys: CampaignKeys, now: datetime, limit: int) -> list[str]:
         now_ms = to_ms(now)
         released = []
         for order_id in self._client.zrangebyscore(keys.holds, "-inf", now_ms, start=0, num=limit):

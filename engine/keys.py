@@ -1,8 +1,11 @@
 """Every Redis key Huodong uses is built here.
 
 A campaign's keys all carry the hash tag ``{c:<id>}`` so that one Lua script
-touches one Redis Cluster slot. The namespace prefix lets deployments and test
-runs share a server without seeing each other.
+touches one Redis Cluster slot. A campaign spread over K shards (engine/shards.py)
+has K such key groups: the home group ``{c:<id>}`` and one more group per shard
+with a tag of its own, each holding its players' state and a slice of the stock
+and budget. The namespace prefix lets deployments and test runs share a server
+without seeing each other.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from dataclasses import dataclass
 class CampaignKeys:
     namespace: str
     campaign_id: int
+    # The key group's hash tag: '' is the campaign's home group, ``c:<id>`` (engine.shards.home_tag).
+    tag: str = ""
 
     @functools.cached_property  # a play builds some twenty keys of one campaign
     def _base(self) -> str:
-        return f"{self.namespace}:{{c:{self.campaign_id}}}"
+        return f"{self.namespace}:{{{self.tag or home_tag(self.campaign_id)}}}"
 
     @functools.cached_property
     def fraud_prefix(self) -> str:
@@ -28,7 +33,9 @@ class CampaignKeys:
 
     @property
     def meta(self) -> str:
-        """Hash: status, version, starts_ms, ends_ms, budget_fen, spent_fen."""
+        """Hash: status, version, starts_ms, ends_ms, budget_fen, spent_fen; in a sharded campaign budget_fen
+        is this group's slice (budget_base its share of the version's budget), and the home group's ``shards``
+        field lists every group's tag."""
         return f"{self._base}:meta"
 
     @property
@@ -40,6 +47,22 @@ class CampaignKeys:
     def stock_total(self) -> str:
         """Hash: item -> total stock of the live version."""
         return f"{self._base}:stock:total"
+
+    @property
+    def stock_base(self) -> str:
+        """Hash, in a sharded campaign only: item -> this group's share of the live version's stock (what a
+        publish changes by the difference of the next version's share, so stock moved in by transfers stays)."""
+        return f"{self._base}:stock:base"
+
+    @property
+    def transfers_out(self) -> str:
+        """Hash: transfer id -> the stock or budget this group gave another and not yet known received (JSON)."""
+        return f"{self._base}:xfer:out"
+
+    @property
+    def transfers_in(self) -> str:
+        """Hash: transfer id -> amount, of every transfer this group received (so a retried one counts once)."""
+        return f"{self._base}:xfer:in"
 
     @property
     def stock_taken(self) -> str:
@@ -100,6 +123,11 @@ class CampaignKeys:
 
     def all_keys_pattern(self) -> str:
         return f"{self._base}:*"
+
+
+def home_tag(campaign_id: int) -> str:
+    """The hash tag of a campaign's home key group: its definition, samples and the first shard."""
+    return f"c:{campaign_id}"
 
 
 @dataclass(frozen=True)

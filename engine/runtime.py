@@ -46,6 +46,8 @@ from .keys import CampaignKeys
 from .metrics import claim_latency, plays_counter
 from .refusals import RefusalTally
 from .scripts import ClaimItem, Scripts
+from .shards import Shards
+from .slices import BUDGET, SliceMover, StockView
 from .snapshot import CampaignSnapshot, SnapshotCache
 from .state import GameState, read_state
 from .variants import player_variant
@@ -113,14 +115,23 @@ class PlayService:
         self._namespace = namespace
         self._idempotency_ttl = idempotency_ttl
         self._schemas: dict[type[marshmallow.Schema], marshmallow.Schema] = {}
-        self._campaign_keys: dict[int, CampaignKeys] = {}
+        self._shards: dict[int, Shards] = {}
+        self.slices = SliceMover(scripts)
+        self._stock_view = StockView(scripts.client)
 
-    def _keys(self, campaign_id: int) -> CampaignKeys:
-        """One CampaignKeys per campaign: it keeps the prefix of the keys a play builds (some twenty)."""
-        keys = self._campaign_keys.get(campaign_id)
-        if keys is None:
-            keys = self._campaign_keys[campaign_id] = CampaignKeys(self._namespace, campaign_id)
-        return keys
+    def forget_groups(self) -> None:
+        """Drop the kept key groups and stock figures (tests, whose campaign ids start again at 1)."""
+        self._shards.clear()
+        self._stock_view.forget()
+        self.slices.forget()
+
+    def _groups(self, snapshot: CampaignSnapshot) -> Shards:
+        """The campaign's key groups, kept per campaign: each keeps the prefix of the keys a play builds."""
+        shards = self._shards.get(snapshot.campaign_id)
+        if shards is None or (snapshot.shard_tags and shards.tags != snapshot.shard_tags):
+            shards = self._shards[snapshot.campaign_id] = Shards(self._namespace, snapshot.campaign_id,
+                                                                 snapshot.shard_tags)
+        return shards
 
     def _schema(self, schema_class: type[marshmallow.Schema]) -> marshmallow.Schema:
         """One instance per request schema: building a marshmallow schema costs more than loading with it."""
@@ -161,7 +172,8 @@ class PlayService:
 
         now = self._clock.now()
         check_eligible(snapshot, request.user_id, now, self._attributes)
-        keys = self._keys(snapshot.campaign_id)
+        shards = self._groups(snapshot)
+        keys = shards.for_user(request.user_id)
         screening = self._screen(keys, request, snapshot, now)
         # The validated body (defaults filled in), so equivalent requests share a fingerprint.
         request_print = fingerprint(request.action, payload)
@@ -169,8 +181,8 @@ class PlayService:
             if attempt:
                 # The player's own plays are racing each other: spread the retries out.
                 time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** attempt))
-            result = self._plan_and_apply(keys, request, payload, idempotency_key, request_print, snapshot, game, now,
-                                          screening, count_attempt=not attempt)
+            result = self._plan_and_apply(shards, request, payload, idempotency_key, request_print, snapshot, game,
+                                          now, screening, count_attempt=not attempt)
             if result is not None:
                 return result
         raise errors.ConflictError("This player's state kept changing during the play; try again.",
@@ -222,13 +234,16 @@ class PlayService:
         if self._gate_stats is not None:
             self._gate_stats.record(keys, policy, now_ms, **what)
 
-    def _plan_and_apply(self, keys: CampaignKeys, request: PlayRequest, payload: Mapping[str, Any],
+    def _plan_and_apply(self, shards: Shards, request: PlayRequest, payload: Mapping[str, Any],
                         idempotency_key: str, request_print: str, snapshot: CampaignSnapshot, game: Game,
                         now: datetime, screening: Screening | None = None, *, count_attempt: bool = False
                         ) -> PlayResult | None:
-        """One attempt: read (stateful games), plan, claim. None when the state changed under the plan.
+        """One attempt: read (stateful games), plan, claim. None when the state changed under the plan (or a
+        sharded campaign's group took stock or budget from another: plan again).
         ``count_attempt``: the read of a stateful game first counts the play against the rate limits."""
         now_ms = to_ms(now)
+        group = shards.index_of(request.user_id)
+        keys = shards.keys(group)
         ctx = play_context(snapshot, request.user_id, now)
         config = snapshot.config
         if snapshot.needs_state:
@@ -256,6 +271,9 @@ class PlayService:
                 screening.counted = True
             if read.stored_answer is not None:
                 return self._answer(stored_reply(read.stored_answer, request_print))
+            if shards.sharded and any(self.slices.refill(shards, group, item, 1)
+                                      for item, left in read.state.stock_left.items() if left <= 0):
+                return None  # a prize this group ran out of came from another group: plan on it
             if attributes is None:
                 attributes = self._attributes.remember(request.user_id, read.attributes or {})
             state = replace(read.state, attributes=attributes)
@@ -279,6 +297,10 @@ class PlayService:
                 t.quantity for t in plan.takes if t.item == reply.body):
             # The stock ran out after the plan read it: plan again on fresh stock (a game may fall back).
             return None
+        if shards.sharded and reply.code in (codes.SOLD_OUT, codes.BUDGET) and self.slices.refill(
+                shards, group, reply.body or BUDGET, plan.cost_fen if reply.code == codes.BUDGET
+                else sum(t.quantity for t in plan.takes if t.item == reply.body)):
+            return None  # this group's slice ran out and another group gave it some
         if reply.code == codes.FRAUD:
             raise self._fraud_refusal(keys, request, screening, reply.body)
         if reply.code == codes.OK and screening is not None and screening.joins:
@@ -292,7 +314,8 @@ class PlayService:
             refused = plan.refusals.get(reply.body)
             raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
                 f"Refused ({reply.body}).", reason=reply.body)
-        return self._answer(reply)
+        result = self._answer(reply)
+        return self._stock_view.campaign_wide(shards, group, result) if shards.sharded else result
 
     def _fraud_refusal(self, keys: CampaignKeys, request: PlayRequest, screening: Screening | None,
                        body: str) -> errors.HuodongError:
@@ -322,7 +345,7 @@ class PlayService:
         game = snapshot.plugin
         if type(game).finale is Game.finale:
             return None
-        keys = CampaignKeys(self._namespace, campaign_id)
+        keys = self._groups(snapshot).for_user(FINALE_PLAYER)
         request = PlayRequest(campaign_id, FINALE_PLAYER, "finale", {}, FINALE_PLAYER)
         request_print = fingerprint("finale", {})
         for _ in range(MAX_PLANS):

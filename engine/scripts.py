@@ -93,11 +93,13 @@ class Scripts:
         self._confirm = client.register_script(_source("confirm"))
         self._give_back = client.register_script(_source("give_back"))
         self._attempts = client.register_script(_source("attempts", "idempotency", "risk", "ring", "gate"))
+        self._transfer_out = client.register_script(_source("transfer_out"))
+        self._transfer_in = client.register_script(_source("transfer_in"))
 
     def preload(self) -> None:
         """SCRIPT LOAD every script now, so the first play pays no NOSCRIPT round trip."""
         for script in (self._claim, self._release, self._load_state, self._set_status, self._confirm,
-                       self._give_back, self._attempts):
+                       self._give_back, self._attempts, self._transfer_out, self._transfer_in):
             script.sha = _text(self.client.script_load(script.script))
 
     @property
@@ -205,12 +207,14 @@ class Scripts:
         snapshot: str,
         group: str,
         stock: dict[str, int],
+        slice_of_shards: bool = False,
     ) -> ScriptReply:
+        """``slice_of_shards``: ``budget_fen`` and ``stock`` are this group's share of a sharded campaign's."""
         argv: list[Any] = [version, status, _opt(starts_ms), _opt(ends_ms), _opt(budget_fen), snapshot, group,
-                           len(stock)]
+                           "slice" if slice_of_shards else "set", len(stock)]
         for item, total in stock.items():
             argv += [item, total]
-        script_keys = [keys.meta, keys.stock_total, keys.definition, keys.outbox]
+        script_keys = [keys.meta, keys.stock_total, keys.definition, keys.outbox, keys.stock_base]
         return ScriptReply.parse(self._load_state(keys=script_keys, args=argv))
 
     def confirm(self, keys: CampaignKeys, *, order_id: str, now_ms: int, trade_no: str, event: str) -> Confirmation:
@@ -227,6 +231,19 @@ class Scripts:
             argv += [item, quantity]
         return bool(self._give_back(keys=[keys.meta, keys.stock_taken, keys.fraud("given_back", claim_id)],
                                     args=argv))
+
+    def transfer_out(self, keys: CampaignKeys, *, allotment: tuple[str, str], used: tuple[str, str], wanted: int,
+                     least: int, transfer_id: str, entry: str) -> ScriptReply:
+        """Take up to ``wanted`` (at least ``least``) of a slice from this group, logged in flight (OK, given)."""
+        return ScriptReply.parse(self._transfer_out(
+            keys=[allotment[0], used[0], keys.transfers_out],
+            args=[allotment[1], used[1], wanted, least, transfer_id, entry]))
+
+    def transfer_in(self, keys: CampaignKeys, *, allotment: tuple[str, str], amount: int, transfer_id: str,
+                    ttl: int) -> ScriptReply:
+        """Add a transfer's amount to this group's slice, once (OK; REPLAY when it had been)."""
+        return ScriptReply.parse(self._transfer_in(keys=[allotment[0], keys.transfers_in],
+                                                   args=[allotment[1], amount, transfer_id, ttl]))
 
     def set_status(self, keys: CampaignKeys, status: str) -> ScriptReply:
         return ScriptReply.parse(self._set_status(keys=[keys.meta], args=[status]))

@@ -41,6 +41,8 @@ class CampaignSnapshot:
     secret: str = field(default="", repr=False)
     variants: tuple[Variant, ...] = ()
     audience: Audience | None = field(default=None, compare=False)
+    # The hash tags of the campaign's key groups when it is sharded (engine/shards.py); () = the home group only.
+    shard_tags: tuple[str, ...] = ()
 
     @property
     def fraud_policy(self) -> str:
@@ -78,12 +80,13 @@ class CampaignSnapshot:
         return self.config
 
     def to_json(self) -> str:
+        groups = {"shards": list(self.shard_tags)} if len(self.shard_tags) > 1 else {}
         return json.dumps({"campaign_id": self.campaign_id, "version": self.version, "secret": self.secret,
-                           "definition": self.definition}, sort_keys=True, separators=(",", ":"))
+                           "definition": self.definition, **groups}, sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_definition(cls, campaign_id: int, version: int, definition: Mapping[str, Any], *, secret: str = ""
-                        ) -> CampaignSnapshot:
+    def from_definition(cls, campaign_id: int, version: int, definition: Mapping[str, Any], *, secret: str = "",
+                        shard_tags: tuple[str, ...] = ()) -> CampaignSnapshot:
         """Build from a definition already validated at publish (the game re-loads its config)."""
         game = games.get(definition["game"])
         limits = definition.get("limits") or {}
@@ -110,13 +113,14 @@ class CampaignSnapshot:
             secret=secret,
             variants=variants,
             audience=Audience(definition["audience"]) if definition.get("audience") else None,
+            shard_tags=tuple(shard_tags) if len(shard_tags) > 1 else (),
         )
 
     @classmethod
     def from_json(cls, text: str) -> CampaignSnapshot:
         data = json.loads(text)
         return cls.from_definition(data["campaign_id"], data["version"], data["definition"],
-                                   secret=data.get("secret", ""))
+                                   secret=data.get("secret", ""), shard_tags=tuple(data.get("shards", ())))
 
 
 def _instant(value: str | None) -> datetime | None:

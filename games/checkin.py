@@ -218,6 +218,7 @@ class Checkin(Game):
     config_schema = CheckinConfig
     actions = {"checkin": CheckinRequest, "makeup": MakeupRequest, **tasks.TASK_ACTIONS}
     stateful = True
+    shardable = True
 
     def reads(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext
               ) -> Sequence[Read]:

@@ -82,6 +82,7 @@ class FlashSale(Game):
     name = "flash_sale"
     config_schema = FlashSaleConfig
     actions = {"buy": BuyRequest, "cancel": CancelRequest}
+    shardable = True
 
     def plan(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext
              ) -> Claim | Release:

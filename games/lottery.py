@@ -226,6 +226,7 @@ class Lottery(Game):
     config_schema = LotteryConfig
     actions = {"draw": DrawRequest, "buy_chances": BuyChancesRequest, **tasks.TASK_ACTIONS}
     stateful = True
+    shardable = True
 
     def plan(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext) -> Claim:
         if action == "draw":

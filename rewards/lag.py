@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Grant
-from engine.keys import CampaignKeys, GlobalKeys
+from engine.keys import GlobalKeys
+from engine.shards import ShardDirectory
 
 from .settlement import UNSETTLED, first_unsettled_id
 
@@ -55,8 +56,9 @@ def campaign_lag(session: Session, client: redis.Redis, namespace: str, campaign
                  now: datetime) -> dict[str, object]:
     """What the campaign page shows: grants won and not yet issued, since when, and the outbox's own lag."""
     behind = unissued(session, campaign_id).get(campaign_id, Unissued(0, None))
-    stream = CampaignKeys(namespace, campaign_id).outbox
-    outbox = outbox_age_seconds(client, stream, GlobalKeys(namespace).outbox_group, now.timestamp() * 1000) \
-        if client.exists(stream) else 0.0
+    group = GlobalKeys(namespace).outbox_group
+    outbox = max((outbox_age_seconds(client, keys.outbox, group, now.timestamp() * 1000)
+                  for keys in ShardDirectory(client, namespace).get(campaign_id) if client.exists(keys.outbox)),
+                 default=0.0)
     return {"unissued": behind.grants, "oldest_won_at": behind.oldest_at, "age_seconds": behind.age_seconds(now),
             "outbox_lag_seconds": outbox}

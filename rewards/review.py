@@ -20,8 +20,8 @@ from campaigns import audit
 from campaigns.models import ClaimRecord, Grant, GrantStatus, ReviewStatus
 from engine.clock import Clock
 from engine.errors import ConflictError, NotFoundError
-from engine.keys import CampaignKeys
 from engine.scripts import Scripts
+from engine.shards import ShardDirectory
 
 from .settlement import Settlement
 
@@ -70,7 +70,8 @@ class ReviewService:
         def give_back(claim: ClaimRecord, held: list[Grant]) -> None:
             # Inside the decision's transaction: if SQL then fails, the retried rejection finds it given back
             # (the script's marker) and gives nothing twice.
-            self._scripts.give_back(CampaignKeys(self._namespace, claim.campaign_id), claim_id=claim.id,
+            keys = ShardDirectory(self._scripts.client, self._namespace).get(claim.campaign_id).for_user(claim.user_id)
+            self._scripts.give_back(keys, claim_id=claim.id,
                                     cost_fen=sum(g.cost_fen for g in held),
                                     takes=(claim.fraud or {}).get("takes", []))
 

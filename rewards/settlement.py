@@ -44,7 +44,8 @@ from campaigns.models import Grant, GrantStatus
 from engine.clock import Clock
 from engine.config import Settings
 from engine.errors import ConflictError
-from engine.keys import CampaignKeys, GlobalKeys
+from engine.keys import GlobalKeys
+from engine.shards import ShardDirectory
 
 from .rows import OutboxRows
 from .streams import read_group
@@ -103,6 +104,7 @@ class Settlement:
         self._sessions = session_factory
         self._namespace = namespace
         self._global = GlobalKeys(namespace)
+        self._groups = ShardDirectory(client, namespace)
         self._clock = clock
         self.consumer = consumer or default_consumer_name()
         self._claim_idle_ms = claim_idle_ms
@@ -128,7 +130,7 @@ class Settlement:
         return cls(**{**options, **overrides})
 
     def streams(self) -> list[str]:
-        return [stream for _campaign_id, stream in outbox_streams(self._client, self._namespace)]
+        return [stream for _campaign_id, stream in outbox_streams(self._client, self._namespace, self._groups)]
 
     def step(self, *, block_ms: int = 1000, count: int = 200) -> StepReport:
         """Settle what is waiting: entries abandoned by dead consumers first, then new ones."""
@@ -402,10 +404,13 @@ def _in_batch(batch_id: str | None) -> Any:
     return Grant.batch_id.is_(None) if batch_id is None else Grant.batch_id == batch_id
 
 
-def outbox_streams(client: redis.Redis, namespace: str) -> list[tuple[int, str]]:
-    """(campaign id, outbox stream) of every campaign with live state, in campaign order."""
+def outbox_streams(client: redis.Redis, namespace: str, groups: ShardDirectory | None = None
+                   ) -> list[tuple[int, str]]:
+    """(campaign id, outbox stream) of every key group of every campaign with live state, in campaign order
+    (a sharded campaign has one stream per group)."""
+    groups = groups or ShardDirectory(client, namespace)
     ids = sorted(int(i) for i in client.smembers(GlobalKeys(namespace).campaigns))
-    return [(i, CampaignKeys(namespace, i).outbox) for i in ids]
+    return [(i, keys.outbox) for i in ids for keys in groups.get(i)]
 
 
 def first_unsettled_id(client: redis.Redis, stream: str, group: str) -> str | None:

@@ -129,6 +129,8 @@ def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
     session_container.fraud_policies.forget()
     session_container.play_service.blocks.forget()  # campaign ids start again at 1
     session_container.play_service.known_members.forget()
+    session_container.play_service.forget_groups()
+    session_container.shard_directory.forget()
     yield
     purge_run(session_container, settings)
 

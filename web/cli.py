@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from alipay_platform.gateway import preload as preload_alipay
 from campaigns.migrate import upgrade
 from engine import jobs
+from engine.clock import to_ms
 from engine.config import Settings, environment_for_children, load_settings
 from engine.connections import REDIS_ERRORS, embedded_redis_url
 
@@ -147,6 +148,7 @@ def run_settlement(container: Container, *, once: bool = False) -> None:
                     settlement.requeue_stalled(STALLED_AFTER)
                     stalled_at = time.monotonic() + STALLED_CHECK_SECONDS
                 settlement.trim()
+                container.live_state.finish_transfers(to_ms(container.clock.now()))
                 with container.session_factory() as session:
                     service = container.campaign_service(session)
                     service.end_finished()

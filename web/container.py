@@ -34,6 +34,7 @@ from engine.plugins import load_plugins
 from engine.refusals import RefusalTally
 from engine.runtime import PlayService
 from engine.scripts import Scripts
+from engine.shards import ShardDirectory
 from engine.snapshot import SnapshotCache
 from rewards.review import ReviewService
 from rewards.services import GrantService
@@ -91,7 +92,12 @@ class Container:
     def payments(self) -> PaymentService:
         return PaymentService(client=self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace,
                               settings=self.settings, clock=self.clock, session_factory=self.session_factory,
-                              queue=self.settle_queue)
+                              queue=self.settle_queue, groups=self.shard_directory)
+
+    @cached_property
+    def shard_directory(self) -> ShardDirectory:
+        """Each campaign's key groups (engine/shards.py), for everything that reads or sweeps all of them."""
+        return ShardDirectory(self.redis, self.settings.redis_namespace)
 
     @cached_property
     def attributes(self) -> AttributeStore:
@@ -113,7 +119,8 @@ class Container:
 
     @cached_property
     def live_state(self) -> LiveState:
-        return LiveState(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace)
+        return LiveState(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace,
+                         directory=self.shard_directory)
 
     def campaign_service(self, session: Session) -> CampaignService:
         return CampaignService(session, live=self.live_state, clock=self.clock, finisher=self.play_service.finale,
@@ -147,4 +154,5 @@ class Container:
 
     @cached_property
     def hold_sweeper(self) -> HoldSweeper:
-        return HoldSweeper(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace)
+        return HoldSweeper(self.redis, scripts=self.scripts, namespace=self.settings.redis_namespace,
+                           groups=self.shard_directory)

@@ -65,9 +65,15 @@ class SettlementCollector:
                                 labels=["campaign"])
         keys = GlobalKeys(self._namespace)
         now_ms = time.time() * 1000
-        for campaign_id, stream in outbox_streams(self._client, self._namespace):
-            entries.add_metric([str(campaign_id)], self._client.xlen(stream))
-            lag.add_metric([str(campaign_id)], outbox_age_seconds(self._client, stream, keys.outbox_group, now_ms))
+        counts: dict[int, int] = {}
+        ages: dict[int, float] = {}
+        for campaign_id, stream in outbox_streams(self._client, self._namespace):  # a sharded one has several
+            counts[campaign_id] = counts.get(campaign_id, 0) + self._client.xlen(stream)
+            ages[campaign_id] = max(ages.get(campaign_id, 0.0),
+                                    outbox_age_seconds(self._client, stream, keys.outbox_group, now_ms))
+        for campaign_id, count in counts.items():
+            entries.add_metric([str(campaign_id)], count)
+            lag.add_metric([str(campaign_id)], ages[campaign_id])
         yield entries
         yield lag
         waiting = GaugeMetricFamily("huodong_grants_unissued", "Grants won and not yet issued (pending, failed, "

@@ -58,13 +58,15 @@ class GateStats:
                                 for field in fields], ttl_seconds=KEEP_SECONDS)
 
 
-def last_hour(client: redis.Redis, minute_key: Any, now_ms: int) -> dict[str, Any]:
-    """The last hour's counts (``minute_key(minute)`` names a minute's hash) and each rule's share of the plays:
+def last_hour(client: redis.Redis, keys_of: Any, now_ms: int) -> dict[str, Any]:
+    """The last hour's counts (``keys_of(minute)`` names a minute's hashes: one, or one per group of a
+    sharded campaign) and each rule's share of the plays:
     {plays, would_refuse (shadow_any), share, rules: {rule: {refused, would_refuse, share}}}."""
     first = minute_of(now_ms) - HOUR_MINUTES + 1
     with client.pipeline(transaction=False) as pipe:
         for minute in range(first, first + HOUR_MINUTES):
-            pipe.hgetall(minute_key(minute))
+            for key in keys_of(minute):
+                pipe.hgetall(key)
         hashes = pipe.execute()
     totals: dict[str, int] = {}
     for counts in hashes:
