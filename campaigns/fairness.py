@@ -19,6 +19,7 @@ import marshmallow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.claims import CARRY
 from engine.clock import iso
 from engine.errors import HuodongError, NotFoundError
 from engine.fairness import commitment, draw_seed
@@ -134,11 +135,14 @@ def _rederive(snapshot: CampaignSnapshot, claim: ClaimRecord, granted: list[dict
         now=claim.created_at, day=date.fromisoformat(draw["day"]),
         seed=draw_seed(snapshot.secret, claim.user_id, int(draw["seq"])),
         state=GameState.from_dict(draw["state"]), variant=claim.variant, starts_on=snapshot.starts_on,
+        groups=snapshot.shard_count,
     )
     config = snapshot.config_for(claim.variant)
     try:
         if claim.action == "finale" and claim.user_id == FINALE_PLAYER:
             plan = game.finale(config, ctx)
+        elif claim.action == CARRY:
+            plan = game.carry(config, claim.request, ctx)
         else:
             payload = game.actions[claim.action]().load(claim.request)
             plan = game.plan(config, claim.action, payload, ctx)

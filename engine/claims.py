@@ -138,6 +138,21 @@ class Relation:
     owner: str
 
 
+# The action a carried half is recorded under (never a player's: the API takes only a game's own actions).
+CARRY = "carry"
+
+
+@dataclass(frozen=True)
+class Carry:
+    """The second half of an action on two players whose state lives in different key groups of a sharded
+    campaign (a card given to a player of another group): once the claim is admitted, the engine plans
+    ``Game.carry(config, payload, ctx)`` on ``user_id``'s state in their group and applies it, exactly once;
+    the outbox entry carries it too, so settlement finishes it if the process dies first."""
+
+    user_id: str
+    payload: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class Claim:
     """Everything one play takes and wins; admitted whole or not at all.
@@ -145,6 +160,7 @@ class Claim:
     ``ops`` change game state (chances, streaks, cards, packets) with their
     guards; ``refusals`` maps each op's refuse label to the error raised when
     that guard fails. ``units`` count against the campaign's per-user limits.
+    ``carries`` are changes to other players' state in other key groups, made after this claim (see Carry).
     """
 
     takes: tuple[Take, ...]
@@ -155,6 +171,7 @@ class Claim:
     ops: tuple[Op, ...] = ()
     refusals: Mapping[str, Exception] = field(default_factory=dict)
     relation: Relation | None = None
+    carries: tuple[Carry, ...] = ()
 
     @property
     def cost_fen(self) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 from .claims import Claim, Release
 from .errors import UnknownGameError
 from .registry import Registry
+from .shards import shard_of
 from .simulation import Forecast, SimulationNotSupportedError
 from .state import GameState, Read
 
@@ -41,6 +42,13 @@ class PlayContext:
     variant: str | None = None
     # The campaign's first business day in its zone (None: it has no start), e.g. the earliest make-up day.
     starts_on: date | None = None
+    # How many key groups the campaign's players are spread over (engine/shards.py).
+    groups: int = 1
+
+    def reaches(self, user_id: str) -> bool:
+        """Whether ``user_id``'s state is in this player's key group, so one claim can read and change both;
+        when not, the other player's half of an action is a ``Carry``."""
+        return self.groups == 1 or shard_of(user_id, self.groups) == shard_of(self.user_id, self.groups)
 
     @cached_property
     def rng(self) -> np.random.Generator:
@@ -58,8 +66,9 @@ class Game(ABC):
     - ``public_view(config)``: what players may see of the config.
     - ``stateful``: plans from state read before the plan (``reads``); its plays are numbered per
       player (``seq``) and a claim whose state changed meanwhile is planned again.
-    - ``shardable``: every key its plays touch is the player's own (their hash, their bitmaps), so a campaign
-      may spread its players over several key groups (``"shards"``, engine/shards.py).
+    - ``shardable``: a campaign may spread its players over several key groups (``"shards"``,
+      engine/shards.py): every key its plays touch is the player's own (their hash, their bitmaps) or the
+      game reaches other players' state through ``Carry`` (``PlayContext.reaches``).
     """
 
     name: ClassVar[str]
@@ -96,6 +105,12 @@ class Game(ABC):
     def player_state(self, config: Mapping[str, Any], state: GameState, ctx: ViewContext) -> dict[str, Any]:
         """What this player needs to render the game, from the state read with ``view_reads``."""
         return {"stock_left": dict(state.stock_left)}
+
+    def carry(self, config: Mapping[str, Any], payload: Mapping[str, Any], ctx: PlayContext) -> Claim:
+        """Plan the second half of an action of another player (a ``Carry`` of one of this game's claims) on
+        the state of the player it reaches (``ctx.user_id``), read with ``reads(config, CARRY, payload, ctx)``.
+        Only games whose plans make carries need it."""
+        raise NotImplementedError(f"{self.name} makes no carries")
 
     def finale_reads(self, config: Mapping[str, Any]) -> Sequence[Read]:
         """Keys the finale plans from (read as the finale's own player, ``FINALE_PLAYER``)."""

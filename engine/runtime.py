@@ -26,7 +26,7 @@ import redis
 from . import errors
 from . import scripts as codes
 from .attributes import AttributeStore
-from .claims import Claim, GrantSpec, Op, PlayResult, Release
+from .claims import CARRY, Carry, Claim, GrantSpec, Op, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
 from .config import Settings
 from .eligibility import check_eligible
@@ -49,7 +49,7 @@ from .scripts import ClaimItem, Scripts
 from .shards import Shards
 from .slices import BUDGET, SliceMover, StockView
 from .snapshot import CampaignSnapshot, SnapshotCache
-from .state import GameState, read_state
+from .state import GameState, Read, read_state
 from .variants import player_variant
 
 STATE_RETENTION = timedelta(days=30)
@@ -61,6 +61,7 @@ STALE = "STALE"
 FINALE_PLAYER = "__finale__"
 FINALE_KEY = "finale"
 FINALE_DONE = "FINALE_DONE"
+CARRIED = "CARRIED"
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,65 @@ class PlayService:
             raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
                 f"Refused ({reply.body}).", reason=reply.body)
         result = self._answer(reply)
+        if plan.carries and not result.replayed:
+            self._carry_all(snapshot, ctx.claim_id, plan.carries)
         return self._stock_view.campaign_wide(shards, group, result) if shards.sharded else result
+
+    def _merged(self, shards: Shards, reads: Iterable[Read]) -> dict[str, dict[str, str]]:
+        """Each hash read over every key group, merged (a field is one player's: it is in one group only)."""
+        hashes = [read.key for read in reads if read.kind == "hash"]
+        with self._scripts.client.pipeline(transaction=False) as pipe:
+            for name in hashes:
+                for keys in shards:
+                    pipe.hgetall(keys.game(name))
+            replies = iter(pipe.execute())
+        return {name: {k: v for _ in shards for k, v in next(replies).items()} for name in hashes}
+
+    def carry_event(self, event: Mapping[str, Any]) -> None:
+        """Finish the carries of an admitted claim (settlement calls this for every outbox entry with some: the
+        process that admitted it may have died before it carried them); each is applied once however often."""
+        if event.get("carries"):
+            snapshot = self._snapshots.get(event["campaign_id"])
+            self._carry_all(snapshot, event["claim_id"], [Carry(c["user_id"], c["payload"])
+                                                          for c in event["carries"]])
+
+    def _carry_all(self, snapshot: CampaignSnapshot, claim_id: str, carries: Iterable[Carry]) -> None:
+        for index, carry in enumerate(carries):
+            self._carry(snapshot, claim_id, index, carry)
+
+    def _carry(self, snapshot: CampaignSnapshot, claim_id: str, index: int, carry: Carry) -> None:
+        """Plan and apply one carry on its player's state in their group, once: a field in their hash marks it
+        done (kept as long as their state), so a second run, by settlement or a retry, is refused as done."""
+        game = snapshot.plugin
+        shards = self._groups(snapshot)
+        keys = shards.for_user(carry.user_id)
+        done = f"carried:{claim_id}:{index}"
+        request = PlayRequest(snapshot.campaign_id, carry.user_id, CARRY, carry.payload, f"{CARRY}-{done}")
+        request_print = fingerprint(CARRY, carry.payload)
+        for attempt in range(MAX_PLANS):
+            if attempt:
+                time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** attempt))
+            now = self._clock.now()
+            ctx = play_context(snapshot, carry.user_id, now)
+            read = read_state(self._scripts.client, keys, carry.user_id,
+                              game.reads(snapshot.config, CARRY, carry.payload, ctx), request.idempotency_key)
+            if read.stored_answer is not None:
+                return
+            ctx = play_context(snapshot, carry.user_id, now, state=read.state, claim_id=ctx.claim_id)
+            me = f"user:{carry.user_id}"
+            claim = game.carry(snapshot.config_for(read.state.player.get("variant")), carry.payload, ctx)
+            claim = replace(claim, ops=(Op.expect(me, done, None, refuse=CARRIED), Op.put(me, done, ctx.claim_id),
+                                        *claim.ops))
+            reply = self._claim(keys, claim, request, request.idempotency_key, request_print, snapshot, ctx,
+                                mode=CARRY)
+            if is_stale(reply):
+                continue
+            if reply.code == codes.REFUSED and reply.body == CARRIED:
+                return
+            self._answer(reply)
+            return
+        raise errors.ConflictError("The other player's state kept changing; the carry is retried by settlement.",
+                                   reason="busy")
 
     def _fraud_refusal(self, keys: CampaignKeys, request: PlayRequest, screening: Screening | None,
                        body: str) -> errors.HuodongError:
@@ -345,24 +404,30 @@ class PlayService:
         game = snapshot.plugin
         if type(game).finale is Game.finale:
             return None
-        keys = self._groups(snapshot).for_user(FINALE_PLAYER)
+        shards = self._groups(snapshot)
+        group = shards.index_of(FINALE_PLAYER)
+        keys = shards.keys(group)
         request = PlayRequest(campaign_id, FINALE_PLAYER, "finale", {}, FINALE_PLAYER)
         request_print = fingerprint("finale", {})
+        reads = game.finale_reads(snapshot.config)
         for _ in range(MAX_PLANS):
             now = self._clock.now()
-            read = read_state(self._scripts.client, keys, FINALE_PLAYER, game.finale_reads(snapshot.config),
-                              FINALE_PLAYER)
+            read = read_state(self._scripts.client, keys, FINALE_PLAYER, reads, FINALE_PLAYER)
             if read.stored_answer is not None:
                 return None
-            ctx = play_context(snapshot, FINALE_PLAYER, now, state=read.state)
+            state = read.state
+            if shards.sharded:  # what the game's players left in every group (the card game's completers)
+                state = replace(state, hashes={**state.hashes, **self._merged(shards, reads)})
+            ctx = play_context(snapshot, FINALE_PLAYER, now, state=state)
             claim = game.finale(snapshot.config, ctx)
             if claim is None:
                 return None
             once = (Op.expect(FINALE_KEY, "done", None, refuse=FINALE_DONE),
                     Op.put(FINALE_KEY, "done", ctx.claim_id))
             claim = replace(claim, ops=(*once, *claim.ops))
-            reply = self._claim(keys, claim, request, FINALE_PLAYER, request_print, snapshot, ctx, finale=True)
-            if is_stale(reply):
+            reply = self._claim(keys, claim, request, FINALE_PLAYER, request_print, snapshot, ctx, mode="finale")
+            if is_stale(reply) or (shards.sharded and reply.code == codes.BUDGET
+                                   and self.slices.refill(shards, group, BUDGET, claim.cost_fen)):
                 continue
             if reply.code == codes.REFUSED and reply.body == FINALE_DONE:
                 return None
@@ -371,7 +436,7 @@ class PlayService:
                                    reason="busy")
 
     def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
-               request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext, *, finale: bool = False,
+               request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext, *, mode: str = "play",
                gate: Screening | None = None) -> codes.ScriptReply:
         now_ms = to_ms(ctx.now)
         grants = grant_entries(ctx.claim_id, claim.grants)
@@ -409,6 +474,8 @@ class PlayService:
         }
         if claim.takes:  # what a rejected review gives back
             event["takes"] = [[t.item, t.quantity] for t in claim.takes]
+        if claim.carries:  # what settlement finishes if this process dies before it does
+            event["carries"] = [{"user_id": c.user_id, "payload": dict(c.payload)} for c in claim.carries]
         stateful = snapshot.plugin.stateful and ctx.state is not None
         if stateful:
             # What the plan saw: with the revealed secret, ``huodong verify`` re-derives the outcome from it.
@@ -433,10 +500,10 @@ class PlayService:
             hold_deadline_ms=hold_deadline_ms,
             state_ttl=state_ttl,
             items=[ClaimItem(t.item, t.quantity, t.per_user_limit) for t in claim.takes],
-            seq=ctx.state.seq if stateful and not finale else None,
+            seq=ctx.state.seq if stateful and mode == "play" else None,
             variant=ctx.variant,
             ops=claim.ops,
-            finale=finale,
+            mode=mode,
             gate=gate,
             relation=claim.relation,
             held_answer=_json(held(answer)) if gate is not None and claim.relation is not None else "",
@@ -479,7 +546,7 @@ def play_context(snapshot: CampaignSnapshot, user_id: str, now: datetime, *, sta
         else int(claim_id, 16)
     return PlayContext(campaign_id=snapshot.campaign_id, version=snapshot.version, user_id=user_id,
                        claim_id=claim_id, now=now, day=business_day(now, snapshot.timezone), seed=seed,
-                       state=state, variant=variant, starts_on=snapshot.starts_on)
+                       state=state, variant=variant, starts_on=snapshot.starts_on, groups=snapshot.shard_count)
 
 
 def is_stale(reply: codes.ScriptReply) -> bool:

@@ -129,7 +129,7 @@ class Scripts:
         seq: int | None = None,
         variant: str | None = None,
         ops: Sequence[Op] = (),
-        finale: bool = False,
+        mode: str = "play",
         gate: Screening | None = None,
         relation: Relation | None = None,
         held_answer: str = "",
@@ -150,7 +150,7 @@ class Scripts:
             fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
             units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,
             _opt(seq), variant or "", json.dumps(wire_ops, separators=(",", ":")) if wire_ops else "[]",
-            "finale" if finale else "play", "", len(items),
+            mode, "", len(items),
         ]
         for item in items:
             argv += [item.item, item.quantity, _opt(item.per_user_limit)]

@@ -56,6 +56,11 @@ class CampaignSnapshot:
         return bool((self.definition.get("fraud") or {}).get("expects_new_users"))
 
     @property
+    def shard_count(self) -> int:
+        """How many key groups the campaign's players are spread over (its definition's ``shards``)."""
+        return int(self.definition.get("shards", 1))
+
+    @property
     def needs_state(self) -> bool:
         """Plays read state before planning: the game is stateful, or a variant must be kept sticky."""
         return self.plugin.stateful or bool(self.variants)

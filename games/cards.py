@@ -35,7 +35,7 @@ import numpy as np
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine import chances, tasks
-from engine.claims import Claim, GrantSpec, Op, Take
+from engine.claims import Carry, Claim, GrantSpec, Op, Take
 from engine.errors import ConflictError, ForbiddenError, LimitReachedError, NotFoundError
 from engine.errors import ValidationError as HuodongValidationError
 from engine.game import Game, PlayContext, ViewContext, games
@@ -244,6 +244,14 @@ def asker_of(request_id: str) -> str:
     return request_id[CLAIM_ID_LENGTH + 1:]
 
 
+def receive(config: Mapping[str, Any], user_id: str, holder: Mapping[str, str], card: str, claim_id: str
+            ) -> tuple[tuple[Op, ...], bool]:
+    """Ops adding one ``card`` to ``user_id``'s hand (as ``holder`` holds it now), completing their set if it
+    does, and whether it does."""
+    set_ops, completed = completion(config, user_id, holder, card, claim_id)
+    return (Op.incr(f"user:{user_id}", count_field(card), 1), *set_ops), completed
+
+
 def cumulative_weights(cards: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.cumsum([c["weight"] for c in cards], dtype=np.int64)
 
@@ -367,12 +375,17 @@ class Cards(Game):
     actions = {"draw": DrawRequest, "gift": GiftRequest, "ask": AskRequest, "accept": AcceptRequest,
                **tasks.TASK_ACTIONS}
     stateful = True
+    # In a sharded campaign, a gift, an ask or an accept between players of two key groups is this player's
+    # half in the claim and the other player's half carried to their group (``carry``).
+    shardable = True
 
     def reads(self, config: Mapping[str, Any], action: str, request: Mapping[str, Any], ctx: PlayContext
               ) -> Sequence[Read]:
-        if action == "gift":
+        if action == "gift" and ctx.reaches(request["to_user"]):
             return (Read(f"user:{request['to_user']}"),)
         if action == "accept":
+            if not ctx.reaches(asker_of(request["request_id"])):
+                return (Read(asks_key(ctx.user_id)),)  # the request itself is in the asker's group
             return (Read(request_key(request["request_id"])), Read(f"user:{asker_of(request['request_id'])}"))
         return ()
 
@@ -408,31 +421,36 @@ class Cards(Game):
         )
 
     def _give(self, config: Mapping[str, Any], card: Mapping[str, Any], receiver: str,
-              ctx: PlayContext) -> tuple[tuple[Op, ...], dict[str, Exception], bool]:
-        """Ops moving one ``card`` from the player to ``receiver``, under the player's daily gift cap."""
+              ctx: PlayContext) -> tuple[tuple[Op, ...], dict[str, Exception], bool | None]:
+        """Ops moving one ``card`` from the player to ``receiver``, under the player's daily gift cap, and
+        whether it completes the receiver's set (None: the receiver is in another key group, where the card is
+        carried and the completion decided)."""
         state, me, field = ctx.state, f"user:{ctx.user_id}", count_field(card["card"])
         if state.mine(field) < 1:
             raise CardNotHeldError(card=card["card"])
         cap = config["gifts_per_day"]
         if chances.daily_count(state, me, GIFTS, ctx.day) >= cap:
             raise CardGiftLimitError(gifts_per_day=cap)
-        set_ops, completed = completion(config, receiver, state.hash(f"user:{receiver}"), card["card"], ctx.claim_id)
         ops = (
             Op.incr(me, field, -1, low=0, refuse=NO_CARD),
             chances.daily_capped(me, GIFTS, ctx.day, 1, cap, refuse=GIFT_LIMIT),
-            Op.incr(f"user:{receiver}", field, 1),
-            *set_ops,
         )
         refusals = {NO_CARD: CardNotHeldError(card=card["card"]), GIFT_LIMIT: CardGiftLimitError(gifts_per_day=cap)}
-        return ops, refusals, completed
+        if not ctx.reaches(receiver):
+            return ops, refusals, None
+        credit, completed = receive(config, receiver, state.hash(f"user:{receiver}"), card["card"], ctx.claim_id)
+        return (*ops, *credit), refusals, completed
 
     def _gift(self, config: Mapping[str, Any], request: Mapping[str, Any], ctx: PlayContext) -> Claim:
         card = find_card(config, request["card"])
-        if request["to_user"] == ctx.user_id:
+        friend = request["to_user"]
+        if friend == ctx.user_id:
             raise CardSelfTransferError()
-        ops, refusals, completed = self._give(config, card, request["to_user"], ctx)
-        return Claim((), 0, ops=ops, refusals=refusals,
-                     outcome={"card": card["card"], "to_user": request["to_user"], "to_user_completed": completed})
+        ops, refusals, completed = self._give(config, card, friend, ctx)
+        carries = () if ctx.reaches(friend) else (
+            Carry(friend, {"kind": "gift", "card": card["card"], "from_user": ctx.user_id}),)
+        return Claim((), 0, ops=ops, refusals=refusals, carries=carries,
+                     outcome={"card": card["card"], "to_user": friend, "to_user_completed": completed})
 
     def _ask(self, config: Mapping[str, Any], request: Mapping[str, Any], ctx: PlayContext) -> Claim:
         card = find_card(config, request["card"])
@@ -444,18 +462,22 @@ class Cards(Game):
             raise CardAskLimitError(asks_per_day=cap)
         request_id = f"{ctx.claim_id}-{ctx.user_id}"
         key = request_key(request_id)
+        listed = (Op.put(asks_key(friend), request_id, card["card"]),) if ctx.reaches(friend) else ()
+        carries = () if listed else (Carry(friend, {"kind": "ask", "request_id": request_id, "card": card["card"]}),)
         return Claim(
             (), 0,
             ops=(chances.daily_capped(me, ASKS, ctx.day, 1, cap, refuse=ASK_LIMIT),
                  Op.put(key, "from", ctx.user_id), Op.put(key, "to", friend), Op.put(key, "card", card["card"]),
-                 Op.put(key, "status", OPEN), Op.put(asks_key(friend), request_id, card["card"])),
-            refusals={ASK_LIMIT: CardAskLimitError(asks_per_day=cap)},
+                 Op.put(key, "status", OPEN), *listed),
+            refusals={ASK_LIMIT: CardAskLimitError(asks_per_day=cap)}, carries=carries,
             outcome={"request_id": request_id, "card": card["card"], "from_user": friend, "status": OPEN},
         )
 
     def _accept(self, config: Mapping[str, Any], request: Mapping[str, Any], ctx: PlayContext) -> Claim:
         request_id = request["request_id"]
         key, asker = request_key(request_id), asker_of(request_id)
+        if not ctx.reaches(asker):
+            return self._accept_carried(config, request_id, asker, ctx)
         asked = ctx.state.hash(key)
         if asked.get("from") != asker:
             raise CardRequestNotFoundError(request_id=request_id)
@@ -471,6 +493,36 @@ class Cards(Game):
                      refusals={**refusals, CLOSED: CardRequestClosedError(request_id=request_id)},
                      outcome={"request_id": request_id, "card": card["card"], "to_user": asker,
                               "status": ACCEPTED, "to_user_completed": completed})
+
+    def _accept_carried(self, config: Mapping[str, Any], request_id: str, asker: str, ctx: PlayContext) -> Claim:
+        """Accepting an ask of a player of another key group: the ask as listed for this player is the request
+        here (taking it off the list is the one accept); the asker's card and their request's status go over in
+        a carry."""
+        listed = ctx.state.hash(asks_key(ctx.user_id)).get(request_id)
+        if listed is None:
+            raise CardRequestNotFoundError(request_id=request_id)
+        card = find_card(config, listed)
+        ops, refusals, _ = self._give(config, card, asker, ctx)
+        guard = (Op.expect(asks_key(ctx.user_id), request_id, listed, refuse=CLOSED),
+                 Op.delete(asks_key(ctx.user_id), request_id))
+        return Claim((), 0, ops=(*guard, *ops),
+                     refusals={**refusals, CLOSED: CardRequestClosedError(request_id=request_id)},
+                     carries=(Carry(asker, {"kind": "accepted", "request_id": request_id, "card": card["card"],
+                                            "from_user": ctx.user_id}),),
+                     outcome={"request_id": request_id, "card": card["card"], "to_user": asker,
+                              "status": ACCEPTED, "to_user_completed": None})
+
+    def carry(self, config: Mapping[str, Any], payload: Mapping[str, Any], ctx: PlayContext) -> Claim:
+        """The other player's half of a gift, ask or accept across two key groups, in their group: the card
+        arrives (and may complete their set), or the ask is listed for them."""
+        if payload["kind"] == "ask":
+            return Claim((), 0, ops=(Op.put(asks_key(ctx.user_id), payload["request_id"], payload["card"]),),
+                         outcome={"asked_for": payload["card"], "request_id": payload["request_id"]})
+        ops, completed = receive(config, ctx.user_id, ctx.state.player, payload["card"], ctx.claim_id)
+        if payload["kind"] == "accepted":
+            ops = (*ops, Op.put(request_key(payload["request_id"]), "status", ACCEPTED))
+        return Claim((), 0, ops=ops, outcome={"received": payload["card"], "from_user": payload["from_user"],
+                                              "completed": completed})
 
     # -- the end of the campaign ---------------------------------------------------------------------------------
 

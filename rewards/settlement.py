@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from campaigns.models import Grant, GrantStatus
 from engine.clock import Clock
 from engine.config import Settings
-from engine.errors import ConflictError
+from engine.errors import ConflictError, HuodongError
 from engine.keys import GlobalKeys
 from engine.shards import ShardDirectory
 
@@ -98,6 +98,7 @@ class Settlement:
         batch_size: int = 200,
         linger_ms: int = 100,
         after_commit: Callable[[list[str]], None] | None = None,
+        carrier: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._client = client
         self._queue = queue
@@ -115,6 +116,8 @@ class Settlement:
         self._linger_ms = linger_ms
         # Observes the moment rows are committed and jobs not yet enqueued (crash tests use it).
         self._after_commit = after_commit
+        # Finishes a claim's carries (engine PlayService.carry_event) before its entry is acknowledged.
+        self._carrier = carrier
 
     @classmethod
     def configured(cls, settings: Settings, *, client: redis.Redis, queue: Queue, session_factory: sessionmaker,
@@ -177,6 +180,8 @@ class Settlement:
                     event["fraud"] = json.loads(fields["f"])
                 if not rows.add(event):
                     log.error("unknown outbox event type %r in %s of %s", event.get("type"), entry_id, stream)
+                if self._carrier is not None and event.get("carries"):
+                    self._carry(event, entry_id, stream)
             except (KeyError, TypeError, ValueError):
                 # Only claim.lua and release.lua write here; anything else would block the stream forever.
                 log.error("dropping unreadable outbox entry %s of %s: %r", entry_id, stream, fields)
@@ -191,6 +196,15 @@ class Settlement:
                 report.grants_enqueued += batches[batch_id]
         self._client.xack(stream, self._global.outbox_group, *[entry_id for entry_id, _ in entries])
         report.entries += len(entries)
+
+    def _carry(self, event: dict[str, Any], entry_id: str, stream: str) -> None:
+        """The other players' halves of the claim, made once (done already, normally, by the process that
+        admitted it). Redis away: the step fails and the entry is read again. A refusal is logged: the carry
+        is planned on the other player's current state and should not be refused."""
+        try:
+            self._carrier(event)
+        except HuodongError:
+            log.exception("the carries of outbox entry %s of %s were refused", entry_id, stream)
 
     def _batch(self, session: Session, grant_ids: list[str]) -> dict[str, list[str]]:
         """Put the unsettled ones of these grants that have no batch yet in new batches (one reward type each);

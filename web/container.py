@@ -150,7 +150,8 @@ class Container:
 
     def settlement(self, **overrides: object) -> Settlement:
         return Settlement.configured(self.settings, client=self.redis, queue=self.settle_queue,
-                                     session_factory=self.session_factory, clock=self.clock, **overrides)
+                                     session_factory=self.session_factory, clock=self.clock,
+                                     **{"carrier": self.play_service.carry_event, **overrides})
 
     @cached_property
     def hold_sweeper(self) -> HoldSweeper:

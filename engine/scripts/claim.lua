@@ -40,7 +40,8 @@
 -- ARGV[16] the player's A/B variant to record on their first play ('' = none)
 -- ARGV[17] the game's ops, JSON: [[kind, key index, field, value, low, high, refuse label], ...]
 --          kinds: incr (bounded by low/high), put, expect, absent, delete, setbit
--- ARGV[18] mode: 'play', or 'finale' (the game's one payout when the campaign has ended: the
+-- ARGV[18] mode: 'play'; 'carry' (the other player's half of an action already admitted: neither the
+--          status nor the schedule is checked); or 'finale' (the game's one payout when the campaign has ended: the
 --          status must be 'ended' and the schedule is not checked)
 -- ARGV[19] where the fraud gate's arguments start in ARGV, after the items (lib/gate.lua gate_read); '' = the
 --          play is not screened
@@ -73,7 +74,7 @@ if ARGV[18] == 'finale' then
   if meta[1] ~= 'ended' then
     return {'NOT_LIVE', meta[1] or 'missing'}
   end
-else
+elseif ARGV[18] ~= 'carry' then
   if meta[1] ~= 'live' then
     return {'NOT_LIVE', meta[1] or 'missing'}
   end

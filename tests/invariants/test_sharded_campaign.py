@@ -202,15 +202,15 @@ def test_every_group_is_paused_and_resumed_together(factory, container):
 
 
 @pytest.mark.parametrize(("document", "field"), [
-    ({"game": "cards"}, "shards"),
+    ({"game": "referral"}, "shards"),
     ({"shards": 0}, "shards"),
     ({"shards": 65}, "shards"),
     ({"shards": "3"}, "shards"),
 ])
 def test_a_definition_that_cannot_shard_is_refused_with_the_field_named(client, admin_token, document, field):
-    from tests.games.test_cards import definition as cards_definition
+    from tests.games.test_referral import definition as referral_definition
 
-    base = cards_definition() if document.get("game") == "cards" else flash_sale_definition()
+    base = referral_definition() if document.get("game") == "referral" else flash_sale_definition()
     body = {**base, "shards": 2, **{k: v for k, v in document.items() if k != "game"}}
     response = client.post("/admin/api/v1/campaigns", json=body,
                            headers={"Authorization": f"Bearer {admin_token()}"})
@@ -228,3 +228,18 @@ def test_the_number_of_shards_is_fixed_at_the_first_publish(factory, container):
             service.publish(campaign, actor="test")
     assert refused.value.code == "VALIDATION_ERROR" and "shards" in refused.value.details["fields"]
     assert len(groups(container, campaign)) == 1
+
+
+def test_players_of_every_group_check_in_once_a_day_with_the_budget_sliced(factory, container):
+    from tests.games.test_checkin import definition as checkin_definition
+
+    campaign = factory.campaign({**checkin_definition(), "shards": 3})
+    players = [players_of(group, 2, prefix=f"ci{group}-")[i] for group in range(3) for i in range(2)]
+    for player in players:
+        factory.play(campaign, player, "checkin", {})
+        with pytest.raises(Exception) as again:
+            factory.play(campaign, player, "checkin", {})
+        assert again.value.code == "ALREADY_CHECKED_IN"
+    assert sum(per_group(container, campaign, lambda k: used(k, BUDGET))) == container.live_state.stats(
+        campaign).spent_fen > 0
+    assert sum(per_group(container, campaign, lambda k: allotment(k, BUDGET))) == 100_000
