@@ -45,6 +45,11 @@ class Settings:
     # A plain Redis (or a replicated pair) for the RQ job queues, which RQ cannot keep on a cluster; empty
     # means redis_url, which then must not be a cluster.
     queue_redis_url: str = ""
+    # Before a claim is answered, wait until this many replicas have it (Redis WAIT, on the claim's own
+    # connection), at most redis_replica_wait_ms; short of that the play answers 503 and the client's retry with
+    # the same Idempotency-Key gets its one answer. 0: answer at once (a failover can lose the last claims).
+    redis_replica_acks: int = 0
+    redis_replica_wait_ms: int = 200
     # Prefix of every key Huodong writes, so several deployments (or test runs) share a server.
     redis_namespace: str = "hd"
     # Secret that signs player tokens; empty means one generated and kept under <instance_path>.

@@ -108,6 +108,12 @@ def connect(settings: Settings, *, decode_responses: bool = True) -> redis.Redis
     return redis.Redis.from_url(redis_url(settings), decode_responses=decode_responses, **_OPTIONS)
 
 
+class ReplicaAckError(redis.RedisError):
+    """A claim was applied on its primary but fewer replicas than ``redis_replica_acks`` had it in time: it is
+    not answered (503), since a failover now could lose it; the client's retry with the same Idempotency-Key
+    gets its one answer once it is there, or plays it afresh on a promoted replica that never had it."""
+
+
 def on_cluster(client: Any) -> bool:
     """Whether a client of connect() talks to a cluster (each command then goes to its first key's slot)."""
     return isinstance(client, RedisCluster)

@@ -8,6 +8,7 @@ scripts that use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import redis
 
 from .claims import Op, Relation
+from .connections import ReplicaAckError, on_cluster
 from .fraud.gate import FRAUD_LOG_LENGTH, GateCheck, RiskPart, Screening, ScriptPart
 from .keys import CampaignKeys
 
@@ -84,8 +86,11 @@ class ClaimItem:
 class Scripts:
     """All of Huodong's scripts registered on one client (redis-py's Script: EVALSHA, loading on NOSCRIPT)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, replica_acks: int = 0, replica_wait_ms: int = 200) -> None:
         self.client = client
+        # Settings redis_replica_acks and redis_replica_wait_ms: see ``_durably``.
+        self._replica_acks = replica_acks
+        self._replica_wait_ms = replica_wait_ms
         self._claim = client.register_script(_source("claim", "idempotency", "risk", "ring", "gate"))
         self._release = client.register_script(_source("release", "idempotency"))
         self._load_state = client.register_script(_source("load_state"))
@@ -160,7 +165,7 @@ class Scripts:
             argv[18] = len(argv) + 1  # ARGV[19]: where the gate's arguments start
             argv += _gate_args(keys, gate, checks, script_keys, risk=gate.risk, ring=ring,
                                held_answer=(held_answer or answer) if ring is not None else "")
-        return ScriptReply.parse(self._claim(keys=script_keys, args=argv))
+        return self._durably(self._claim, script_keys, argv)
 
     def attempts(self, keys: CampaignKeys, gate: Screening, now_ms: int, *, idempotency_key: str, fingerprint: str
                  ) -> PipelinedCall | None:
@@ -235,18 +240,54 @@ class Scripts:
     def transfer_out(self, keys: CampaignKeys, *, allotment: tuple[str, str], used: tuple[str, str], wanted: int,
                      least: int, transfer_id: str, entry: str) -> ScriptReply:
         """Take up to ``wanted`` (at least ``least``) of a slice from this group, logged in flight (OK, given)."""
-        return ScriptReply.parse(self._transfer_out(
-            keys=[allotment[0], used[0], keys.transfers_out],
-            args=[allotment[1], used[1], wanted, least, transfer_id, entry]))
+        return self._durably(self._transfer_out, [allotment[0], used[0], keys.transfers_out],
+                             [allotment[1], used[1], wanted, least, transfer_id, entry])
 
     def transfer_in(self, keys: CampaignKeys, *, allotment: tuple[str, str], amount: int, transfer_id: str,
                     ttl: int) -> ScriptReply:
         """Add a transfer's amount to this group's slice, once (OK; REPLAY when it had been)."""
-        return ScriptReply.parse(self._transfer_in(keys=[allotment[0], keys.transfers_in],
-                                                   args=[allotment[1], amount, transfer_id, ttl]))
+        return self._durably(self._transfer_in, [allotment[0], keys.transfers_in],
+                             [allotment[1], amount, transfer_id, ttl])
+
+    def _durably(self, script: Any, keys: list[str], args: list[Any]) -> ScriptReply:
+        """Run a script whose OK must survive a failover (a claim, each half of a slice transfer): with
+        ``replica_acks`` set, the EVALSHA and a ``WAIT`` go down one connection of the keys' primary (WAIT counts
+        the replicas that have that connection's writes), and an OK fewer replicas have raises ReplicaAckError;
+        a refusal is answered whatever the replicas have (it changed no stock)."""
+        if not self._replica_acks:
+            return ScriptReply.parse(script(keys=keys, args=args))
+        cluster = on_cluster(self.client)
+        node = self.client.get_node_from_key(keys[0]).redis_connection if cluster else self.client
+        for attempt in range(2):
+            try:
+                with node.pipeline(transaction=False) as pipe:
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                    pipe.execute_command("WAIT", self._replica_acks, self._replica_wait_ms)
+                    raw, acked = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:  # this primary lost its scripts, or was just promoted
+                if attempt:
+                    raise
+                script.sha = _text(node.script_load(script.script))
+            except redis.RedisError:
+                if cluster:  # the node is gone or no longer serves the slot (a failover): learn the new map
+                    _refresh_slots(self.client)
+                raise
+        reply = ScriptReply.parse(raw)
+        if reply.code == OK and int(acked) < self._replica_acks:
+            raise ReplicaAckError(f"{acked} of {self._replica_acks} replicas had the write within "
+                                  f"{self._replica_wait_ms} ms")
+        return reply
 
     def set_status(self, keys: CampaignKeys, status: str) -> ScriptReply:
         return ScriptReply.parse(self._set_status(keys=[keys.meta], args=[status]))
+
+
+def _refresh_slots(client: Any) -> None:
+    """Re-read a cluster's slot map (what redis-py does itself when one of its own commands meets MOVED or a
+    dead node; a command sent to one node's connection, as ``_durably`` sends, bypasses that)."""
+    with contextlib.suppress(redis.RedisError):  # no node answers yet: the next attempt asks again
+        client.nodes_manager.initialize()
 
 
 def _appender(script_keys: list[str]) -> Any:

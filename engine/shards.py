@@ -25,7 +25,7 @@ from typing import Any
 from .connections import on_cluster
 from .keys import CampaignKeys, home_tag
 
-MAX_SHARDS = 64
+MAX_SHARDS = 1024  # a million claims a second is some 200 primaries (docs/capacity.md)
 
 
 def shard_of(user_id: str, count: int) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 from . import scripts as codes
 from .claims import PlayResult
+from .connections import REDIS_ERRORS
 from .keys import CampaignKeys
 from .scripts import Scripts
 from .shards import Shards
@@ -32,8 +33,10 @@ BUDGET = "budget"  # the budget's resource name; any other is a stocked item ("s
 # A group found dry everywhere is not asked again by this process for this long (a sold-out sale's flood of
 # refusals would otherwise read every group on each play).
 DRY_SECONDS = 0.5
-# A transfer still logged after this long was left half done by a crashed process.
+# A transfer still logged after this long was left half done by a crashed process (housekeeping's sweep), or,
+# when the campaign is dry but for what is in flight, by a process that met an outage (a refill finishes it).
 STUCK_MS = 5_000
+IN_FLIGHT_MS = 1_000
 RECEIPTS_TTL = 90 * 86400
 
 
@@ -64,6 +67,9 @@ class SliceMover:
         self._client = scripts.client
         self._dry: dict[tuple[int, str], float] = {}
         self._lock = threading.Lock()
+        # Transfers this process took and could not give (the recipient's primary was away): given first by the
+        # next refill, so a failover strands no slice longer than it lasts (finish_pending covers a crash).
+        self._unfinished: list[tuple[Shards, int, str, int, str, int]] = []
 
     def forget(self) -> None:
         with self._lock:
@@ -85,11 +91,16 @@ class SliceMover:
         give (the campaign is sold out, or out of budget)."""
         if not shards.sharded or self._known_dry(shards.campaign_id, resource):
             return 0
+        self._give_unfinished()
         free = self.balance(shards, resource).free
         if free[index] >= wanted:
             return wanted  # another play refilled it meanwhile
         donor = max((i for i in range(len(free)) if i != index), key=lambda i: free[i])
         if free[donor] <= 0:
+            # Dry everywhere, unless some is in flight: a transfer left half done a while ago (its process died,
+            # or met a failover) is finished here, and the play tries again.
+            if self.in_flight(shards).get(resource):
+                return self.finish_pending(shards, now_ms=int(time.time() * 1000), stuck_ms=IN_FLIGHT_MS)
             with self._lock:
                 self._dry[(shards.campaign_id, resource)] = time.monotonic() + DRY_SECONDS
             return 0
@@ -106,8 +117,24 @@ class SliceMover:
         if taken.code != codes.OK:
             return 0
         given = int(taken.body)
-        self._give(shards, donor, transfer_id, recipient, resource, given)
+        try:
+            self._give(shards, donor, transfer_id, recipient, resource, given)
+        except REDIS_ERRORS:
+            with self._lock:
+                self._unfinished.append((shards, donor, transfer_id, recipient, resource, given))
+            raise
         return given
+
+    def _give_unfinished(self) -> None:
+        with self._lock:
+            pending, self._unfinished = self._unfinished, []
+        for index, transfer in enumerate(pending):
+            try:
+                self._give(*transfer)
+            except REDIS_ERRORS:
+                with self._lock:
+                    self._unfinished.extend(pending[index:])
+                return
 
     def _give(self, shards: Shards, donor: int, transfer_id: str, recipient: int, resource: str, amount: int
               ) -> None:

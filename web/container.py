@@ -62,7 +62,8 @@ class Container:
 
     @cached_property
     def scripts(self) -> Scripts:
-        return Scripts(self.redis)
+        return Scripts(self.redis, replica_acks=self.settings.redis_replica_acks,
+                       replica_wait_ms=self.settings.redis_replica_wait_ms)
 
     @cached_property
     def sql_engine(self) -> Engine:

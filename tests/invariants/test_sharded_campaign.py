@@ -204,7 +204,7 @@ def test_every_group_is_paused_and_resumed_together(factory, container):
 @pytest.mark.parametrize(("document", "field"), [
     ({"game": "referral"}, "shards"),
     ({"shards": 0}, "shards"),
-    ({"shards": 65}, "shards"),
+    ({"shards": 1025}, "shards"),
     ({"shards": "3"}, "shards"),
 ])
 def test_a_definition_that_cannot_shard_is_refused_with_the_field_named(client, admin_token, document, field):
