@@ -75,10 +75,13 @@ class Settings:
     settle_batch_size: int = 200
     # How long settlement waits, once new outbox entries came, for more to join them in one batch.
     settle_linger_ms: int = 100
-    # Journal every admitted claim to a local file before answering (engine/journal.py), so reconciliation can
-    # settle claims a Redis crash lost; the folder defaults to <instance_path>/journal.
+    # Journal every admitted claim before answering (engine/journal.py), so reconciliation can settle claims a
+    # Redis crash lost: to a local folder (default <instance_path>/journal) or to claim_journal_redis_url.
     claim_journal: bool = True
     claim_journal_dir: str = ""
+    # A plain Redis (not the engine's) that keeps the journal as a stream per day instead of the local folder, so
+    # no web host keeps anything settlement needs later (the queues' server will do).
+    claim_journal_redis_url: str = ""
     # Reverse proxies in front of the web processes: their X-Forwarded-For gives the client's IP to the fraud
     # gate. 0 = none (the connection's address is the client's).
     trusted_proxies: int = 0

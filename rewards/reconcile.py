@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from campaigns.models import Grant, GrantStatus, PointsEntry
-from engine.journal import journal_dir
+from engine.journal import journal_for
 from engine.reward_types import reward_types
 
 from .base import AdapterContext, IssueError
@@ -88,7 +88,7 @@ def daily_reconciliation(context: AdapterContext, settlement: Settlement, day: d
     """Both checks of a day: the claim journal against SQL (claims a Redis crash lost), then the day's grants
     against their providers. With ``fix`` the lost claims are written and settled and unmarked grants marked."""
     now = context.clock.now()
-    recovery = recover_day(context.session_factory, settlement, journal_dir(context.settings), day,
+    recovery = recover_day(context.session_factory, settlement, journal_for(context.settings), day,
                            admitted_before=now - grace, now=now, write=fix)
     report = reconcile(context, day, fix=fix)
     return {"journal": recovery.to_dict(), "grants": report.to_dict(),

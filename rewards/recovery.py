@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 
 from campaigns.models import ClaimRecord
 from engine.clock import to_ms
-from engine.journal import journaled_events
+from engine.journal import ClaimJournal, StreamJournal
 
 from .rows import OutboxRows
 from .settlement import Settlement
@@ -46,13 +45,14 @@ class RecoveryReport:
                 "grants_enqueued": len(self.grants_enqueued)}
 
 
-def recover_day(session_factory: sessionmaker, settlement: Settlement, directory: Path, day: date, *,
+def recover_day(session_factory: sessionmaker, settlement: Settlement, journal: ClaimJournal | StreamJournal,
+                day: date, *,
                 admitted_before: datetime, now: datetime, write: bool = True) -> RecoveryReport:
     """Write and settle the claims journaled on ``day`` (admitted before ``admitted_before``, so that claims
     settlement is about to write anyway are left to it) that SQL does not have; ``write=False`` only finds
     them."""
     cutoff = to_ms(admitted_before)
-    events = [e for e in journaled_events(directory, day) if e.get("type") == "claim" and e["at_ms"] < cutoff]
+    events = [e for e in journal.events(day) if e.get("type") == "claim" and e["at_ms"] < cutoff]
     report = RecoveryReport(day, journaled=len(events))
     known: set[str] = set()
     with session_factory() as session:

@@ -28,7 +28,7 @@ from engine.connections import connect, connect_queue
 from engine.fraud.store import PolicyCache
 from engine.holds import HoldSweeper
 from engine.jobs import JobContext
-from engine.journal import ClaimJournal, journal_dir
+from engine.journal import ClaimJournal, StreamJournal, journal_for
 from engine.keys import GlobalKeys
 from engine.plugins import load_plugins
 from engine.refusals import RefusalTally
@@ -96,6 +96,17 @@ class Container:
                               queue=self.settle_queue, groups=self.shard_directory)
 
     @cached_property
+    def journal_redis(self) -> redis.Redis | None:
+        """The Redis that keeps the claim journal's streams (claim_journal_redis_url), if any."""
+        url = self.settings.claim_journal_redis_url
+        return redis.Redis.from_url(url, decode_responses=True) if url else None
+
+    @cached_property
+    def journal_reader(self) -> ClaimJournal | StreamJournal:
+        """The claim journal as the settings place it (the play service writes to it, reconciliation reads it)."""
+        return journal_for(self.settings, self.journal_redis)
+
+    @cached_property
     def shard_directory(self) -> ShardDirectory:
         """Each campaign's key groups (engine/shards.py), for everything that reads or sweeps all of them."""
         return ShardDirectory(self.redis, self.settings.redis_namespace)
@@ -108,7 +119,7 @@ class Container:
     def play_service(self) -> PlayService:
         return PlayService(scripts=self.scripts, snapshots=self.snapshots, clock=self.clock,
                            attributes=self.attributes,
-                           journal=ClaimJournal(journal_dir(self.settings)) if self.settings.claim_journal else None,
+                           journal=self.journal_reader if self.settings.claim_journal else None,
                            policies=self.fraud_policies,
                            refusals=RefusalTally(self.redis, namespace=self.settings.redis_namespace),
                            namespace=self.settings.redis_namespace,

@@ -35,3 +35,28 @@ def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path):
     day = date(2026, 11, 25)
     (tmp_path / "claims-20261125-host-1.jsonl").write_text('{"claim_id": "a"}\n{"claim_id": "b"}\n{"claim_')
     assert [e["claim_id"] for e in journaled_events(tmp_path, day)] == ["a", "b"]
+
+
+def test_a_journal_in_a_redis_stream_holds_the_same_events_for_any_host_to_read(settings, redis_url, client):
+    from web.container import Container
+
+    from ..support.factories import Factory
+    from ..support.services import purge_redis
+
+    streamed = Container.build(settings.replace(claim_journal_redis_url=redis_url,
+                                                redis_namespace=f"{settings.redis_namespace}j"))
+    try:
+        factory = Factory(streamed, client)
+        campaign = factory.campaign(stock=5)
+        answers = [factory.play(campaign, f"s{i}") for i in range(3)]
+        day = streamed.clock.now().date()
+        events = list(streamed.journal_reader.events(day))
+        assert [e["claim_id"] for e in events] == [a.outcome["claim_id"] for a in answers]
+        outbox = [json.loads(f["e"]) for _, f in streamed.redis.xrange(streamed.live_state.keys(campaign).outbox)]
+        assert events == outbox
+        assert streamed.journal_redis.ttl(streamed.play_service.journal.stream(day)) > 7 * 86400 - 60
+        in_files = {e["claim_id"] for e in journaled_events(journal_dir(streamed.settings), day)}
+        assert not in_files & {e["claim_id"] for e in events}  # nothing went to this host's disk
+    finally:
+        for server in (streamed.redis, streamed.journal_redis):
+            purge_redis(server, streamed.settings.redis_namespace, streamed.settle_queue.name)

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.models import AuditEntry, ClaimRecord, Grant
-from engine.journal import journal_dir
 from engine.keys import CampaignKeys
 from rewards.recovery import recover_day
 from tests.games.test_referral import definition
@@ -259,7 +258,7 @@ def test_a_held_play_recovered_from_the_claim_journal_is_still_held(ring, contai
     code = friends.flagged_packet()
     assert friends.cashout("owner", code).json["outcome"]["held"] is True
     now = container.clock.now()
-    report = recover_day(container.session_factory, container.settlement(), journal_dir(container.settings),
+    report = recover_day(container.session_factory, container.settlement(), container.journal_reader,
                          now.astimezone(UTC).date(), admitted_before=now + timedelta(seconds=1), now=now)
     db_session.rollback()
     cash = db_session.scalars(select(ClaimRecord).where(ClaimRecord.action == "cashout")).one()

@@ -6,7 +6,9 @@ cache); a machine that loses power loses what was not synced yet. The test makes
 hand: it notes the file's size once everything so far is synced, lets players win more, kills Redis, and
 cuts the file back to the noted size. Redis comes back without the last claims and without their outbox
 entries; settlement never sees them; the daily reconciliation finds each in the claim journal and settles
-it. (The fault-injection proof runs with ``always``, where the same cut would lose nothing answered.)
+it. (The fault-injection proof runs with ``always``, where the same cut would lose nothing answered.) It runs
+twice: with the journal in a local file, and with it in a Redis stream on another server (the run's Redis:
+``HUODONG_CLAIM_JOURNAL_REDIS_URL``), where no web host keeps anything settlement needs.
 """
 
 from __future__ import annotations
@@ -23,23 +25,28 @@ from sqlalchemy import func, select
 
 from campaigns.models import ClaimRecord, Grant, GrantStatus, PointsEntry
 from engine import jobs
-from engine.journal import journal_dir, journaled_events
 from rewards.reconcile import daily_reconciliation
 
 from ..support.chaos import OwnRedis, own_server
 from ..support.client import mini_program_app
 from ..support.factories import Factory, flash_sale_definition
+from ..support.services import purge_redis
 
 pytestmark = [pytest.mark.slow, own_server]
 
 
-@pytest.fixture
-def everysec(tmp_path, settings):
+@pytest.fixture(params=["file", "stream"])
+def everysec(request, tmp_path, settings, redis_url):
     server = OwnRedis(tmp_path / "redis", appendfsync="everysec")
     server.start()
-    yield server, mini_program_app(settings.replace(
-        **server.settings, redis_namespace=f"{settings.redis_namespace}e", instance_path=str(tmp_path / "instance")))
+    journal = {"claim_journal_redis_url": redis_url} if request.param == "stream" else {}
+    app = mini_program_app(settings.replace(**server.settings, **journal, instance_path=str(tmp_path / "instance"),
+                                            redis_namespace=f"{settings.redis_namespace}e"))
+    yield server, app
     server.stop()
+    if journal:
+        container = app.extensions["huodong.container"]
+        purge_redis(container.journal_redis, container.settings.redis_namespace, container.settle_queue.name)
 
 
 def _buy(client, campaign_id: int, user: str) -> str:
@@ -83,7 +90,7 @@ def test_claims_an_everysec_crash_lost_are_found_in_the_journal_and_settled_once
     assert set(db_session.scalars(select(ClaimRecord.id))) == set(kept)  # settlement never saw them
 
     day = container.clock.now().astimezone(UTC).date()
-    journaled = {e["claim_id"] for e in journaled_events(journal_dir(container.settings), day)}
+    journaled = {e["claim_id"] for e in container.journal_reader.events(day)}
     assert journaled == set(kept) | set(lost)
     found = daily_reconciliation(container.adapter_context, container.settlement(), day, fix=False,
                                  grace=timedelta(0))
