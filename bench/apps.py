@@ -14,10 +14,13 @@ import itertools
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
+import msgpack
 from flask import Flask, jsonify, request
 
+from engine.claim_call import REQUEST_FIELDS
 from engine.config import load_settings
 from engine.connections import connect
 
@@ -34,21 +37,33 @@ def create_bare_app() -> Flask:
     return app
 
 
+def recorded(keys_and_args: Sequence[Any]) -> list[Any]:
+    """The keys and arguments of a script call as JSON can keep them: the claim's request document (bytes) as
+    the list it packs."""
+    return [msgpack.unpackb(v, raw=False) if isinstance(v, bytes) else str(v) for v in keys_and_args]
+
+
 class ClaimTemplate:
     """The EVALSHA of one real buy, re-targeted per request at another player, key and order id.
 
-    Positions follow claim.lua's header: KEYS[4] player counters, KEYS[5]
-    idempotency record, KEYS[8] order hash; ARGV[13] order id, ARGV[14] user id.
+    claim.lua's header says where: KEYS[4] player counters, KEYS[5] idempotency
+    record, KEYS[8] order hash; the request document (ARGV[1]) has the order id and
+    the user id, by their names in lib/request.lua. The document is packed again
+    for every call, as the engine packs one for every claim.
     """
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.sha: str = data["sha"]
         self.numkeys: int = data["numkeys"]
-        self.keys_and_args: list[str] = [str(v) for v in data["keys_and_args"]]
+        self.keys_and_args: list[Any] = list(data["keys_and_args"])
         self.base: str = data["base"]
         self.redis_url: str = data["redis_url"]
-        self._order_arg = self.numkeys + 12
-        self._user_arg = self.numkeys + 13
+        self._order = REQUEST_FIELDS.index("order_id")
+        self._user = REQUEST_FIELDS.index("user_id")
+
+    def field(self, name: str) -> Any:
+        """A field of the recorded request document."""
+        return self.keys_and_args[self.numkeys][REQUEST_FIELDS.index(name)]
 
     @classmethod
     def load(cls, path: str) -> ClaimTemplate:
@@ -61,8 +76,10 @@ class ClaimTemplate:
         kv[3] = f"{self.base}:u:{user_id}"
         kv[4] = f"{self.base}:idem:{user_id}:{unique}"
         kv[7] = f"{self.base}:o:O{unique}"
-        kv[self._order_arg] = f"O{unique}"
-        kv[self._user_arg] = user_id
+        document = list(kv[self.numkeys])
+        document[self._order] = f"O{unique}"
+        document[self._user] = user_id
+        kv[self.numkeys] = msgpack.packb(document, use_bin_type=False)
         return kv
 
 
@@ -79,10 +96,10 @@ def create_evalsha_app(template_path: str) -> Flask:
         # A player id from the bearer token without checking it (the check is what this app leaves out).
         user_id = "m" + request.headers.get("Authorization", "")[-8:]
         unique = f"{prefix}{next(counter):012x}{request.headers.get('Idempotency-Key', '')[-8:]}"
-        code, body = client.evalsha(template.sha, template.numkeys, *template.call(user_id, unique))
-        if code != "OK":
-            return jsonify(error=code, body=body), 409
-        return app.response_class(body.partition("\n")[0], mimetype="application/json")
+        reply = client.evalsha(template.sha, template.numkeys, *template.call(user_id, unique))
+        if reply[0] != "OK":
+            return jsonify(error=reply[0], body=reply[1]), 409
+        return app.response_class(reply[1], mimetype="application/json")
 
     return app
 

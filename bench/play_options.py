@@ -55,6 +55,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/ is not a package)
+from apps import recorded  # noqa: E402
 from stateful_play import SERVER_PIDS, Figure, per_call, publish, users_for  # noqa: E402
 
 
@@ -101,7 +102,7 @@ def gate_breakdown(container: Any, sale_id: int, namespace: str) -> dict[str, An
 
     def recording(sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         reply = original(sha, numkeys, *keys_and_args)
-        captured.append((numkeys, [str(v) for v in keys_and_args], reply))
+        captured.append((numkeys, recorded(keys_and_args), reply))
         return reply
 
     def buy(tag: str, n: int) -> None:

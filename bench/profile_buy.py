@@ -33,7 +33,7 @@ from flask.sessions import SecureCookieSessionInterface
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/ is not a package)
-from apps import create_bare_app, create_evalsha_app  # noqa: E402
+from apps import ClaimTemplate, create_bare_app, create_evalsha_app  # noqa: E402
 
 # Steps of the request path, matched on "file:function" of the profile (cumulative time per request).
 STEPS = [
@@ -258,9 +258,9 @@ def micro_costs(app: Any, campaign_id: int, path: str, token: str, template: dic
     tokens = app.extensions["huodong.player_tokens"]
     body = json.dumps(run.BUY_BODY).encode()
     payload = dict(run.BUY_BODY)
-    numkeys = template["numkeys"]
-    answer = json.loads(template["keys_and_args"][numkeys + 8])
-    event = json.loads(template["keys_and_args"][numkeys + 9])
+    recorded = ClaimTemplate(template)
+    answer = json.loads(recorded.field("answer"))
+    event = json.loads(recorded.field("event"))
     schema = BuyRequest()
     adapter = app.url_map.bind("127.0.0.1")
     environ = Caller(app, path, [token]).base
@@ -327,7 +327,6 @@ def play_cpu_us(app: Any, campaign_id: int, requests: int) -> float:
 
 
 def raw_cpu_us(template: dict[str, Any], overrides: dict[str, Any], requests: int) -> float:
-    from apps import ClaimTemplate
 
     from engine.config import load_settings
     from engine.connections import connect

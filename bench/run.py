@@ -208,13 +208,16 @@ def set_up_campaign(overrides: dict[str, Any], *, shards: int = 1) -> tuple[int,
         campaign_id = campaign.id
     c.scripts.preload()
 
+    sys.path.insert(0, str(BENCH_DIR))
+    from apps import recorded
+
     # Record what play() sends, so the raw measure runs the very same script call.
     captured: dict[str, Any] = {}
     client = c.redis
     original = client.evalsha
 
     def recording(sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        captured.update(sha=sha, numkeys=numkeys, keys_and_args=[str(v) for v in keys_and_args])
+        captured.update(sha=sha, numkeys=numkeys, keys_and_args=recorded(keys_and_args))
         return original(sha, numkeys, *keys_and_args)
 
     client.evalsha = recording  # type: ignore[method-assign]

@@ -49,7 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (bench/ is not a package)
-from apps import ClaimTemplate  # noqa: E402
+from apps import ClaimTemplate, recorded  # noqa: E402
 
 TRIVIAL = "return 1"
 PRIZE_STOCK = 100_000_000
@@ -110,7 +110,7 @@ def capture_claim(container: Any, request: Any, redis_url: str) -> dict[str, Any
 
     def recording(sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         if sha == container.scripts.claim_sha:
-            captured.update(sha=sha, numkeys=numkeys, keys_and_args=[str(v) for v in keys_and_args])
+            captured.update(sha=sha, numkeys=numkeys, keys_and_args=recorded(keys_and_args))
         return original(sha, numkeys, *keys_and_args)
 
     client.evalsha = recording  # type: ignore[method-assign]

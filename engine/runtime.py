@@ -26,6 +26,19 @@ import redis
 from . import errors
 from . import scripts as codes
 from .attributes import AttributeStore
+from .claim_call import (
+    Admitted,
+    ClaimItem,
+    ClaimOutcome,
+    ClaimRequest,
+    FraudRefused,
+    GameRefused,
+    Refused,
+    Short,
+    Stale,
+    error_of,
+    replayed,
+)
 from .claims import CARRY, Carry, Claim, GrantSpec, Op, PlayResult, Release
 from .clock import Clock, business_day, from_ms, iso, to_ms
 from .config import Settings
@@ -45,7 +58,7 @@ from .journal import ClaimJournal
 from .keys import CampaignKeys
 from .metrics import claim_latency, plays_counter
 from .refusals import RefusalTally
-from .scripts import ClaimItem, Scripts
+from .scripts import Scripts
 from .shards import Shards
 from .slices import BUDGET, SliceMover, StockView
 from .snapshot import CampaignSnapshot, SnapshotCache
@@ -56,7 +69,6 @@ STATE_RETENTION = timedelta(days=30)
 # A stateful play is planned again when the player's state changed under it; this many times at most.
 MAX_PLANS = 8
 RETRY_PAUSE = 0.001  # seconds; doubled on each attempt
-STALE = "STALE"
 # The finale plays as this player, once: its Idempotency-Key and a 'done' field guard it.
 FINALE_PLAYER = "__finale__"
 FINALE_KEY = "finale"
@@ -267,11 +279,12 @@ class PlayService:
                                   attributes_key=attributes_key, first=attempts)
             if attempts is not None:
                 counted = codes.ScriptReply.parse(read.first)
-                if counted.code == codes.FRAUD:
-                    raise self._fraud_refusal(keys, request, screening, counted.body)
+                if counted.code == codes.FRAUD:  # attempts.lua: the label, then the window's detail
+                    label, _, detail = counted.body.partition("\n")
+                    raise self._fraud_refusal(keys, request, screening, label, json.loads(detail) if detail else None)
                 screening.counted = True
             if read.stored_answer is not None:
-                return self._answer(stored_reply(read.stored_answer, request_print))
+                return self._admitted(stored_reply(read.stored_answer, request_print))
             if shards.sharded and any(self.slices.refill(shards, group, item, 1)
                                       for item, left in read.state.stock_left.items() if left <= 0):
                 return None  # a prize this group ran out of came from another group: plan on it
@@ -292,30 +305,31 @@ class PlayService:
         claim_latency(snapshot.game).observe(time.perf_counter() - started)
         if isinstance(plan, Release):
             return self._answer(reply)
-        if is_stale(reply):
-            return None
-        if reply.code == codes.SOLD_OUT and ctx.state is not None and ctx.state.stock_left.get(reply.body, 0) >= sum(
-                t.quantity for t in plan.takes if t.item == reply.body):
-            # The stock ran out after the plan read it: plan again on fresh stock (a game may fall back).
-            return None
-        if shards.sharded and reply.code in (codes.SOLD_OUT, codes.BUDGET) and self.slices.refill(
-                shards, group, reply.body or BUDGET, plan.cost_fen if reply.code == codes.BUDGET
-                else sum(t.quantity for t in plan.takes if t.item == reply.body)):
-            return None  # this group's slice ran out and another group gave it some
-        if reply.code == codes.FRAUD:
-            raise self._fraud_refusal(keys, request, screening, reply.body)
-        if reply.code == codes.OK and screening is not None and screening.joins:
-            self.known_members.remember(screening.joins, now_ms)
-        if reply.code == codes.OK and screening is not None and reply.body.count("\n") >= 2:
-            # What the gate noted on an admitted play (its third line): the shadow rules it broke.
-            noted = json.loads(reply.body.split("\n", 2)[2])
-            if noted.get("shadow"):
-                self._gate_noted(keys, screening.policy, now_ms, shadow=noted["shadow"])
-        if reply.code == codes.REFUSED:
-            refused = plan.refusals.get(reply.body)
-            raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
-                f"Refused ({reply.body}).", reason=reply.body)
-        result = self._answer(reply)
+        match reply:
+            case Stale():
+                return None
+            case Short(resource=resource, error=error):
+                wanted = plan.cost_fen if resource == BUDGET else sum(t.quantity for t in plan.takes
+                                                                       if t.item == resource)
+                if resource != BUDGET and ctx.state is not None and ctx.state.stock_left.get(resource, 0) >= wanted:
+                    return None  # the stock ran out after the plan read it: plan again (a game may fall back)
+                if shards.sharded and self.slices.refill(shards, group, resource, wanted):
+                    return None  # this group's slice ran out and another group gave it some
+                raise error
+            case FraudRefused(label=label, detail=detail):
+                raise self._fraud_refusal(keys, request, screening, label, detail)
+            case GameRefused(label=label):
+                refused = plan.refusals.get(label)
+                raise refused if isinstance(refused, errors.HuodongError) else errors.ConflictError(
+                    f"Refused ({label}).", reason=label)
+            case Refused(error=error):
+                raise error
+        if screening is not None and not reply.replayed:
+            if screening.joins:
+                self.known_members.remember(screening.joins, now_ms)
+            if reply.shadow:  # what the gate noted on the admitted play: the shadow rules it broke
+                self._gate_noted(keys, screening.policy, now_ms, shadow=reply.shadow)
+        result = reply.result()
         if plan.carries and not result.replayed:
             self._carry_all(snapshot, ctx.claim_id, plan.carries)
         return self._stock_view.campaign_wide(shards, group, result) if shards.sharded else result
@@ -367,22 +381,20 @@ class PlayService:
                                         *claim.ops))
             reply = self._claim(keys, claim, request, request.idempotency_key, request_print, snapshot, ctx,
                                 mode=CARRY)
-            if is_stale(reply):
+            if isinstance(reply, Stale):
                 continue
-            if reply.code == codes.REFUSED and reply.body == CARRIED:
+            if isinstance(reply, GameRefused) and reply.label == CARRIED:
                 return
-            self._answer(reply)
+            self._admitted(reply)
             return
         raise errors.ConflictError("The other player's state kept changing; the carry is retried by settlement.",
                                    reason="busy")
 
     def _fraud_refusal(self, keys: CampaignKeys, request: PlayRequest, screening: Screening | None,
-                       body: str) -> errors.HuodongError:
-        """The error for the claim script's FRAUD reply; a challenge is issued with CHALLENGE_REQUIRED."""
+                       label: str, detail: dict[str, Any] | None) -> errors.HuodongError:
+        """The error for a fraud gate refusal in a script; a challenge is issued with CHALLENGE_REQUIRED."""
         if screening is None:
-            return errors.ConflictError(reason=body)
-        label, _, detail_text = body.partition("\n")
-        detail = json.loads(detail_text) if detail_text else None
+            return errors.ConflictError(reason=label)
         now_ms = to_ms(self._clock.now())
         self._gate_noted(keys, screening.policy, now_ms, refused=label)
         if label in screening.limited:
@@ -426,18 +438,18 @@ class PlayService:
                     Op.put(FINALE_KEY, "done", ctx.claim_id))
             claim = replace(claim, ops=(*once, *claim.ops))
             reply = self._claim(keys, claim, request, FINALE_PLAYER, request_print, snapshot, ctx, mode="finale")
-            if is_stale(reply) or (shards.sharded and reply.code == codes.BUDGET
-                                   and self.slices.refill(shards, group, BUDGET, claim.cost_fen)):
+            if isinstance(reply, Stale) or (shards.sharded and isinstance(reply, Short) and reply.resource == BUDGET
+                                            and self.slices.refill(shards, group, BUDGET, claim.cost_fen)):
                 continue
-            if reply.code == codes.REFUSED and reply.body == FINALE_DONE:
+            if isinstance(reply, GameRefused) and reply.label == FINALE_DONE:
                 return None
-            return self._answer(reply)
+            return self._admitted(reply)
         raise errors.ConflictError("The campaign's state kept changing during its finale; try again.",
                                    reason="busy")
 
     def _claim(self, keys: CampaignKeys, claim: Claim, request: PlayRequest, idempotency_key: str,
                request_print: str, snapshot: CampaignSnapshot, ctx: PlayContext, *, mode: str = "play",
-               gate: Screening | None = None) -> codes.ScriptReply:
+               gate: Screening | None = None) -> ClaimOutcome:
         now_ms = to_ms(ctx.now)
         grants = grant_entries(ctx.claim_id, claim.grants)
         order = None
@@ -484,33 +496,22 @@ class PlayService:
         event_json = _json(event)
         reply = self._scripts.claim(
             keys,
-            user_id=request.user_id,
+            ClaimRequest(
+                fingerprint=request_print, now=now_ms, idempotency_ttl=self._idempotency_ttl,
+                day=ctx.day.strftime("%Y%m%d"), per_user=snapshot.per_user, per_user_per_day=snapshot.per_user_per_day,
+                units=claim.units, cost=claim.cost_fen, answer=_json(answer), event=event_json,
+                hold_deadline=hold_deadline_ms, state_ttl=state_ttl, order_id=order_id(ctx.claim_id),
+                user_id=request.user_id, seq=ctx.state.seq if stateful and mode == "play" else None,
+                variant=ctx.variant, mode=mode, ops=tuple(claim.ops),
+                items=tuple(ClaimItem(t.item, t.quantity, t.per_user_limit) for t in claim.takes)),
             idempotency_key=idempotency_key,
-            order_id=order_id(ctx.claim_id),
-            fingerprint=request_print,
-            now_ms=now_ms,
-            idempotency_ttl=self._idempotency_ttl,
-            day=ctx.day.strftime("%Y%m%d"),
-            per_user=snapshot.per_user,
-            per_user_per_day=snapshot.per_user_per_day,
-            units=claim.units,
-            cost_fen=claim.cost_fen,
-            answer=_json(answer),
-            event=event_json,
-            hold_deadline_ms=hold_deadline_ms,
-            state_ttl=state_ttl,
-            items=[ClaimItem(t.item, t.quantity, t.per_user_limit) for t in claim.takes],
-            seq=ctx.state.seq if stateful and mode == "play" else None,
-            variant=ctx.variant,
-            ops=claim.ops,
-            mode=mode,
             gate=gate,
             relation=claim.relation,
             held_answer=_json(held(answer)) if gate is not None and claim.relation is not None else "",
         )
-        if reply.code == codes.OK and self.journal is not None:
-            noted = reply.body.split("\n", 2)[2:]  # what the fraud gate noted: a held play stays held if recovered
-            self.journal.record(f'{event_json[:-1]},"fraud":{noted[0]}}}' if noted else event_json, ctx.now)
+        if isinstance(reply, Admitted) and not reply.replayed and self.journal is not None:
+            # With what the fraud gate noted: a held play stays held if recovered.
+            self.journal.record(f'{event_json[:-1]},"fraud":{reply.noted}}}' if reply.noted else event_json, ctx.now)
         return reply
 
     def _release(self, keys: CampaignKeys, release: Release, request: PlayRequest, idempotency_key: str,
@@ -524,11 +525,20 @@ class PlayService:
         )
 
     def _answer(self, reply: codes.ScriptReply) -> PlayResult:
+        """release.lua's reply: the answer, or the error it stands for."""
         if reply.code in (codes.OK, codes.REPLAY):
-            answer, _, state = reply.body.partition("\n")
-            state = state.partition("\n")[0]  # what the gate noted follows (journaled, not answered)
-            return PlayResult(answer_json=answer, state_json=state or "{}", replayed=reply.code == codes.REPLAY)
-        raise refusal(reply)
+            return replayed(reply.body).result() if reply.code == codes.REPLAY else \
+                PlayResult(answer_json=reply.body)
+        raise error_of(reply.code, reply.body)
+
+    @staticmethod
+    def _admitted(reply: ClaimOutcome) -> PlayResult:
+        """The result of a claim that can only be admitted (a replay, a carry, the finale), or its error."""
+        if isinstance(reply, Admitted):
+            return reply.result()
+        if isinstance(reply, Refused | Short):
+            raise reply.error
+        raise errors.ConflictError(f"Refused ({reply}).")
 
 
 def held(answer: dict[str, Any]) -> dict[str, Any]:
@@ -549,42 +559,12 @@ def play_context(snapshot: CampaignSnapshot, user_id: str, now: datetime, *, sta
                        state=state, variant=variant, starts_on=snapshot.starts_on, groups=snapshot.shard_count)
 
 
-def is_stale(reply: codes.ScriptReply) -> bool:
-    """The state a plan read changed before its claim (the player's sequence number, or an op's guard)."""
-    return reply.code == codes.STALE or (reply.code == codes.REFUSED and reply.body == STALE)
-
-
-def stored_reply(record: str, request_print: str) -> codes.ScriptReply:
-    """The reply claim.lua would give for an Idempotency-Key record read before the plan."""
+def stored_reply(record: str, request_print: str) -> ClaimOutcome:
+    """What claim.lua would answer for an Idempotency-Key record read before the plan."""
     stored_print, _, answer = record.partition("\n")
     if stored_print != request_print:
-        return codes.ScriptReply(codes.REUSED, "")
-    return codes.ScriptReply(codes.REPLAY, answer)
-
-
-def refusal(reply: codes.ScriptReply) -> errors.HuodongError:
-    """The error a script's refusal code stands for."""
-    match reply.code:
-        case codes.REUSED:
-            return errors.IdempotencyKeyReusedError()
-        case codes.NOT_LIVE:
-            return errors.CampaignNotLiveError(f"The campaign is {reply.body}.", reason=reply.body)
-        case codes.NOT_STARTED:
-            return errors.CampaignNotLiveError("The campaign has not started yet.", reason="not_started")
-        case codes.ENDED:
-            return errors.CampaignNotLiveError("The campaign has ended.", reason="ended")
-        case codes.LIMIT:
-            return errors.LimitReachedError(f"Limit reached ({reply.body}).", scope=reply.body)
-        case codes.SOLD_OUT:
-            return errors.SoldOutError(f"{reply.body.partition(':')[2] or reply.body} is sold out.",
-                                       item=reply.body)
-        case codes.BUDGET:
-            return errors.BudgetExhaustedError()
-        case codes.NOT_FOUND:
-            return errors.NotFoundError("No such order.")
-        case codes.NOT_HELD:
-            return errors.OrderNotHeldError(f"The order is already {reply.body}.", status=reply.body)
-    return errors.HuodongError(f"Unexpected script reply {reply.code}.")
+        return Refused(errors.IdempotencyKeyReusedError())
+    return replayed(answer)
 
 
 def _state_ttl(snapshot: CampaignSnapshot, ctx: PlayContext) -> int:

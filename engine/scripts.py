@@ -17,10 +17,19 @@ from typing import Any
 
 import redis
 
-from .claims import Op, Relation
+from .claim_call import ClaimOutcome, ClaimRequest, outcome_of
+from .claims import Relation
 from .connections import ReplicaAckError, on_cluster
 from .fraud.gate import FRAUD_LOG_LENGTH, GateCheck, RiskPart, Screening, ScriptPart
 from .keys import CampaignKeys
+
+# Each script's preludes (scripts/lib), in the order they are loaded: a part uses only what those before it
+# define (tests/engine/test_script_parts.py checks it).
+SCRIPT_PARTS: dict[str, tuple[str, ...]] = {
+    "claim": ("request", "idempotency", "risk", "ring", "gate", "admission", "ops", "outbox"),
+    "attempts": ("idempotency", "risk", "ring", "gate"),
+    "release": ("idempotency",),
+}
 
 
 def _source(name: str, *preludes: str) -> str:
@@ -76,13 +85,6 @@ class Confirmation:
     released_as: str | None
 
 
-@dataclass(frozen=True)
-class ClaimItem:
-    item: str
-    quantity: int
-    per_user_limit: int | None
-
-
 class Scripts:
     """All of Huodong's scripts registered on one client (redis-py's Script: EVALSHA, loading on NOSCRIPT)."""
 
@@ -91,13 +93,13 @@ class Scripts:
         # Settings redis_replica_acks and redis_replica_wait_ms: see ``_durably``.
         self._replica_acks = replica_acks
         self._replica_wait_ms = replica_wait_ms
-        self._claim = client.register_script(_source("claim", "idempotency", "risk", "ring", "gate"))
-        self._release = client.register_script(_source("release", "idempotency"))
+        self._claim = client.register_script(_source("claim", *SCRIPT_PARTS["claim"]))
+        self._release = client.register_script(_source("release", *SCRIPT_PARTS["release"]))
         self._load_state = client.register_script(_source("load_state"))
         self._set_status = client.register_script(_source("set_status"))
         self._confirm = client.register_script(_source("confirm"))
         self._give_back = client.register_script(_source("give_back"))
-        self._attempts = client.register_script(_source("attempts", "idempotency", "risk", "ring", "gate"))
+        self._attempts = client.register_script(_source("attempts", *SCRIPT_PARTS["attempts"]))
         self._transfer_out = client.register_script(_source("transfer_out"))
         self._transfer_in = client.register_script(_source("transfer_in"))
 
@@ -111,61 +113,33 @@ class Scripts:
     def claim_sha(self) -> str:
         return self._claim.sha
 
-    def claim(
-        self,
-        keys: CampaignKeys,
-        *,
-        user_id: str,
-        idempotency_key: str,
-        order_id: str,
-        fingerprint: str,
-        now_ms: int,
-        idempotency_ttl: int,
-        day: str,
-        per_user: int | None,
-        per_user_per_day: int | None,
-        units: int,
-        cost_fen: int,
-        answer: str,
-        event: str,
-        hold_deadline_ms: int,
-        state_ttl: int,
-        items: list[ClaimItem],
-        seq: int | None = None,
-        variant: str | None = None,
-        ops: Sequence[Op] = (),
-        mode: str = "play",
-        gate: Screening | None = None,
-        relation: Relation | None = None,
-        held_answer: str = "",
-    ) -> ScriptReply:
+    def claim(self, keys: CampaignKeys, request: ClaimRequest, *, idempotency_key: str,
+              gate: Screening | None = None, relation: Relation | None = None, held_answer: str = ""
+              ) -> ClaimOutcome:
+        """claim.lua for one request: its keys (the group's, the ops', the gate's), the request document and the
+        gate's arguments; the reply typed (engine/claim_call.py)."""
+        user_id = request.user_id
         script_keys = [
             keys.meta, keys.stock_total, keys.stock_taken, keys.user(user_id),
-            keys.idempotency(user_id, idempotency_key), keys.outbox, keys.holds, keys.order(order_id),
+            keys.idempotency(user_id, idempotency_key), keys.outbox, keys.holds, keys.order(request.order_id),
         ]
         index = {keys.user(user_id): 4}
         wire_ops = []
-        for op in ops:
+        for op in request.ops:
             real = keys.game(op.key)
             if real not in index:
                 script_keys.append(real)
                 index[real] = len(script_keys)
             wire_ops.append(op.to_wire(index[real]))
-        argv: list[Any] = [
-            fingerprint, now_ms, idempotency_ttl, day, _opt(per_user), _opt(per_user_per_day),
-            units, cost_fen, answer, event, hold_deadline_ms, state_ttl, order_id, user_id,
-            _opt(seq), variant or "", json.dumps(wire_ops, separators=(",", ":")) if wire_ops else "[]",
-            mode, "", len(items),
-        ]
-        for item in items:
-            argv += [item.item, item.quantity, _opt(item.per_user_limit)]
+        argv: list[Any] = [b""]
         ring = gate.ring(keys, user_id, relation) if gate is not None else None
         checks = gate.claim_checks() if gate is not None else []
-        if gate is not None and (checks or gate.shadow or gate.risk or ring):
-            argv[18] = len(argv) + 1  # ARGV[19]: where the gate's arguments start
+        screened = gate is not None and bool(checks or gate.shadow or gate.risk or ring)
+        if screened:
             argv += _gate_args(keys, gate, checks, script_keys, risk=gate.risk, ring=ring,
-                               held_answer=(held_answer or answer) if ring is not None else "")
-        return self._durably(self._claim, script_keys, argv)
+                               held_answer=(held_answer or request.answer) if ring is not None else "")
+        argv[0] = request.encode(wire_ops, screened=screened)
+        return outcome_of(self._durably(self._claim, script_keys, argv))
 
     def attempts(self, keys: CampaignKeys, gate: Screening, now_ms: int, *, idempotency_key: str, fingerprint: str
                  ) -> PipelinedCall | None:
@@ -240,22 +214,22 @@ class Scripts:
     def transfer_out(self, keys: CampaignKeys, *, allotment: tuple[str, str], used: tuple[str, str], wanted: int,
                      least: int, transfer_id: str, entry: str) -> ScriptReply:
         """Take up to ``wanted`` (at least ``least``) of a slice from this group, logged in flight (OK, given)."""
-        return self._durably(self._transfer_out, [allotment[0], used[0], keys.transfers_out],
-                             [allotment[1], used[1], wanted, least, transfer_id, entry])
+        return ScriptReply.parse(self._durably(self._transfer_out, [allotment[0], used[0], keys.transfers_out],
+                                               [allotment[1], used[1], wanted, least, transfer_id, entry]))
 
     def transfer_in(self, keys: CampaignKeys, *, allotment: tuple[str, str], amount: int, transfer_id: str,
                     ttl: int) -> ScriptReply:
         """Add a transfer's amount to this group's slice, once (OK; REPLAY when it had been)."""
-        return self._durably(self._transfer_in, [allotment[0], keys.transfers_in],
-                             [allotment[1], amount, transfer_id, ttl])
+        return ScriptReply.parse(self._durably(self._transfer_in, [allotment[0], keys.transfers_in],
+                                               [allotment[1], amount, transfer_id, ttl]))
 
-    def _durably(self, script: Any, keys: list[str], args: list[Any]) -> ScriptReply:
+    def _durably(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a script whose OK must survive a failover (a claim, each half of a slice transfer): with
         ``replica_acks`` set, the EVALSHA and a ``WAIT`` go down one connection of the keys' primary (WAIT counts
         the replicas that have that connection's writes), and an OK fewer replicas have raises ReplicaAckError;
         a refusal is answered whatever the replicas have (it changed no stock)."""
         if not self._replica_acks:
-            return ScriptReply.parse(script(keys=keys, args=args))
+            return script(keys=keys, args=args)
         cluster = on_cluster(self.client)
         node = self.client.get_node_from_key(keys[0]).redis_connection if cluster else self.client
         for attempt in range(2):
@@ -273,11 +247,10 @@ class Scripts:
                 if cluster:  # the node is gone or no longer serves the slot (a failover): learn the new map
                     _refresh_slots(self.client)
                 raise
-        reply = ScriptReply.parse(raw)
-        if reply.code == OK and int(acked) < self._replica_acks:
+        if _text(raw[0]) == OK and int(acked) < self._replica_acks:
             raise ReplicaAckError(f"{acked} of {self._replica_acks} replicas had the write within "
                                   f"{self._replica_wait_ms} ms")
-        return reply
+        return raw
 
     def set_status(self, keys: CampaignKeys, status: str) -> ScriptReply:
         return ScriptReply.parse(self._set_status(keys=[keys.meta], args=[status]))

@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import scripts as codes
+from .claim_call import BUDGET
 from .claims import PlayResult
 from .connections import REDIS_ERRORS
 from .keys import CampaignKeys
 from .scripts import Scripts
 from .shards import Shards
 
-BUDGET = "budget"  # the budget's resource name; any other is a stocked item ("sku:C50")
 # A group found dry everywhere is not asked again by this process for this long (a sold-out sale's flood of
 # refusals would otherwise read every group on each play).
 DRY_SECONDS = 0.5

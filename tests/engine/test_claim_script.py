@@ -1,4 +1,4 @@
-"""claim.lua: every reply code, the retried-EVALSHA case, and a race on the script itself."""
+"""claim.lua: every reply, typed (engine/claim_call.py), the retried-EVALSHA case, and a race on the script itself."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 
 from engine import errors
+from engine.claim_call import Admitted, ClaimItem, ClaimRequest, Refused, Short
 from engine.claims import Claim, GrantSpec, Take
 from engine.clock import FrozenClock, SystemClock, to_ms
 from engine.keys import CampaignKeys
 from engine.runtime import PlayService
-from engine.scripts import ClaimItem
 
 from ..support.factories import flash_sale_definition
 
@@ -22,21 +22,28 @@ from ..support.factories import flash_sale_definition
 def _claim(container, campaign_id, *, user="u1", key=None, quantity=1, now_ms=None, limit=None, per_user=None,
            per_day=None, cost=0, fingerprint="f" * 64, order_id="O1", hold=0):
     keys = CampaignKeys(container.settings.redis_namespace, campaign_id)
-    return container.scripts.claim(
-        keys, user_id=user, idempotency_key=key or str(uuid.uuid4()), order_id=order_id, fingerprint=fingerprint,
-        now_ms=now_ms or to_ms(SystemClock().now()), idempotency_ttl=3600, day="20261111", per_user=per_user,
-        per_user_per_day=per_day, units=quantity, cost_fen=cost, answer='{"outcome":{},"grants":[]}',
-        event='{"type":"test"}', hold_deadline_ms=hold, state_ttl=3600,
-        items=[ClaimItem("sku:C50", quantity, limit)],
-    )
+    return container.scripts.claim(keys, ClaimRequest(
+        fingerprint=fingerprint, now=now_ms or to_ms(SystemClock().now()), idempotency_ttl=3600, day="20261111",
+        per_user=per_user, per_user_per_day=per_day, units=quantity, cost=cost, answer='{"outcome":{},"grants":[]}',
+        event='{"type":"test"}', hold_deadline=hold, state_ttl=3600, order_id=order_id, user_id=user, seq=None,
+        variant=None, mode="play", ops=(), items=(ClaimItem("sku:C50", quantity, limit),),
+    ), idempotency_key=key or str(uuid.uuid4()))
+
+
+def code(outcome) -> str:
+    """The outcome as a word: OK, REPLAY, or the refusal's error code."""
+    if isinstance(outcome, Admitted):
+        return "REPLAY" if outcome.replayed else "OK"
+    return outcome.error.code
 
 
 def test_an_admitted_claim_takes_stock_counts_the_player_and_appends_to_the_outbox(container, factory, redis):
     campaign_id = factory.campaign(stock=3)
     reply = _claim(container, campaign_id, quantity=2, cost=7)
     keys = CampaignKeys(container.settings.redis_namespace, campaign_id)
-    assert reply.code == "OK"
-    assert json.loads(reply.body.split("\n")[1]) == {"remaining": {"sku:C50": 1}, "used": {"all": 2, "today": 2}}
+    assert isinstance(reply, Admitted) and not reply.replayed and reply.noted == ""
+    assert reply.answer_json == '{"outcome":{},"grants":[]}'
+    assert json.loads(reply.state_json) == {"remaining": {"sku:C50": 1}, "used": {"all": 2, "today": 2}}
     assert redis.hget(keys.stock_taken, "sku:C50") == "2"
     assert redis.hgetall(keys.user("u1")) == {"all": "2", "d:20261111": "2", "i:sku:C50": "2"}
     assert redis.hget(keys.meta, "spent_fen") == "7"
@@ -49,8 +56,8 @@ def test_running_the_same_claim_twice_replays_the_answer_and_applies_nothing_twi
     first = _claim(container, campaign_id, key="retry-me")
     second = _claim(container, campaign_id, key="retry-me")
     keys = CampaignKeys(container.settings.redis_namespace, campaign_id)
-    assert (first.code, second.code) == ("OK", "REPLAY")
-    assert first.body == second.body
+    assert (code(first), code(second)) == ("OK", "REPLAY")
+    assert (first.answer_json, first.state_json) == (second.answer_json, second.state_json)
     assert redis.hget(keys.stock_taken, "sku:C50") == "1"
     assert redis.xlen(keys.outbox) == 1
 
@@ -58,13 +65,13 @@ def test_running_the_same_claim_twice_replays_the_answer_and_applies_nothing_twi
 def test_the_same_key_with_another_request_is_refused_as_reused(container, factory):
     campaign_id = factory.campaign(stock=3)
     _claim(container, campaign_id, key="k")
-    assert _claim(container, campaign_id, key="k", fingerprint="0" * 64).code == "REUSED"
+    assert code(_claim(container, campaign_id, key="k", fingerprint="0" * 64)) == "IDEMPOTENCY_KEY_REUSED"
 
 
 def test_keys_are_scoped_by_player(container, factory):
     campaign_id = factory.campaign(stock=3)
-    assert _claim(container, campaign_id, key="k", user="a").code == "OK"
-    assert _claim(container, campaign_id, key="k", user="b").code == "OK"
+    assert code(_claim(container, campaign_id, key="k", user="a")) == "OK"
+    assert code(_claim(container, campaign_id, key="k", user="b")) == "OK"
 
 
 @pytest.mark.parametrize("action", ["pause", "end"])
@@ -73,33 +80,34 @@ def test_a_paused_or_ended_campaign_admits_nothing(container, factory, action):
     with container.session_factory() as session:
         container.campaign_service(session).transition(campaign_id, action, actor="test")
     reply = _claim(container, campaign_id)
-    assert (reply.code, reply.body) == ("NOT_LIVE", "paused" if action == "pause" else "ended")
+    assert isinstance(reply, Refused) and isinstance(reply.error, errors.CampaignNotLiveError)
+    assert reply.error.details["reason"] == ("paused" if action == "pause" else "ended")
 
 
 def test_before_the_start_and_after_the_end_nothing_is_admitted(container, factory):
     now = SystemClock().now()
     campaign_id = factory.campaign(flash_sale_definition(starts_in=timedelta(hours=1), ends_in=timedelta(hours=2)))
-    assert _claim(container, campaign_id, now_ms=to_ms(now)).code == "NOT_STARTED"
-    assert _claim(container, campaign_id, now_ms=to_ms(now + timedelta(hours=3))).code == "ENDED"
-    assert _claim(container, campaign_id, now_ms=to_ms(now + timedelta(hours=1, minutes=1))).code == "OK"
+    assert _claim(container, campaign_id, now_ms=to_ms(now)).error.details["reason"] == "not_started"
+    assert _claim(container, campaign_id, now_ms=to_ms(now + timedelta(hours=3))).error.details["reason"] == "ended"
+    assert code(_claim(container, campaign_id, now_ms=to_ms(now + timedelta(hours=1, minutes=1)))) == "OK"
 
 
 def test_each_limit_refuses_with_its_scope(container, factory):
     campaign_id = factory.campaign(stock=100)
-    assert _claim(container, campaign_id, quantity=2, per_user=2).code == "OK"
-    assert (_claim(container, campaign_id, per_user=2).body) == "per_user"
-    assert _claim(container, campaign_id, user="v", quantity=2, per_day=2).code == "OK"
-    assert _claim(container, campaign_id, user="v", per_day=2).body == "per_user_per_day"
-    assert _claim(container, campaign_id, user="w", quantity=3, limit=3).code == "OK"
+    assert code(_claim(container, campaign_id, quantity=2, per_user=2)) == "OK"
+    assert _claim(container, campaign_id, per_user=2).error.details["scope"] == "per_user"
+    assert code(_claim(container, campaign_id, user="v", quantity=2, per_day=2)) == "OK"
+    assert _claim(container, campaign_id, user="v", per_day=2).error.details["scope"] == "per_user_per_day"
+    assert code(_claim(container, campaign_id, user="w", quantity=3, limit=3)) == "OK"
     reply = _claim(container, campaign_id, user="w", limit=3)
-    assert (reply.code, reply.body) == ("LIMIT", "item:sku:C50")
+    assert isinstance(reply.error, errors.LimitReachedError) and reply.error.details["scope"] == "item:sku:C50"
 
 
 def test_a_claim_larger_than_the_stock_left_is_sold_out_and_takes_nothing(container, factory, redis):
     campaign_id = factory.campaign(stock=2)
     reply = _claim(container, campaign_id, quantity=3)
     keys = CampaignKeys(container.settings.redis_namespace, campaign_id)
-    assert (reply.code, reply.body) == ("SOLD_OUT", "sku:C50")
+    assert isinstance(reply, Short) and reply.resource == "sku:C50" and isinstance(reply.error, errors.SoldOutError)
     assert redis.hget(keys.stock_taken, "sku:C50") is None
     assert redis.exists(keys.user("u1")) == 0
     assert redis.xlen(keys.outbox) == 0
@@ -107,16 +115,17 @@ def test_a_claim_larger_than_the_stock_left_is_sold_out_and_takes_nothing(contai
 
 def test_a_claim_that_would_pass_the_budget_is_refused(container, factory, redis):
     campaign_id = factory.campaign(stock=10, budget_fen=250)
-    assert _claim(container, campaign_id, cost=200).code == "OK"
-    assert _claim(container, campaign_id, cost=51).code == "BUDGET"
-    assert _claim(container, campaign_id, cost=50).code == "OK"
+    assert code(_claim(container, campaign_id, cost=200)) == "OK"
+    refused = _claim(container, campaign_id, cost=51)
+    assert isinstance(refused, Short) and refused.resource == "budget" and code(refused) == "BUDGET_EXHAUSTED"
+    assert code(_claim(container, campaign_id, cost=50)) == "OK"
     assert redis.hget(CampaignKeys(container.settings.redis_namespace, campaign_id).meta, "spent_fen") == "250"
 
 
 def test_a_held_order_is_indexed_by_its_deadline(container, factory, redis):
     campaign_id = factory.campaign(stock=2, price_fen=100)
     keys = CampaignKeys(container.settings.redis_namespace, campaign_id)
-    assert _claim(container, campaign_id, order_id="Oheld", hold=123456).code == "OK"
+    assert code(_claim(container, campaign_id, order_id="Oheld", hold=123456)) == "OK"
     assert redis.zscore(keys.holds, "Oheld") == 123456
     assert redis.hget(keys.order("Oheld"), "status") == "held"
 
@@ -128,9 +137,9 @@ def test_forty_threads_on_the_script_never_take_more_than_the_stock(container, f
 
     def grab(user: str) -> None:
         for _ in range(5):
-            code = _claim(container, campaign_id, user=user).code
+            outcome = code(_claim(container, campaign_id, user=user))
             with lock:
-                codes.append(code)
+                codes.append(outcome)
 
     threads = [threading.Thread(target=grab, args=(f"t{i}",)) for i in range(40)]
     for thread in threads:
