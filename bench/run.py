@@ -332,8 +332,7 @@ def raw_worker(index: int, template: dict[str, Any], overrides: dict[str, Any], 
 
     def one(i: int) -> bool:
         kv = claim.call(f"u{i % users:05d}", f"{prefix}{i:012x}")
-        code, _ = evalsha(claim.sha, claim.numkeys, *kv)
-        return code == "OK"
+        return evalsha(claim.sha, claim.numkeys, *kv)[0] == "OK"
 
     out.put(_timed_loop(one, barrier, duration))
 

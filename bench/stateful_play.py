@@ -280,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
             evalsha, sha, numkeys, call = client.evalsha, template.sha, template.numkeys, template.call
 
             def one(user: str, key: str) -> None:
-                code, body = evalsha(sha, numkeys, *call(user, key))
-                if code != "OK":
-                    raise RuntimeError(f"raw claim refused: {code} {body}")
+                reply = evalsha(sha, numkeys, *call(user, key))
+                if reply[0] != "OK":
+                    raise RuntimeError(f"raw claim refused: {reply[0]} {reply[1]}")
 
             return one
 
