@@ -38,8 +38,8 @@ def create_bare_app() -> Flask:
 
 
 def recorded(keys_and_args: Sequence[Any]) -> list[Any]:
-    """The keys and arguments of a script call as JSON can keep them: the claim's request document (bytes) as
-    the list it packs."""
+    """The keys and arguments of a script call as JSON can keep them: the claim's packed arguments (its ops and
+    items, bytes) as the lists they pack."""
     return [msgpack.unpackb(v, raw=False) if isinstance(v, bytes) else str(v) for v in keys_and_args]
 
 
@@ -47,23 +47,23 @@ class ClaimTemplate:
     """The EVALSHA of one real buy, re-targeted per request at another player, key and order id.
 
     claim.lua's header says where: KEYS[4] player counters, KEYS[5] idempotency
-    record, KEYS[8] order hash; the request document (ARGV[1]) has the order id and
-    the user id, by their names in lib/request.lua. The document is packed again
-    for every call, as the engine packs one for every claim.
+    record, KEYS[8] order hash; the request's order id and user id are found by
+    their names in lib/request.lua.
     """
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.sha: str = data["sha"]
         self.numkeys: int = data["numkeys"]
-        self.keys_and_args: list[Any] = list(data["keys_and_args"])
+        self.keys_and_args: list[Any] = [msgpack.packb(v, use_bin_type=False) if isinstance(v, list) else v
+                                         for v in data["keys_and_args"]]
         self.base: str = data["base"]
         self.redis_url: str = data["redis_url"]
-        self._order = REQUEST_FIELDS.index("order_id")
-        self._user = REQUEST_FIELDS.index("user_id")
+        self._order = self.numkeys + REQUEST_FIELDS.index("order_id")
+        self._user = self.numkeys + REQUEST_FIELDS.index("user_id")
 
     def field(self, name: str) -> Any:
         """A field of the recorded request document."""
-        return self.keys_and_args[self.numkeys][REQUEST_FIELDS.index(name)]
+        return self.keys_and_args[self.numkeys + REQUEST_FIELDS.index(name)]
 
     @classmethod
     def load(cls, path: str) -> ClaimTemplate:
@@ -76,10 +76,8 @@ class ClaimTemplate:
         kv[3] = f"{self.base}:u:{user_id}"
         kv[4] = f"{self.base}:idem:{user_id}:{unique}"
         kv[7] = f"{self.base}:o:O{unique}"
-        document = list(kv[self.numkeys])
-        document[self._order] = f"O{unique}"
-        document[self._user] = user_id
-        kv[self.numkeys] = msgpack.packb(document, use_bin_type=False)
+        kv[self._order] = f"O{unique}"
+        kv[self._user] = user_id
         return kv
 
 

@@ -1,8 +1,9 @@
-"""The claim script's call: the request crossing into Lua as one document, the reply coming back typed.
+"""The claim script's call: the request crossing into Lua whole, the reply coming back typed.
 
 A ``ClaimRequest`` is the claim as the engine decided it, frozen; ``encode``
-packs it once, as the MessagePack array lib/request.lua reads (its field order
-is read from that file, where it is declared). The script's reply becomes one
+turns it, once, into the arguments lib/request.lua reads by name (the field
+order is read from that file, where it is declared; the ops and items travel as
+MessagePack). The script's reply becomes one
 of the outcomes below (``outcome_of``), so no caller sees an ARGV position, a
 newline-joined reply or a reply code.
 """
@@ -26,11 +27,13 @@ STALE = "STALE"
 
 
 def _declared_fields() -> tuple[str, ...]:
+    """The fields in the order request_read (lib/request.lua) reads them from ARGV."""
     source = (resources.files("engine") / "scripts" / "lib" / "request.lua").read_text()
-    block = re.search(r"REQUEST_FIELDS = \{(.*?)\n\}", source, re.S)
-    if block is None:
-        raise RuntimeError("lib/request.lua declares no REQUEST_FIELDS")
-    return tuple(re.findall(r"^\s*'(\w+)',", block.group(1), re.M))
+    places = {int(i): name for name, i in re.findall(r"(\w+) = (?:A\[\d+\] ~= '' and )?(?:cmsgpack\.unpack\()?"
+                                                       r"A\[(\d+)\]", source)}
+    if sorted(places) != list(range(1, len(places) + 1)) or not places:
+        raise RuntimeError("lib/request.lua's request_read does not read ARGV[1..n] by name")
+    return tuple(places[i] for i in sorted(places))
 
 
 REQUEST_FIELDS = _declared_fields()
@@ -67,14 +70,19 @@ class ClaimRequest:
     items: tuple[ClaimItem, ...]
     ops: tuple[Op, ...] = ()  # with logical keys: the wrapper knows their places in KEYS
 
-    def encode(self, wire_ops: Sequence[Sequence[Any]], *, screened: bool) -> bytes:
-        """The document: numbers as text (as redis.call wants them), None as ''; the ops with their keys'
-        indices in KEYS (the wrapper knows those) and whether the gate's arguments follow."""
+    def encode(self, wire_ops: Sequence[Sequence[Any]], *, screened: bool) -> list[Any]:
+        """The request's arguments: numbers as text (as redis.call wants them), None as '', the ops (with their
+        keys' indices in KEYS: the wrapper knows those) and the items packed; and whether the gate's arguments
+        follow."""
         values = {f.name: _wire(getattr(self, f.name)) for f in fields(self) if f.name not in ("items", "ops")}
-        values["items"] = [[i.item, str(i.quantity), _wire(i.per_user_limit)] for i in self.items]
-        values["ops"] = [list(op) for op in wire_ops]
+        values["items"] = _packed([[i.item, str(i.quantity), _wire(i.per_user_limit)] for i in self.items])
+        values["ops"] = _packed([list(op) for op in wire_ops]) if wire_ops else ""
         values["screened"] = "1" if screened else ""
-        return msgpack.packb([values[name] for name in REQUEST_FIELDS], use_bin_type=False)
+        return [values[name] for name in REQUEST_FIELDS]
+
+
+def _packed(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=False)
 
 
 def _wire(value: Any) -> str:

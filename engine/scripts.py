@@ -131,14 +131,13 @@ class Scripts:
                 script_keys.append(real)
                 index[real] = len(script_keys)
             wire_ops.append(op.to_wire(index[real]))
-        argv: list[Any] = [b""]
         ring = gate.ring(keys, user_id, relation) if gate is not None else None
         checks = gate.claim_checks() if gate is not None else []
         screened = gate is not None and bool(checks or gate.shadow or gate.risk or ring)
+        argv = request.encode(wire_ops, screened=screened)
         if screened:
             argv += _gate_args(keys, gate, checks, script_keys, risk=gate.risk, ring=ring,
                                held_answer=(held_answer or request.answer) if ring is not None else "")
-        argv[0] = request.encode(wire_ops, screened=screened)
         return outcome_of(self._durably(self._claim, script_keys, argv))
 
     def attempts(self, keys: CampaignKeys, gate: Screening, now_ms: int, *, idempotency_key: str, fingerprint: str

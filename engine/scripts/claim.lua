@@ -17,8 +17,8 @@
 -- KEYS[8]  order hash of this claim (written only when the order is held)
 -- KEYS[9..] the keys the game's ops touch, by index; then, when the play is screened, the gate's keys
 --
--- ARGV[1]  the request (lib/request.lua)
--- ARGV[2..] when the request is screened, the fraud gate's arguments (lib/gate.lua gate_read)
+-- ARGV[1..20] the request (lib/request.lua)
+-- ARGV[21..]  when the request is screened, the fraud gate's arguments (lib/gate.lua gate_read)
 --
 -- Returns, typed by engine/claim_call.py:
 --   {'OK', answer, state, noted}  admitted: the answer given (or the gate's held answer), the state shown
@@ -32,7 +32,7 @@
 --   {'REFUSED', label}            an op's guard failed; label names the game's refusal (or STALE)
 --   {'FRAUD', label, detail}      a fraud gate check failed; detail {score, reasons} (JSON) or ''
 
-local req = request_read(ARGV[1])
+local req = request_read()
 local replay, counted = idem_lookup(KEYS[5], req.fingerprint)
 if replay then
   return replay
@@ -44,7 +44,7 @@ if refusal then
   return refusal
 end
 
-local gate = req.screened == '1' and gate_read(2) or nil
+local gate = req.screened == '1' and gate_read(REQUEST_ARGS + 1) or nil
 local verdict
 if gate then
   verdict = gate_check(gate, now, KEYS[5], req.fingerprint, counted)
