@@ -17,7 +17,7 @@ from engine.fraud import stats as gate_stats
 from engine.keys import CampaignKeys, GlobalKeys
 from engine.scripts import Scripts
 from engine.shards import ShardDirectory, Shards, place, slices
-from engine.slices import BUDGET, SliceMover
+from engine.slices import BUDGET, SliceMover, StockView
 from engine.snapshot import CampaignSnapshot
 from engine.state import GameState, Read, read_state
 
@@ -54,6 +54,7 @@ class LiveState:
         self._namespace = namespace
         self.directory = directory or ShardDirectory(client, namespace)
         self.mover = mover or SliceMover(scripts)
+        self.stock_view = StockView(client)
 
     def keys(self, campaign_id: int) -> CampaignKeys:
         """The home group's keys (definition, samples; the only group of an unsharded campaign)."""
@@ -210,11 +211,11 @@ class LiveState:
         return [{"at": from_ms(int(entry_id.partition("-")[0])), **fields} for entry_id, fields in latest[:count]]
 
     def player_view(self, campaign_id: int, user_id: str, reads: Sequence[Read] = ()) -> tuple[str | None, GameState]:
-        """Status, stock left, this player's hash and the game's reads, in one round trip (two in a sharded
-        campaign: the stock left is the campaign's, summed over its groups)."""
+        """Status, stock left, this player's hash and the game's reads, in one round trip (in a sharded
+        campaign the stock left is the campaign's: the other groups' as read at most a second ago)."""
         shards = self.shards(campaign_id)
-        read = read_state(self._client, shards.for_user(user_id), user_id, reads, with_status=True)
+        group = shards.index_of(user_id)
+        read = read_state(self._client, shards.keys(group), user_id, reads, with_status=True)
         if not shards.sharded:
             return read.status, read.state
-        left = {item: s["left"] for item, s in self.stats(campaign_id).stock.items()}
-        return read.status, replace(read.state, stock_left=left)
+        return read.status, replace(read.state, stock_left=self.stock_view.left(shards, group, read.state.stock_left))

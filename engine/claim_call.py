@@ -74,11 +74,14 @@ class ClaimRequest:
         """The request's arguments: numbers as text (as redis.call wants them), None as '', the ops (with their
         keys' indices in KEYS: the wrapper knows those) and the items packed; and whether the gate's arguments
         follow."""
-        values = {f.name: _wire(getattr(self, f.name)) for f in fields(self) if f.name not in ("items", "ops")}
+        values = {name: _wire(getattr(self, name)) for name in _SCALARS}
         values["items"] = _packed([[i.item, str(i.quantity), _wire(i.per_user_limit)] for i in self.items])
         values["ops"] = _packed([list(op) for op in wire_ops]) if wire_ops else ""
         values["screened"] = "1" if screened else ""
         return [values[name] for name in REQUEST_FIELDS]
+
+
+_SCALARS = tuple(f.name for f in fields(ClaimRequest) if f.name not in ("items", "ops"))
 
 
 def _packed(value: Any) -> bytes:
@@ -203,4 +206,5 @@ def error_of(code: str, body: str) -> errors.HuodongError:
 
 
 def _text(value: Any) -> str:
+    """A script's reply element as text (the engine's client decodes; a raw one gives bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)

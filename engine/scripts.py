@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from .claim_call import ClaimOutcome, ClaimRequest, outcome_of
+from .claim_call import ClaimOutcome, ClaimRequest, _text, outcome_of
 from .claims import Relation
 from .connections import ReplicaAckError, on_cluster
 from .fraud.gate import FRAUD_LOG_LENGTH, GateCheck, RiskPart, Screening, ScriptPart
@@ -48,10 +48,6 @@ class ScriptReply:
     def parse(cls, raw: Any) -> ScriptReply:
         code, body = raw
         return cls(_text(code), _text(body))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _opt(value: int | None) -> str:

@@ -18,7 +18,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -219,14 +219,17 @@ class StockView:
     def forget(self) -> None:
         self._seen.clear()
 
+    def left(self, shards: Shards, group: int, own: Mapping[str, int]) -> dict[str, int]:
+        """The campaign's stock left per item: ``own`` (group ``group``'s, read just now) plus the other groups'
+        free units as read at most a second ago."""
+        others = [free for i, free in enumerate(self.free(shards)) if i != group]
+        return {item: max(0, left + sum(free.get(item, 0) for free in others)) for item, left in own.items()}
+
     def campaign_wide(self, shards: Shards, group: int, result: PlayResult) -> PlayResult:
         state = json.loads(result.state_json)
-        remaining = state.get("remaining")
-        if not remaining:
+        if not state.get("remaining"):
             return result
-        others = [free for i, free in enumerate(self.free(shards)) if i != group]
-        state["remaining"] = {item: max(0, left + sum(free.get(item, 0) for free in others))
-                              for item, left in remaining.items()}
+        state["remaining"] = self.left(shards, group, state["remaining"])
         return replace(result, state_json=json.dumps(state, separators=(",", ":")))
 
 

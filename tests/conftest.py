@@ -131,6 +131,7 @@ def _clean(session_container: Container, settings: Settings) -> Iterator[None]:
     session_container.play_service.known_members.forget()
     session_container.play_service.forget_groups()
     session_container.shard_directory.forget()
+    session_container.live_state.stock_view.forget()
     yield
     purge_run(session_container, settings)
 
